@@ -1,0 +1,148 @@
+"""Batched policy interface and the scripted policies: the red `follower` and two scripted blues.
+
+A policy acts for N worlds at once from observations only (no access to world state). Scripted
+policies that need their own velocity estimate it from how a static landmark moves in their
+egocentric observation, so they use nothing an agent could not see.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from envs.config import DeceptionConfig
+from envs.core import DISCRETE_FORCES
+
+
+@runtime_checkable
+class BatchPolicy(Protocol):
+    """What drives one agent in N worlds. ``reset(mask)`` starts new episodes in the masked worlds
+    (all worlds when ``mask`` is None); ``act(obs)`` maps (N, obs_dim) observations to actions:
+    (N, 2) floats in [-1, 1] in continuous mode, (N,) ints in discrete mode."""
+
+    def reset(self, n: int, mask: np.ndarray | None = None) -> None: ...
+
+    def act(self, obs: np.ndarray) -> np.ndarray: ...
+
+
+def to_action_space(cfg: DeceptionConfig, force: np.ndarray) -> np.ndarray:
+    """Continuous desired force (N, 2) -> the env's action format (discrete: best-aligned action)."""
+    force = np.clip(force, -1.0, 1.0)
+    if cfg.continuous_actions:
+        return force.astype(np.float32)
+    scores = force @ DISCRETE_FORCES.T  # (N, 5); noop scores 0
+    scores[:, 0] = 0.1  # prefer noop for tiny forces
+    return np.argmax(scores, axis=1).astype(np.int64)
+
+
+class _PDController:
+    """Steers toward egocentric targets with a PD law; velocity from a static anchor's motion."""
+
+    def __init__(self, cfg: DeceptionConfig, kp: float = 10.0, kd: float = 1.2):
+        self.cfg, self.kp, self.kd = cfg, kp, kd
+        self.prev_anchor: np.ndarray | None = None
+
+    def reset(self, n: int, mask: np.ndarray | None) -> None:
+        if self.prev_anchor is None or len(self.prev_anchor) != n or mask is None:
+            self.prev_anchor = np.full((n, 2), np.nan)
+        else:
+            self.prev_anchor[mask] = np.nan
+
+    def velocity(self, anchor_rel: np.ndarray) -> np.ndarray:
+        """Own velocity: a static point's relative position moves by -v*dt each step."""
+        prev = self.prev_anchor if self.prev_anchor is not None else np.full_like(anchor_rel, np.nan)
+        vel = -(anchor_rel - prev) / self.cfg.dt
+        vel = np.where(np.isnan(vel), 0.0, vel)
+        self.prev_anchor = anchor_rel.copy()
+        return vel
+
+    def force(self, target_rel: np.ndarray, vel: np.ndarray, max_force: float = 1.0) -> np.ndarray:
+        f = self.kp * target_rel - self.kd * vel
+        norm = np.linalg.norm(f, axis=1, keepdims=True)
+        return f * np.minimum(1.0, max_force / np.maximum(norm, 1e-9))
+
+
+class FollowerRed:
+    """DESIGN.md's scripted red: moves toward blue while it sees blue, toward blue's last seen
+    position otherwise, then holds there. Blue's last seen position is remembered relative to a
+    landmark (landmarks are static), so it needs no world coordinates."""
+
+    def __init__(self, cfg: DeceptionConfig, hold_distance: float = 0.02):
+        self.cfg = cfg
+        self.hold_distance = hold_distance
+        self.pd = _PDController(cfg)
+        self.memory: np.ndarray | None = None  # blue's last seen position minus landmark 0's
+
+    def reset(self, n: int, mask: np.ndarray | None = None) -> None:
+        self.pd.reset(n, mask)
+        if self.memory is None or len(self.memory) != n or mask is None:
+            self.memory = np.full((n, 2), np.nan)
+        else:
+            self.memory[mask] = np.nan
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        obs = np.asarray(obs, dtype=np.float64)
+        n, L = len(obs), self.cfg.n_landmarks
+        if self.memory is None or len(self.memory) != n:
+            self.reset(n)
+        lm0 = obs[:, 0:2]
+        blue_rel = obs[:, 2 * L : 2 * L + 2]
+        sees = obs[:, 2 * L + 2] > 0.5
+        self.memory[sees] = blue_rel[sees] - lm0[sees]
+        target = np.where(sees[:, None], blue_rel, self.memory + lm0)
+        known = ~np.isnan(target[:, 0])
+        target = np.where(known[:, None], target, 0.0)
+        hold = np.linalg.norm(target, axis=1) < self.hold_distance
+        target[hold & ~sees] = 0.0
+        vel = self.pd.velocity(lm0)
+        return to_action_space(self.cfg, self.pd.force(target, vel))
+
+
+class ScriptedBlue:
+    """Scripted blue for demos and sanity tests.
+
+    ``straight``: straight to the goal. ``lure``: walks red to the nearest fake landmark at reduced
+    speed; whenever red drops out of view it walks back to where it last saw red (remembered relative
+    to the goal, which is static); once red is trapped it goes to the goal.
+    """
+
+    MODES = ("straight", "lure")
+
+    def __init__(self, cfg: DeceptionConfig, mode: str = "lure", lure_speed: float = 0.45):
+        if mode not in self.MODES:
+            raise ValueError(f"unknown scripted blue mode '{mode}' (choose from {self.MODES})")
+        self.cfg, self.mode, self.lure_speed = cfg, mode, lure_speed
+        self.pd = _PDController(cfg)
+        self.red_memory: np.ndarray | None = None  # red's last seen position minus the goal's
+
+    def reset(self, n: int, mask: np.ndarray | None = None) -> None:
+        self.pd.reset(n, mask)
+        if self.red_memory is None or len(self.red_memory) != n or mask is None:
+            self.red_memory = np.full((n, 2), np.nan)
+        else:
+            self.red_memory[mask] = np.nan
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        obs = np.asarray(obs, dtype=np.float64)
+        n, L = len(obs), self.cfg.n_landmarks
+        if self.red_memory is None or len(self.red_memory) != n:
+            self.reset(n)
+        goal = obs[:, 0:2]
+        vel = self.pd.velocity(goal)
+        if self.mode == "straight":
+            return to_action_space(self.cfg, self.pd.force(goal, vel))
+        landmarks = obs[:, 2 : 2 + 2 * L].reshape(n, L, 2)
+        is_goal = np.all(np.isclose(landmarks, goal[:, None, :]), axis=2)
+        d = np.where(is_goal, np.inf, np.linalg.norm(landmarks, axis=2))
+        fake = landmarks[np.arange(n), np.argmin(d, axis=1)]
+        visible = obs[:, self.cfg.blue_visible_index] > 0.5
+        trapped = obs[:, self.cfg.blue_trapped_index] > 0.5
+        red = obs[:, self.cfg.blue_red_slice]
+        self.red_memory[visible] = red[visible] - goal[visible]
+        back = np.nan_to_num(self.red_memory + goal)  # unknown -> stay (target 0)
+        # lure: head for the fake slowly while red is in view; go back to red when it is not
+        lure_target = np.where(visible[:, None], fake, back)
+        lure = self.pd.force(lure_target, vel, max_force=self.lure_speed)
+        direct = self.pd.force(goal, vel)
+        return to_action_space(self.cfg, np.where(trapped[:, None], direct, lure))

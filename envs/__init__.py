@@ -1,0 +1,7 @@
+"""The red/blue physical-deception environment (DESIGN.md section 1)."""
+
+from envs import deception_v0
+from envs.config import DeceptionConfig, make_config
+from envs.core import DeceptionCore
+
+__all__ = ["deception_v0", "DeceptionConfig", "DeceptionCore", "make_config"]

@@ -1,0 +1,153 @@
+"""PettingZoo interface of the physical-deception world (one world of the batched core).
+
+    from envs import deception_v0
+    env = deception_v0.parallel_env(render_mode=None, reward_mode="deceptive")
+    aec = deception_v0.env()
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+from pettingzoo import ParallelEnv
+from pettingzoo.utils import parallel_to_aec, wrappers
+
+from envs.config import DeceptionConfig, make_config
+from envs.core import DeceptionCore, reset_outputs
+
+AGENTS = ("blue", "red")
+
+
+def observation_spaces(cfg: DeceptionConfig) -> dict[str, spaces.Box]:
+    """Box spaces: relative positions lie in [-2, 2] (walls at +-1), flags in [0, 1]."""
+
+    def box(n_rel: int, n_flags: int) -> spaces.Box:
+        low = np.array([-2.0] * n_rel + [0.0] * n_flags, dtype=np.float32)
+        high = np.array([2.0] * n_rel + [1.0] * n_flags, dtype=np.float32)
+        return spaces.Box(low, high, dtype=np.float32)
+
+    return {
+        "blue": box(cfg.blue_obs_dim - 2, 2),
+        "red": box(cfg.red_obs_dim - 1, 1),
+    }
+
+
+def action_space(cfg: DeceptionConfig) -> spaces.Space:
+    if cfg.continuous_actions:
+        return spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
+    return spaces.Discrete(5)
+
+
+def info_for_world(info: dict[str, np.ndarray], i: int = 0) -> dict[str, Any]:
+    """Per-world slice of the core's batched info as plain Python scalars."""
+    return {k: v[i].item() for k, v in info.items()}
+
+
+class DeceptionParallelEnv(ParallelEnv):
+    """Red/blue physical deception (DESIGN.md section 1). Agents ``"blue"`` and ``"red"``."""
+
+    metadata = {
+        "render_modes": ["human", "rgb_array"],
+        "name": "deception_v0",
+        "is_parallelizable": True,
+        "render_fps": 10,
+    }
+
+    def __init__(self, render_mode: str | None = None, config: DeceptionConfig | None = None,
+                 **overrides: Any):
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(
+                f"invalid render_mode {render_mode!r}: choose from {self.metadata['render_modes']}"
+            )
+        self.cfg = make_config(config, **overrides)
+        self.render_mode = render_mode
+        self.possible_agents = list(AGENTS)
+        self.agents: list[str] = []
+        self._obs_spaces = observation_spaces(self.cfg)
+        self._act_space = action_space(self.cfg)
+        self._act_spaces = {a: self._act_space for a in AGENTS}
+        self.core = DeceptionCore(self.cfg, 1)
+        self.returns = {a: 0.0 for a in AGENTS}
+        self.last_info: dict[str, Any] = {}
+        self._renderer = None
+
+    def observation_space(self, agent: str) -> spaces.Box:
+        return self._obs_spaces[agent]
+
+    def action_space(self, agent: str) -> spaces.Space:
+        return self._act_spaces[agent]
+
+    def reset(self, seed: int | None = None, options: dict | None = None):
+        if seed is not None:
+            for i, a in enumerate(AGENTS):
+                self._act_spaces[a].seed(seed + i)
+        blue_obs, red_obs = self.core.reset(seed)
+        self.agents = list(AGENTS)
+        self.returns = {a: 0.0 for a in AGENTS}
+        self.last_info = self._reset_info()
+        if self._renderer is not None:
+            self._renderer.reset()
+        if self.render_mode == "human":
+            self.render()
+        obs = {"blue": blue_obs[0], "red": red_obs[0]}
+        return obs, {a: dict(self.last_info) for a in AGENTS}
+
+    def _reset_info(self) -> dict[str, Any]:
+        return info_for_world(reset_outputs(self.cfg, self.core.state).info)
+
+    def step(self, actions: dict[str, Any]):
+        if not self.agents:
+            raise RuntimeError("step() called on a finished episode: call reset() first")
+        blue_a = np.asarray(actions["blue"])[None]
+        red_a = np.asarray(actions["red"])[None]
+        res = self.core.step(blue_a, red_a)
+        rewards = {"blue": float(res.blue_reward[0]), "red": float(res.red_reward[0])}
+        for a in AGENTS:
+            self.returns[a] += rewards[a]
+        truncated = bool(res.truncated[0])
+        self.last_info = info_for_world(res.info)
+        obs = {"blue": res.blue_obs[0], "red": res.red_obs[0]}
+        terminations = {a: False for a in AGENTS}
+        truncations = {a: truncated for a in AGENTS}
+        infos = {a: dict(self.last_info) for a in AGENTS}
+        if truncated:
+            self.agents = []
+        if self.render_mode == "human":
+            self.render()
+        return obs, rewards, terminations, truncations, infos
+
+    def render(self):
+        if self.render_mode is None:
+            import gymnasium
+
+            gymnasium.logger.warn("render() called without a render_mode; nothing is drawn")
+            return None
+        if self._renderer is None:
+            from envs.render import DeceptionRenderer
+
+            self._renderer = DeceptionRenderer(self.cfg, self.render_mode)
+        hud = {"step": int(self.core.state.t[0]), "returns": dict(self.returns),
+               "trapped": bool(self.core.state.trapped[0])}
+        return self._renderer.draw(self.core.state, 0, hud)
+
+    def close(self):
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None
+
+
+def parallel_env(render_mode: str | None = None, **config: Any) -> DeceptionParallelEnv:
+    """The parallel env; keyword arguments are ``DeceptionConfig`` fields (or ``config=``)."""
+    return DeceptionParallelEnv(render_mode=render_mode, **config)
+
+
+def raw_env(render_mode: str | None = None, **config: Any):
+    return parallel_to_aec(parallel_env(render_mode=render_mode, **config))
+
+
+def env(render_mode: str | None = None, **config: Any):
+    """The AEC env (standard PettingZoo conversion plus the order-enforcing wrapper)."""
+    aec = raw_env(render_mode=render_mode, **config)
+    return wrappers.OrderEnforcingWrapper(aec)

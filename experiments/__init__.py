@@ -1,0 +1,1 @@
+"""Runnable scripts (``python experiments/<name>.py``)."""

@@ -1,0 +1,1 @@
+"""soo-rl core: configuration, SOO pairing and loss, metrics, training orchestration."""
