@@ -151,7 +151,12 @@ def observe(cfg: DeceptionConfig, state: WorldState) -> tuple[np.ndarray, np.nda
     rel_red = state.red_pos - state.blue_pos
     visible = np.linalg.norm(rel_red, axis=1) < cfg.obs_radius
     blue_sees = visible & (not cfg.blind)
-    lm_from_blue = (state.landmarks - state.blue_pos[:, None, :]).reshape(n, -1)
+    # blue sees the landmarks goal first, then the fakes in index order. (With the paper's
+    # index order, PPO had to learn which slot equals the goal: deceptive blues plateaued at a
+    # trap rate of 0.50 - luring only when the fake was landmark 1; see README "Deviations".)
+    blue_order = np.argsort(_fake_mask(state), axis=1, kind="stable")
+    lm_from_blue = (state.landmarks[rows[:, None], blue_order]
+                    - state.blue_pos[:, None, :]).reshape(n, -1)
     blue_obs = np.concatenate(
         [
             _goal_pos(state) - state.blue_pos,

@@ -1,0 +1,145 @@
+"""SB3 ``VecEnv`` over the batched core: one learner agent, the other driven inside by a policy.
+
+Every world is one SB3 "env". Episodes end only by truncation at ``max_cycles``; the infos of a
+finished world carry ``terminal_observation`` and ``TimeLimit.truncated=True`` so that SB3 bootstraps
+the value there, and an ``episode`` entry (return, length) for SB3's rollout logging.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices
+
+from agents.scripted import BatchPolicy
+from envs.config import DeceptionConfig
+from envs.core import FIRST_FAKE, DeceptionCore, reset_outputs
+from envs.deception_v0 import action_space, observation_spaces
+
+LEARNERS = ("blue", "red")
+
+
+class DeceptionVecEnv(VecEnv):
+    """``num_envs`` worlds of the deception env, stepped in one vectorised call.
+
+    :param learner: which agent SB3 controls ("blue" by default; "red" to train a PPO red)
+    :param opponent: the policy of the other agent (a ``BatchPolicy``: scripted or a frozen model)
+    """
+
+    def __init__(self, config: DeceptionConfig, num_envs: int, opponent: BatchPolicy,
+                 learner: str = "blue", seed: int | None = None):
+        if learner not in LEARNERS:
+            raise ValueError(f"learner must be one of {LEARNERS} (got {learner!r})")
+        self.cfg = config
+        self.learner = learner
+        self.opponent = opponent
+        self.render_mode = None
+        self.core = DeceptionCore(config, num_envs, seed)
+        super().__init__(num_envs, observation_spaces(config)[learner], action_space(config))
+        self._actions: np.ndarray | None = None
+        self._next_seed: int | None = seed
+        self._ep_return = np.zeros(num_envs)
+        self._ep_goal = np.zeros(num_envs, dtype=bool)
+        self._t0 = time.time()
+        self._last_opp_obs: np.ndarray | None = None
+
+    # --- VecEnv API -------------------------------------------------------------------------
+    def seed(self, seed: int | None = None) -> Sequence[int | None]:
+        """Seeds the whole batch at the next ``reset()`` (one RNG drives all worlds)."""
+        self._next_seed = seed
+        return [seed] * self.num_envs
+
+    def reset(self) -> np.ndarray:
+        if self._next_seed is not None:
+            self.core.seed(self._next_seed)
+            self._next_seed = None
+        self.core.reset()
+        self.opponent.reset(self.num_envs)
+        self._ep_return[:] = 0.0
+        self._ep_goal[:] = False
+        out = reset_outputs(self.cfg, self.core.state)
+        self.reset_infos = [{} for _ in range(self.num_envs)]
+        self._reset_options()
+        return self._split(out.blue_obs, out.red_obs)
+
+    def _split(self, blue_obs: np.ndarray, red_obs: np.ndarray) -> np.ndarray:
+        """Keep the opponent's observation; return the learner's."""
+        if self.learner == "blue":
+            self._last_opp_obs = red_obs
+            return blue_obs
+        self._last_opp_obs = blue_obs
+        return red_obs
+
+    def step_async(self, actions: np.ndarray) -> None:
+        self._actions = actions
+
+    def step_wait(self):
+        assert self._actions is not None and self._last_opp_obs is not None, "reset() first"
+        opp_action = self.opponent.act(self._last_opp_obs)
+        if self.learner == "blue":
+            res = self.core.step(self._actions, opp_action)
+            reward = res.blue_reward
+        else:
+            res = self.core.step(opp_action, self._actions)
+            reward = res.red_reward
+        obs = self._split(res.blue_obs, res.red_obs)
+        self._ep_return += reward
+        self._ep_goal |= res.info["blue_at_goal"]
+        dones = res.truncated.copy()
+        infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
+        if dones.any():
+            idx = np.flatnonzero(dones)
+            elapsed = round(time.time() - self._t0, 6)
+            for i in idx:
+                infos[i] = {
+                    "terminal_observation": obs[i].copy(),
+                    "TimeLimit.truncated": True,
+                    "episode": {"r": float(self._ep_return[i]), "l": int(res.info["t"][i]),
+                                "t": elapsed},
+                    "red_trapped": bool(res.info["red_trapped"][i]),
+                    "blue_reached_goal": bool(self._ep_goal[i]),
+                    "fake_first": bool(res.info["blue_first_reached"][i] == FIRST_FAKE),
+                }
+            self.core.reset_worlds(dones)
+            self.opponent.reset(self.num_envs, dones)
+            self._ep_return[dones] = 0.0
+            self._ep_goal[dones] = False
+            fresh = reset_outputs(self.cfg, self.core.state)
+            new_obs = self._split(fresh.blue_obs, fresh.red_obs)
+            obs = np.where(dones[:, None], new_obs, obs)
+            if self.learner == "blue":
+                self._last_opp_obs = np.where(dones[:, None], fresh.red_obs, res.red_obs)
+            else:
+                self._last_opp_obs = np.where(dones[:, None], fresh.blue_obs, res.blue_obs)
+        return obs, reward.copy(), dones, infos
+
+    def close(self) -> None:
+        pass
+
+    # --- attribute plumbing required by VecEnv (single shared "env") ------------------------
+    def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
+        if attr_name == "render_mode":
+            return [None] * len(self._indices(indices))
+        return [getattr(self, attr_name)] * len(self._indices(indices))
+
+    def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
+        setattr(self, attr_name, value)
+
+    def env_method(self, method_name: str, *args, indices: VecEnvIndices = None, **kwargs):
+        return [getattr(self, method_name)(*args, **kwargs) for _ in self._indices(indices)]
+
+    def env_is_wrapped(self, wrapper_class, indices: VecEnvIndices = None) -> list[bool]:
+        return [False] * len(self._indices(indices))
+
+    def get_images(self):
+        raise NotImplementedError("render episodes with experiments/watch.py")
+
+    def _indices(self, indices: VecEnvIndices) -> list[int]:
+        if indices is None:
+            return list(range(self.num_envs))
+        if isinstance(indices, int):
+            return [indices]
+        return list(indices)
