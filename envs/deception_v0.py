@@ -66,8 +66,8 @@ class DeceptionParallelEnv(ParallelEnv):
         self.possible_agents = list(AGENTS)
         self.agents: list[str] = []
         self._obs_spaces = observation_spaces(self.cfg)
-        self._act_space = action_space(self.cfg)
-        self._act_spaces = {a: self._act_space for a in AGENTS}
+        # one space object per agent: reset(seed) seeds blue's with seed and red's with seed + 1
+        self._act_spaces = {a: action_space(self.cfg) for a in AGENTS}
         self.core = DeceptionCore(self.cfg, 1)
         self.returns = {a: 0.0 for a in AGENTS}
         self.last_info: dict[str, Any] = {}
