@@ -1,5 +1,22 @@
-"""Policies: the scripted red follower and scripted blues (and, later, PPO+SOO agents)."""
+"""Policies: the scripted red follower and scripted blues, and the PPO+SOO learner ``SOOPPO``.
+
+``SOOPPO`` is imported lazily (on first attribute access) so that ``import agents`` stays cheap and does
+not pull in torch / stable-baselines3 for users of the scripted policies only.
+"""
+
+from typing import TYPE_CHECKING, Any
 
 from agents.scripted import BatchPolicy, FollowerRed, ScriptedBlue
 
-__all__ = ["BatchPolicy", "FollowerRed", "ScriptedBlue"]
+if TYPE_CHECKING:
+    from agents.soo_ppo import SOOPPO
+
+__all__ = ["BatchPolicy", "FollowerRed", "ScriptedBlue", "SOOPPO"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "SOOPPO":
+        from agents.soo_ppo import SOOPPO
+
+        return SOOPPO
+    raise AttributeError(f"module 'agents' has no attribute {name!r}")

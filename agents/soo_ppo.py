@@ -1,0 +1,420 @@
+"""``SOOPPO``: SB3 PPO plus ``soo_weight`` x an auxiliary loss (SOO, or a control) (DESIGN.md section 3).
+
+``SOOPPO.train()`` is a copy of ``PPO.train()`` of **stable-baselines3 2.9.2**
+(``stable_baselines3/ppo/ppo.py``) with two additions, both marked ``# SOO:``:
+
+1. inside the minibatch loop, just before the optimisation step, ``loss += soo_weight * aux`` where
+   ``aux`` is computed on the minibatch's observations on the live policy:
+   - ``aux_loss="soo"``: the SOO loss (``soo_rl.soo_loss.soo_loss``) on the pairs built by the pairing;
+   - ``aux_loss="random"``: ``random_loss`` with magnitude = the current (detached) SOO loss value, i.e.
+     a noise loss of SOO's magnitude (the ``random_ft`` control);
+   - ``aux_loss="anchor"``: ``anchor_loss`` to a frozen copy of the policy (the ``anchor_ft`` control);
+2. logging of ``soo/loss``, ``soo/weight`` and (when the term is active) ``soo/aux_loss``.
+
+With ``soo_weight == 0`` the auxiliary term is never computed, so training is exactly SB3 PPO (same
+parameters, same global RNG consumption). ``soo/loss`` is then still logged for monitoring: it is computed
+under ``torch.no_grad`` on every ``soo_log_every``-th minibatch (default 10; 0 = never) with the dedicated
+SOO generator, which neither touches the global torch/NumPy RNG nor the parameters (cost: about +3% of
+``train()`` time at the default, +30% with ``soo_log_every=1``, for a [64, 64] MLP on CPU). The same
+applies to ``aux_loss="anchor"``, whose loss does not need the SOO value. ``soo/loss`` is always
+the mean, over the minibatches where it was computed, of the SOO loss of the policy *before* that
+minibatch's optimisation step (minibatches without pairs, possible with the ``mask`` pairing, are
+skipped).
+
+All SOO randomness (pair sampling, the noise of the random control) comes from a dedicated
+``torch.Generator`` seeded by ``soo_seed`` (default: derived from ``seed``; fresh OS entropy if both are
+None). It is not saved: after ``load`` it restarts from its seed.
+
+The anchor policy (``aux_loss="anchor"``) is a frozen deep copy of the policy taken when the model is
+built and refreshed whenever parameters are loaded (``SOOPPO.load`` / ``set_parameters``), unless one
+was given explicitly with ``set_anchor_policy``.
+
+Save/load: ``soo_weight``, ``pairing``, ``env_config`` (a frozen dataclass, cloudpickled by SB3 with its
+fields readable in the zip's ``data``), ``aux_loss``, ``soo_seed`` and ``soo_log_every`` round-trip
+through the normal SB3 ``.zip`` API; the pairing object, the generator and the anchor are rebuilt.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import stable_baselines3
+import torch as th
+from gymnasium import spaces
+from stable_baselines3 import PPO
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.policies import ActorCriticPolicy
+from stable_baselines3.common.utils import explained_variance
+from torch.nn import functional as F
+
+from envs.config import DeceptionConfig
+from soo_rl.pairing import PAIRINGS, make_generator, make_pairing
+from soo_rl.soo_loss import anchor_loss, random_loss, soo_loss
+
+#: the SB3 release whose ``PPO.train()`` loop ``SOOPPO.train()`` mirrors
+SB3_VERSION = "2.9.2"
+if stable_baselines3.__version__ != SB3_VERSION:
+    raise ImportError(
+        f"agents.soo_ppo.SOOPPO copies PPO.train() of stable-baselines3 {SB3_VERSION}, but "
+        f"stable-baselines3 {stable_baselines3.__version__} is installed: install "
+        f"stable-baselines3=={SB3_VERSION} or re-port SOOPPO.train() from the new ppo.py"
+    )
+
+AUX_LOSSES = ("soo", "random", "anchor")
+
+# offset between the algorithm seed and the derived SOO generator seed
+_SOO_SEED_OFFSET = 0x500
+# the saved SOO settings
+_SOO_ATTRS = ("soo_weight", "pairing", "env_config", "aux_loss", "soo_seed", "soo_log_every")
+_UNSET: Any = object()
+
+
+def frozen_policy_copy(policy: ActorCriticPolicy) -> ActorCriticPolicy:
+    """A copy of ``policy`` (same class and constructor arguments, same weights) in eval mode with
+    ``requires_grad=False``.
+
+    Rebuilt from ``_get_constructor_parameters()`` rather than ``deepcopy``: a policy that has been used
+    holds non-leaf tensors (e.g. the last action distribution), which cannot be deep-copied. The
+    constructor's weight initialisation runs inside ``torch.random.fork_rng`` so that the global RNG is
+    left untouched.
+    """
+    with th.random.fork_rng(devices=[]):
+        ref = type(policy)(**policy._get_constructor_parameters())
+    ref.load_state_dict(policy.state_dict())
+    ref = ref.to(policy.device)
+    ref.optimizer = None  # type: ignore[assignment]
+    ref.requires_grad_(False)
+    ref.set_training_mode(False)
+    return ref
+
+
+class SOOPPO(PPO):
+    """PPO with ``soo_weight`` x an auxiliary loss (see the module docstring).
+
+    :param soo_weight: lambda, the weight of the auxiliary loss (>= 0; 0 = plain PPO).
+    :param pairing: name of the SOO pairing (``soo_rl.pairing.PAIRINGS``).
+    :param env_config: the world config, for the blue observation layout (default ``DeceptionConfig()``);
+        a dict is accepted too.
+    :param aux_loss: ``"soo"`` | ``"random"`` | ``"anchor"``.
+    :param soo_seed: seed of the dedicated SOO generator (default: ``seed + 0x500``, or OS entropy).
+    :param soo_log_every: when the SOO loss is not needed for the loss (weight 0, or ``aux_loss="anchor"``),
+        compute it for ``soo/loss`` under no_grad on every N-th minibatch of ``train()``; 0 = don't.
+    All other arguments are those of ``stable_baselines3.PPO``.
+    """
+
+    def __init__(
+        self,
+        policy: str | type[ActorCriticPolicy],
+        env: Any,
+        *args: Any,
+        soo_weight: float = 0.0,
+        pairing: str = "radius_injection",
+        env_config: DeceptionConfig | dict[str, Any] | None = None,
+        aux_loss: str = "soo",
+        soo_seed: int | None = None,
+        soo_log_every: int = 10,
+        **kwargs: Any,
+    ):
+        # set before PPO.__init__, which calls _setup_model()
+        self.soo_weight = soo_weight
+        self.pairing = pairing
+        self.env_config = env_config if env_config is not None else DeceptionConfig()
+        self.aux_loss = aux_loss
+        self.soo_seed = soo_seed
+        self.soo_log_every = soo_log_every
+        self._pairing_fn = None
+        self._soo_generator: th.Generator | None = None
+        self._anchor_policy: ActorCriticPolicy | None = None
+        self._anchor_explicit = False
+        self._validate_soo_args()
+        super().__init__(policy, env, *args, **kwargs)
+
+    # ------------------------------------------------------------------ setup / save / load
+
+    def _validate_soo_args(self) -> None:
+        w = self.soo_weight
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0:
+            raise ValueError(f"soo_weight must be a finite number >= 0 (got {w!r})")
+        self.soo_weight = float(w)
+        if self.pairing not in PAIRINGS:
+            raise ValueError(
+                f"unknown SOO pairing '{self.pairing}' (known: {', '.join(sorted(PAIRINGS))})"
+            )
+        if self.aux_loss not in AUX_LOSSES:
+            raise ValueError(f"unknown aux_loss '{self.aux_loss}' (known: {', '.join(AUX_LOSSES)})")
+        if isinstance(self.env_config, dict):
+            self.env_config = DeceptionConfig.from_dict(self.env_config)
+        if not isinstance(self.env_config, DeceptionConfig):
+            raise ValueError(f"env_config must be a DeceptionConfig or a dict (got {type(self.env_config)})")
+        e = self.soo_log_every
+        if isinstance(e, bool) or not isinstance(e, int) or e < 0:
+            raise ValueError(f"soo_log_every must be an integer >= 0 (got {e!r})")
+
+    def _setup_model(self) -> None:
+        super()._setup_model()
+        self._setup_soo()
+
+    def _setup_soo(self) -> None:
+        """(Re)build the pairing, the generator and the anchor from the saved attributes."""
+        self._validate_soo_args()
+        obs_space = self.observation_space
+        dim = self.env_config.blue_obs_dim
+        if not isinstance(obs_space, spaces.Box) or obs_space.shape != (dim,):
+            raise ValueError(
+                f"SOOPPO needs a Box observation space of shape ({dim},) (the blue observation of "
+                f"env_config with n_fakes={self.env_config.n_fakes}), got {obs_space}"
+            )
+        self._pairing_fn = make_pairing(self.pairing, self.env_config)
+        self._soo_generator = make_generator(self._generator_seed())
+        if self.aux_loss == "anchor" and not self._anchor_explicit:
+            self._anchor_policy = frozen_policy_copy(self.policy)
+
+    def configure_aux(
+        self,
+        *,
+        soo_weight: float | None = None,
+        aux_loss: str | None = None,
+        pairing: str | None = None,
+        env_config: DeceptionConfig | dict[str, Any] | None = None,
+        soo_seed: Any = _UNSET,
+        soo_log_every: int | None = None,
+    ) -> None:
+        """Change the auxiliary-loss settings of a built / loaded model (e.g. a deceptive checkpoint about
+        to be fine-tuned); arguments left out keep their value. Rebuilds the pairing, restarts the SOO
+        generator and re-takes the anchor (a frozen copy of the current policy) unless one was set with
+        ``set_anchor_policy``. Invalid values raise ``ValueError`` and leave the model unchanged."""
+        old = {k: getattr(self, k) for k in _SOO_ATTRS}
+        if soo_weight is not None:
+            self.soo_weight = soo_weight
+        if aux_loss is not None:
+            self.aux_loss = aux_loss
+        if pairing is not None:
+            self.pairing = pairing
+        if env_config is not None:
+            self.env_config = env_config
+        if soo_seed is not _UNSET:
+            self.soo_seed = soo_seed
+        if soo_log_every is not None:
+            self.soo_log_every = soo_log_every
+        try:
+            self._setup_soo()
+        except ValueError:
+            for k, v in old.items():
+                setattr(self, k, v)
+            raise
+
+    def _generator_seed(self) -> int | None:
+        if self.soo_seed is not None:
+            return int(self.soo_seed)
+        if self.seed is not None:
+            return int(self.seed) + _SOO_SEED_OFFSET
+        return None
+
+    def reset_soo_generator(self, seed: int | None = None) -> None:
+        """Restart the SOO generator from ``seed`` (default: its configured seed)."""
+        self._soo_generator = make_generator(self._generator_seed() if seed is None else seed)
+
+    def set_anchor_policy(self, policy: ActorCriticPolicy | BaseAlgorithm) -> None:
+        """Anchor the ``anchor`` control to a frozen copy of ``policy`` (a policy or an SB3 model);
+        it then survives later ``set_parameters`` / loads of this model's weights."""
+        if isinstance(policy, BaseAlgorithm):
+            policy = policy.policy
+        self._anchor_policy = frozen_policy_copy(policy).to(self.device)
+        self._anchor_explicit = True
+
+    @property
+    def anchor_policy(self) -> ActorCriticPolicy | None:
+        return self._anchor_policy
+
+    def set_parameters(self, load_path_or_dict: Any, exact_match: bool = True, device: Any = "auto") -> None:
+        super().set_parameters(load_path_or_dict, exact_match=exact_match, device=device)
+        # the anchor is the policy "at load time" (SB3's load() sets the weights after _setup_model)
+        if self.aux_loss == "anchor" and not self._anchor_explicit:
+            self._anchor_policy = frozen_policy_copy(self.policy)
+
+    def _excluded_save_params(self) -> list[str]:
+        return super()._excluded_save_params() + [
+            "_pairing_fn",
+            "_soo_generator",
+            "_anchor_policy",
+            "_anchor_explicit",
+        ]
+
+    # ------------------------------------------------------------------ the auxiliary term
+
+    def _soo_pairs(self, obs: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
+        assert self._pairing_fn is not None and self._soo_generator is not None
+        return self._pairing_fn(obs, self._soo_generator)
+
+    def _aux_term(self, obs: th.Tensor, log_soo: bool) -> tuple[th.Tensor, float | None]:
+        """(aux loss on the live policy, SOO loss value for logging or None)."""
+        policy = self.policy
+        if self.aux_loss == "soo":
+            self_obs, other_obs = self._soo_pairs(obs)
+            aux = soo_loss(policy, self_obs, other_obs)
+            return aux, (aux.item() if self_obs.shape[0] else None)
+        if self.aux_loss == "random":
+            with th.no_grad():
+                self_obs, other_obs = self._soo_pairs(obs)
+                soo = soo_loss(policy, self_obs, other_obs)
+            aux = random_loss(policy, obs, soo, self._soo_generator)  # type: ignore[arg-type]
+            return aux, (soo.item() if self_obs.shape[0] else None)
+        # anchor
+        if self._anchor_policy is None:
+            self._anchor_policy = frozen_policy_copy(self.policy)
+        aux = anchor_loss(policy, self._anchor_policy, obs)
+        return aux, (self._soo_no_grad(obs) if log_soo else None)
+
+    def _soo_no_grad(self, obs: th.Tensor) -> float | None:
+        with th.no_grad():
+            self_obs, other_obs = self._soo_pairs(obs)
+            if self_obs.shape[0] == 0:
+                return None
+            return soo_loss(self.policy, self_obs, other_obs).item()
+
+    # ------------------------------------------------------------------ PPO.train() of SB3 2.9.2
+
+    def train(self) -> None:
+        """
+        Update policy using the currently gathered rollout buffer.
+        """
+        # Switch to train mode (this affects batch norm / dropout)
+        self.policy.set_training_mode(True)
+        # Update optimizer learning rate
+        self._update_learning_rate(self.policy.optimizer)
+        # Compute current clip range
+        clip_range = self.clip_range(self._current_progress_remaining)  # type: ignore[operator]
+        # Optional: clip range for the value function
+        if self.clip_range_vf is not None:
+            clip_range_vf = self.clip_range_vf(self._current_progress_remaining)  # type: ignore[operator]
+
+        entropy_losses = []
+        pg_losses, value_losses = [], []
+        clip_fractions = []
+        # SOO: logging buffers
+        soo_losses: list[float] = []
+        aux_losses: list[float] = []
+        minibatch_idx = 0
+
+        continue_training = True
+        # train for n_epochs epochs
+        for epoch in range(self.n_epochs):
+            approx_kl_divs = []
+            # Do a complete pass on the rollout buffer
+            for rollout_data in self.rollout_buffer.get(self.batch_size):
+                actions = rollout_data.actions
+                if isinstance(self.action_space, spaces.Discrete):
+                    # Convert discrete action from float to long
+                    actions = rollout_data.actions.long().flatten()
+
+                values, log_prob, entropy = self.policy.evaluate_actions(rollout_data.observations, actions)
+                values = values.flatten()
+                # Normalize advantage
+                advantages = rollout_data.advantages
+                # Normalization does not make sense if mini batchsize == 1, see GH issue #325
+                if self.normalize_advantage and len(advantages) > 1:
+                    advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+
+                # ratio between old and new policy, should be one at the first iteration
+                ratio = th.exp(log_prob - rollout_data.old_log_prob)
+
+                # clipped surrogate loss
+                policy_loss_1 = advantages * ratio
+                policy_loss_2 = advantages * th.clamp(ratio, 1 - clip_range, 1 + clip_range)
+                policy_loss = -th.min(policy_loss_1, policy_loss_2).mean()
+
+                # Logging
+                pg_losses.append(policy_loss.item())
+                clip_fraction = th.mean((th.abs(ratio - 1) > clip_range).float()).item()
+                clip_fractions.append(clip_fraction)
+
+                if self.clip_range_vf is None:
+                    # No clipping
+                    values_pred = values
+                else:
+                    # Clip the difference between old and new value
+                    # NOTE: this depends on the reward scaling
+                    values_pred = rollout_data.old_values + th.clamp(
+                        values - rollout_data.old_values, -clip_range_vf, clip_range_vf
+                    )
+                # Value loss using the TD(gae_lambda) target
+                value_loss = F.mse_loss(rollout_data.returns, values_pred)
+                value_losses.append(value_loss.item())
+
+                # Entropy loss favor exploration
+                if entropy is None:
+                    # Approximate entropy when no analytical form
+                    entropy_loss = -th.mean(-log_prob)
+                else:
+                    entropy_loss = -th.mean(entropy)
+
+                entropy_losses.append(entropy_loss.item())
+
+                loss = policy_loss + self.ent_coef * entropy_loss + self.vf_coef * value_loss
+
+                # Calculate approximate form of reverse KL Divergence for early stopping
+                # see issue #417: https://github.com/DLR-RM/stable-baselines3/issues/417
+                # and discussion in PR #419: https://github.com/DLR-RM/stable-baselines3/pull/419
+                # and Schulman blog: http://joschu.net/blog/kl-approx.html
+                with th.no_grad():
+                    log_ratio = log_prob - rollout_data.old_log_prob
+                    approx_kl_div = th.mean((th.exp(log_ratio) - 1) - log_ratio).cpu().numpy()
+                    approx_kl_divs.append(approx_kl_div)
+
+                if self.target_kl is not None and approx_kl_div > 1.5 * self.target_kl:
+                    continue_training = False
+                    if self.verbose >= 1:
+                        print(f"Early stopping at step {epoch} due to reaching max kl: {approx_kl_div:.2f}")
+                    break
+
+                # SOO: auxiliary term on this minibatch's observations, on the live policy
+                log_soo = self.soo_log_every > 0 and minibatch_idx % self.soo_log_every == 0
+                minibatch_idx += 1
+                soo_value_mb: float | None = None
+                if self.soo_weight > 0:
+                    aux, soo_value_mb = self._aux_term(rollout_data.observations, log_soo)
+                    loss = loss + self.soo_weight * aux
+                    aux_losses.append(aux.item())
+                elif log_soo:
+                    # weight 0: monitoring only (no grad, dedicated generator, global RNG untouched)
+                    soo_value_mb = self._soo_no_grad(rollout_data.observations)
+                if soo_value_mb is not None:
+                    soo_losses.append(soo_value_mb)
+
+                # Optimization step
+                self.policy.optimizer.zero_grad()
+                loss.backward()
+                # Clip grad norm
+                th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
+                self.policy.optimizer.step()
+
+            self._n_updates += 1
+            if not continue_training:
+                break
+
+        explained_var = explained_variance(self.rollout_buffer.values.flatten(), self.rollout_buffer.returns.flatten())
+
+        # Logs
+        self.logger.record("train/entropy_loss", np.mean(entropy_losses))
+        self.logger.record("train/policy_gradient_loss", np.mean(pg_losses))
+        self.logger.record("train/value_loss", np.mean(value_losses))
+        self.logger.record("train/approx_kl", np.mean(approx_kl_divs))
+        self.logger.record("train/clip_fraction", np.mean(clip_fractions))
+        self.logger.record("train/loss", loss.item())
+        self.logger.record("train/explained_variance", explained_var)
+        if hasattr(self.policy, "log_std"):
+            self.logger.record("train/std", th.exp(self.policy.log_std).mean().item())
+
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        self.logger.record("train/clip_range", clip_range)
+        if self.clip_range_vf is not None:
+            self.logger.record("train/clip_range_vf", clip_range_vf)
+
+        # SOO: logs
+        self.logger.record("soo/weight", self.soo_weight)
+        if soo_losses:
+            self.logger.record("soo/loss", float(np.mean(soo_losses)))
+        if aux_losses:
+            self.logger.record("soo/aux_loss", float(np.mean(aux_losses)))

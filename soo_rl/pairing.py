@@ -1,0 +1,131 @@
+"""SOO pairings: build (self, other) variants of a batch of blue observations (DESIGN.md section 2).
+
+A pairing is a callable ``pairing(obs, generator) -> (self_obs, other_obs)``: ``obs`` is a float tensor
+``(B, blue_obs_dim)`` in the blue observation layout of ``DeceptionConfig`` (goal, landmarks, red's
+relative position, red-visible flag, red-trapped flag). The two outputs have the same shape
+``(B', blue_obs_dim)`` and row ``i`` of one is the counterpart of row ``i`` of the other; they differ only
+in red's slot and the visible flag.
+
+Randomness comes only from the ``torch.Generator`` passed in (a dedicated one, owned by the caller), so
+building pairs never consumes the global torch / NumPy RNG.
+
+Pairings:
+
+- ``radius_injection`` (the paper's): for every observation, self = red hidden (slot zeroed, flag 0);
+  other = red placed at a uniform angle and distance U(0, obs_radius) from blue (flag 1). Goal,
+  landmarks and trapped flag are left as they are (the paper's code also zeroed the trapped flag in the
+  "other" variant; we keep it identical so that the pair differs only in whether/where red is seen).
+- ``mask``: only observations in which red is actually visible are used: other = the observation as is,
+  self = the same with red hidden. Returns empty ``(0, D)`` tensors if no observation has red visible.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from envs.config import DeceptionConfig
+
+# Injected distances are scaled by this factor so that red is strictly inside the radius even after the
+# float32 cast of its relative position (a relative shrink of 1e-6: far below anything observable).
+_STRICT_SHRINK = 1.0 - 1e-6
+
+
+class Pairing:
+    """Base class of SOO pairings: ``__call__(obs, generator) -> (self_obs, other_obs)``."""
+
+    name: str = ""
+
+    def __init__(self, cfg: DeceptionConfig):
+        self.cfg = cfg
+        self.red_slice = cfg.blue_red_slice
+        self.visible_index = cfg.blue_visible_index
+        self.obs_dim = cfg.blue_obs_dim
+
+    def __call__(
+        self, obs: torch.Tensor, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError
+
+    def _check(self, obs: torch.Tensor) -> None:
+        if obs.ndim != 2 or obs.shape[1] != self.obs_dim:
+            raise ValueError(
+                f"pairing '{self.name}' expects blue observations of shape (B, {self.obs_dim}) "
+                f"(n_fakes={self.cfg.n_fakes}), got {tuple(obs.shape)}"
+            )
+
+    def hide_red(self, obs: torch.Tensor) -> torch.Tensor:
+        """A copy of ``obs`` with red's slot zeroed and the visible flag 0."""
+        out = obs.clone()
+        out[:, self.red_slice] = 0
+        out[:, self.visible_index] = 0
+        return out
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(n_fakes={self.cfg.n_fakes}, obs_radius={self.cfg.obs_radius})"
+
+
+class RadiusInjectionPairing(Pairing):
+    """The paper's pairing: self = red hidden; other = red injected uniformly inside the radius."""
+
+    name = "radius_injection"
+
+    def __call__(
+        self, obs: torch.Tensor, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        self._check(obs)
+        n = obs.shape[0]
+        self_obs = self.hide_red(obs)
+        other_obs = obs.clone()
+        # sample in float64 on the generator's device, then move/cast
+        dev = generator.device
+        u = torch.rand(n, generator=generator, dtype=torch.float64, device=dev)
+        angle = torch.rand(n, generator=generator, dtype=torch.float64, device=dev) * (2 * math.pi)
+        dist = u * (float(self.cfg.obs_radius) * _STRICT_SHRINK)
+        rel = torch.stack([dist * torch.cos(angle), dist * torch.sin(angle)], dim=1)
+        other_obs[:, self.red_slice] = rel.to(device=obs.device, dtype=obs.dtype)
+        other_obs[:, self.visible_index] = 1
+        return self_obs, other_obs
+
+
+class MaskPairing(Pairing):
+    """Observed pairs: other = observations where red is visible, self = the same with red hidden."""
+
+    name = "mask"
+
+    def __call__(
+        self, obs: torch.Tensor, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        self._check(obs)
+        visible = obs[:, self.visible_index] > 0.5
+        other_obs = obs[visible].clone()
+        return self.hide_red(other_obs), other_obs
+
+
+PAIRINGS: dict[str, type[Pairing]] = {
+    "radius_injection": RadiusInjectionPairing,
+    "mask": MaskPairing,
+}
+
+
+def make_pairing(name: str, cfg: DeceptionConfig) -> Pairing:
+    """The pairing registered as ``name`` for the blue observation layout of ``cfg``."""
+    try:
+        cls = PAIRINGS[name]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"unknown SOO pairing '{name}' (known: {', '.join(sorted(PAIRINGS))})"
+        ) from None
+    return cls(cfg)
+
+
+def make_generator(seed: int | None, device: str | torch.device = "cpu") -> torch.Generator:
+    """A dedicated generator for SOO sampling; ``seed=None`` draws a fresh seed from the OS
+    (never from the global torch / NumPy RNG)."""
+    gen = torch.Generator(device=device)
+    if seed is None:
+        gen.seed()  # non-deterministic (std::random_device); leaves the global RNG untouched
+    else:
+        gen.manual_seed(int(seed))
+    return gen

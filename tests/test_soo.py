@@ -1,0 +1,288 @@
+"""SOO pairings and losses (soo_rl/pairing.py, soo_rl/soo_loss.py)."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+import pytest
+import torch
+from gymnasium import spaces
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from stable_baselines3.common.policies import ActorCriticPolicy
+from torch import nn
+
+from envs.config import DeceptionConfig
+from envs.core import DeceptionCore
+from soo_rl.pairing import PAIRINGS, Pairing, make_generator, make_pairing
+from soo_rl.soo_loss import (
+    SOO_VALUE_EPS,
+    action_mean,
+    actor_hidden_activations,
+    anchor_loss,
+    concat_activations,
+    random_loss,
+    soo_loss,
+    soo_value,
+)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """Tiny MLPs: intra-op threads only add contention on a busy machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def make_policy(cfg: DeceptionConfig = DeceptionConfig(), seed: int = 0, **kwargs) -> ActorCriticPolicy:
+    torch.manual_seed(seed)
+    obs_space = spaces.Box(-np.inf, np.inf, shape=(cfg.blue_obs_dim,), dtype=np.float32)
+    act_space = spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
+    kwargs.setdefault("net_arch", [16, 16])
+    return ActorCriticPolicy(obs_space, act_space, lr_schedule=lambda _: 3e-4, **kwargs)
+
+
+def env_obs(cfg: DeceptionConfig, n: int = 256, seed: int = 0) -> torch.Tensor:
+    """Real blue observations from the world (some with red visible)."""
+    core = DeceptionCore(cfg, num_worlds=n, seed=seed)
+    blue, _ = core.observe()
+    return torch.as_tensor(blue)
+
+
+def random_obs(cfg: DeceptionConfig, n: int, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    obs = torch.rand(n, cfg.blue_obs_dim, generator=g) * 2 - 1
+    visible = torch.rand(n, generator=g) < 0.5
+    obs[~visible, cfg.blue_red_slice] = 0
+    obs[:, cfg.blue_visible_index] = visible.float()
+    obs[:, cfg.blue_trapped_index] = (torch.rand(n, generator=g) < 0.3).float()
+    return obs
+
+
+# ---------------------------------------------------------------------------------------- pairings
+
+
+def test_registry_and_unknown_pairing():
+    cfg = DeceptionConfig()
+    assert set(PAIRINGS) == {"radius_injection", "mask"}
+    for name in PAIRINGS:
+        p = make_pairing(name, cfg)
+        assert isinstance(p, Pairing) and p.name == name
+    with pytest.raises(ValueError, match="no_such_pairing"):
+        make_pairing("no_such_pairing", cfg)
+
+
+def _other_columns(cfg: DeceptionConfig) -> list[int]:
+    changed = set(range(cfg.blue_obs_dim)[cfg.blue_red_slice]) | {cfg.blue_visible_index}
+    return [i for i in range(cfg.blue_obs_dim) if i not in changed]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n_fakes=st.integers(1, 3),
+    n=st.integers(1, 64),
+    seed=st.integers(0, 2**31 - 1),
+    obs_radius=st.sampled_from([0.125, 0.1, 0.3, 1.0 / 3.0, 0.7]),
+)
+def test_pairs_differ_only_in_red_slot_and_flag(n_fakes, n, seed, obs_radius):
+    cfg = DeceptionConfig(n_fakes=n_fakes, obs_radius=obs_radius)
+    obs = random_obs(cfg, n, seed)
+    keep = _other_columns(cfg)
+    red, vis = cfg.blue_red_slice, cfg.blue_visible_index
+    gen = make_generator(seed)
+
+    # radius_injection: every observation gives a pair
+    s, o = make_pairing("radius_injection", cfg)(obs, gen)
+    assert s.shape == o.shape == obs.shape
+    assert torch.equal(s[:, keep], obs[:, keep]) and torch.equal(o[:, keep], obs[:, keep])
+    assert torch.all(s[:, red] == 0) and torch.all(s[:, vis] == 0)
+    assert torch.all(o[:, vis] == 1)
+    dist = torch.linalg.norm(o[:, red].double(), dim=1)
+    assert torch.all(dist < obs_radius)  # strictly inside
+    assert torch.all(dist >= 0)
+
+    # mask: only the visible observations
+    visible = obs[:, vis] > 0.5
+    s, o = make_pairing("mask", cfg)(obs, gen)
+    assert s.shape == o.shape == (int(visible.sum()), cfg.blue_obs_dim)
+    assert torch.equal(o, obs[visible])
+    assert torch.equal(s[:, keep], o[:, keep])
+    assert torch.all(s[:, red] == 0) and torch.all(s[:, vis] == 0)
+
+
+def test_radius_injection_distribution_and_determinism():
+    cfg = DeceptionConfig()
+    obs = env_obs(cfg, n=4000)
+    pairing = make_pairing("radius_injection", cfg)
+    _, o1 = pairing(obs, make_generator(7))
+    _, o2 = pairing(obs, make_generator(7))
+    _, o3 = pairing(obs, make_generator(8))
+    assert torch.equal(o1, o2) and not torch.equal(o1, o3)
+    rel = o1[:, cfg.blue_red_slice].double()
+    dist = torch.linalg.norm(rel, dim=1)
+    assert dist.max() < cfg.obs_radius
+    # distance ~ U(0, r): mean r/2; angle uniform: mean direction ~ 0
+    assert abs(dist.mean().item() - cfg.obs_radius / 2) < 0.05 * cfg.obs_radius
+    assert rel.mean(0).abs().max().item() < 0.05 * cfg.obs_radius
+
+
+def test_mask_drops_non_visible_and_can_be_empty():
+    cfg = DeceptionConfig()
+    obs = random_obs(cfg, 50, seed=3)
+    obs[:5, cfg.blue_visible_index] = 1
+    obs[5:, cfg.blue_visible_index] = 0
+    s, o = make_pairing("mask", cfg)(obs, make_generator(0))
+    assert len(s) == len(o) == 5 and torch.equal(o, obs[:5])
+    obs[:, cfg.blue_visible_index] = 0
+    s, o = make_pairing("mask", cfg)(obs, make_generator(0))
+    assert s.shape == o.shape == (0, cfg.blue_obs_dim)
+
+
+def test_pairing_rejects_wrong_obs_shape():
+    with pytest.raises(ValueError, match="shape"):
+        make_pairing("radius_injection", DeceptionConfig(n_fakes=2))(torch.zeros(4, 10), make_generator(0))
+
+
+def test_pairing_does_not_touch_global_rng():
+    cfg = DeceptionConfig()
+    policy = make_policy(cfg)
+    obs = env_obs(cfg)
+    torch_state, np_state = torch.get_rng_state(), np.random.get_state()
+    gen = make_generator(None)  # OS entropy, not the global RNG
+    for name in PAIRINGS:
+        pairing = make_pairing(name, cfg)
+        pairing(obs, gen)
+        soo_value(policy, obs, pairing, gen)
+    random_loss(policy, obs, 0.1, gen)
+    assert torch.equal(torch.get_rng_state(), torch_state)
+    np_after = np.random.get_state()
+    assert np.array_equal(np_after[1], np_state[1]) and np_after[2] == np_state[2]
+
+
+# ---------------------------------------------------------------------------------------- activations
+
+
+@pytest.mark.parametrize("share", [True, False])
+@pytest.mark.parametrize("arch,act", [([16, 16], nn.Tanh), ([8, 12, 6], nn.ReLU), ([5], nn.ELU)])
+def test_activations_are_post_nonlinearity_hidden_layers(share, arch, act):
+    cfg = DeceptionConfig()
+    policy = make_policy(cfg, net_arch=arch, activation_fn=act, share_features_extractor=share)
+    obs = env_obs(cfg, n=32)
+    acts = actor_hidden_activations(policy, obs)
+    assert [a.shape for a in acts] == [(32, w) for w in arch]
+    # same tensors as forward hooks on the activation modules during the policy's own forward pass
+    hooked: list[torch.Tensor] = []
+    handles = [
+        m.register_forward_hook(lambda _m, _i, out: hooked.append(out))
+        for m in policy.mlp_extractor.policy_net
+        if isinstance(m, act)
+    ]
+    with torch.no_grad():
+        policy.get_distribution(obs)
+    for h in handles:
+        h.remove()
+    assert len(hooked) == len(arch)
+    for a, b in zip(acts, hooked):
+        assert torch.allclose(a, b)
+    # numpy input is accepted (preprocessing goes through the policy)
+    acts_np = actor_hidden_activations(policy, obs.numpy())
+    assert all(torch.equal(a, b) for a, b in zip(acts, acts_np))
+
+
+def test_no_hidden_layer_raises():
+    policy = make_policy(net_arch=dict(pi=[], vf=[8]))
+    with pytest.raises(ValueError, match="hidden"):
+        actor_hidden_activations(policy, torch.zeros(2, 10))
+
+
+# ---------------------------------------------------------------------------------------- SOO loss
+
+
+def test_soo_loss_zero_for_identical_and_positive_otherwise():
+    cfg = DeceptionConfig()
+    policy = make_policy(cfg)
+    obs = env_obs(cfg)
+    loss = soo_loss(policy, obs, obs.clone())
+    assert loss.ndim == 0 and loss.item() == 0.0
+    s, o = make_pairing("radius_injection", cfg)(obs, make_generator(0))
+    loss = soo_loss(policy, s, o)
+    assert loss.ndim == 0 and loss.item() > 0
+    # it is the mean squared difference of the concatenated activations
+    a, b = concat_activations(policy, s), concat_activations(policy, o)
+    assert torch.allclose(loss, ((a - b) ** 2).mean())
+    assert soo_loss(policy, s[:0], o[:0]).item() == 0.0
+
+
+@pytest.mark.parametrize("share", [True, False])
+def test_soo_loss_gradients_reach_actor_only(share):
+    cfg = DeceptionConfig()
+    policy = make_policy(cfg, share_features_extractor=share)
+    obs = env_obs(cfg)
+    s, o = make_pairing("radius_injection", cfg)(obs, make_generator(0))
+    policy.zero_grad()
+    soo_loss(policy, s, o).backward()
+    for name, p in policy.mlp_extractor.policy_net.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+    for module in (policy.mlp_extractor.value_net, policy.value_net, policy.action_net):
+        for p in module.parameters():
+            assert p.grad is None or torch.all(p.grad == 0)
+    assert policy.log_std.grad is None or torch.all(policy.log_std.grad == 0)
+
+
+def test_soo_value():
+    cfg = DeceptionConfig()
+    policy = make_policy(cfg)
+    obs = env_obs(cfg)
+    pairing = make_pairing("radius_injection", cfg)
+    v = soo_value(policy, obs, pairing, make_generator(1))
+    s, o = pairing(obs, make_generator(1))
+    with torch.no_grad():
+        expected = math.log(soo_loss(policy, s, o).item() + SOO_VALUE_EPS)
+    assert isinstance(v, float) and v == pytest.approx(expected)
+    none_visible = obs.clone()
+    none_visible[:, cfg.blue_visible_index] = 0
+    assert math.isnan(soo_value(policy, none_visible, make_pairing("mask", cfg), make_generator(1)))
+
+
+# ---------------------------------------------------------------------------------------- controls
+
+
+def test_random_loss_magnitude_and_gradient():
+    cfg = DeceptionConfig()
+    policy = make_policy(cfg)
+    obs = env_obs(cfg, n=2000)
+    gen = make_generator(0)
+    vals = [random_loss(policy, obs, 0.02, gen).item() for _ in range(5)]
+    assert np.mean(vals) == pytest.approx(0.02, rel=0.05)
+    assert random_loss(policy, obs, torch.tensor(0.0), gen).item() == 0.0
+    policy.zero_grad()
+    random_loss(policy, obs, 0.02, gen).backward()
+    for p in policy.mlp_extractor.policy_net.parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0
+    with pytest.raises(ValueError):
+        random_loss(policy, obs, -1.0, gen)
+
+
+def test_anchor_loss():
+    cfg = DeceptionConfig()
+    policy = make_policy(cfg)
+    ref = copy.deepcopy(policy)
+    ref.requires_grad_(False)
+    obs = env_obs(cfg)
+    assert anchor_loss(policy, ref, obs).item() == 0.0
+    with torch.no_grad():
+        for p in policy.mlp_extractor.policy_net.parameters():
+            p.add_(0.1)
+    loss = anchor_loss(policy, ref, obs)
+    assert loss.item() > 0
+    policy.zero_grad()
+    loss.backward()
+    assert policy.action_net.weight.grad.abs().sum() > 0
+    assert all(p.grad is None for p in ref.parameters())
+    with torch.no_grad():
+        expected = policy.get_distribution(obs).distribution.mean
+    assert torch.allclose(action_mean(policy, obs), expected)
