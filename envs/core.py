@@ -187,9 +187,9 @@ def step_worlds(
     Worlds whose episode already ended are stepped too; callers reset them (see ``DeceptionCore``).
     """
     old_blue = state.blue_pos.copy()
-    visible_before = (np.linalg.norm(state.red_pos - state.blue_pos, axis=1) < cfg.obs_radius)
-    if cfg.blind:
-        visible_before[:] = False
+    # red within the radius before the step (physically: also under `blind`, so that the
+    # deception measure of a blind blue counts the steps where red was really near)
+    visible_before = np.linalg.norm(state.red_pos - state.blue_pos, axis=1) < cfg.obs_radius
 
     _integrate(cfg, state.blue_pos, state.blue_vel, actions_to_force(cfg, blue_action))
     red_force = actions_to_force(cfg, red_action)
@@ -213,7 +213,7 @@ def _outputs(
     cfg: DeceptionConfig, state: WorldState, old_blue: np.ndarray, visible_before: np.ndarray
 ) -> StepResult:
     """Rewards, observations and info of the current state; ``old_blue`` is blue's previous
-    position and ``visible_before`` whether blue saw red before the step (deception geometry)."""
+    position and ``visible_before`` whether red was within the radius before the step."""
     at = cfg.at_distance
     goal = _goal_pos(state)
     d_blue_goal = np.linalg.norm(state.blue_pos - goal, axis=1)

@@ -1,0 +1,78 @@
+"""Metrics of a trained blue over fixed-seed episodes.
+
+    python experiments/evaluate.py runs/<run>/soo/seed_0/model.zip [--episodes 500] [--json]
+
+The environment settings (reward mode, radius, blind, ...) are read from the checkpoint; flags
+override them, e.g. to test generalisation to another radius.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="evaluate.py", description=__doc__.split("\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("checkpoint", help="a blue model.zip written by train_ppo_soo.py")
+    p.add_argument("--episodes", type=int, default=500, help="number of fixed-seed episodes")
+    p.add_argument("--seed", type=int, default=10_000, help="seed of the evaluation episodes")
+    p.add_argument("--red", default="follower", help="'follower' or a PPO red .zip")
+    p.add_argument("--reward-mode", choices=["deceptive", "honest", "guide"], default=None,
+                   help="override the checkpoint's reward mode")
+    p.add_argument("--obs-radius", type=float, default=None, help="override the radius")
+    p.add_argument("--start-radius", type=float, default=None, help="override start distance")
+    p.add_argument("--n-fakes", type=int, default=None, help="override the number of fakes")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    err = None
+    if args.episodes < 1:
+        err = f"--episodes must be >= 1 (got {args.episodes})"
+    elif args.obs_radius is not None and not args.obs_radius > 0:
+        err = f"--obs-radius must be > 0 (got {args.obs_radius})"
+    if err:
+        print(f"evaluate.py: error: {err}", file=sys.stderr)
+        return 2
+
+    from agents.soo_ppo import SOOPPO
+    from envs.config import DeceptionConfig
+    from soo_rl.checkpoints import CheckpointError, load_model
+    from soo_rl.evaluation import evaluate_model
+
+    try:
+        model = load_model(Path(args.checkpoint), SOOPPO)
+        cfg = model.env_config if isinstance(model.env_config, DeceptionConfig) else DeceptionConfig()
+        overrides = {k: v for k, v in [("reward_mode", args.reward_mode),
+                                        ("obs_radius", args.obs_radius),
+                                        ("start_radius", args.start_radius),
+                                        ("n_fakes", args.n_fakes)] if v is not None}
+        cfg = cfg.replace(**overrides)
+        if model.observation_space.shape[0] != cfg.blue_obs_dim:
+            raise CheckpointError(
+                f"checkpoint {args.checkpoint} was trained on {model.observation_space.shape[0]}-dim "
+                f"observations, this environment gives {cfg.blue_obs_dim} (another observation layout)")
+        metrics = evaluate_model(model, cfg, args.red, args.episodes, args.seed, model.pairing)
+    except (CheckpointError, ValueError) as exc:
+        print(f"evaluate.py: error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps({"checkpoint": args.checkpoint, "episodes": args.episodes, **metrics}))
+    else:
+        print(f"{args.checkpoint}: {args.episodes} episodes (seed {args.seed})")
+        for key, value in metrics.items():
+            print(f"  {key:<22} {value:10.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

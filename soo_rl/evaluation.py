@@ -1,0 +1,48 @@
+"""Evaluation of a trained blue: behaviour metrics plus its neural SOO value (DESIGN.md 2 and 4)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from agents.sb3_policy import SB3Policy
+from agents.scripted import BatchPolicy, FollowerRed
+from envs.config import DeceptionConfig
+from soo_rl.metrics import episode_metrics, run_episodes
+from soo_rl.pairing import make_pairing
+from soo_rl.soo_loss import soo_value
+
+
+def make_red(spec: str, cfg: DeceptionConfig) -> BatchPolicy:
+    """``"follower"`` -> the scripted follower; otherwise a path to a frozen PPO red ``.zip``."""
+    if spec == "follower":
+        return FollowerRed(cfg)
+    from stable_baselines3 import PPO
+
+    from soo_rl.checkpoints import load_model
+
+    model = load_model(Path(spec), PPO, expected_obs_dim=cfg.red_obs_dim)
+    return SB3Policy(model, deterministic=True)
+
+
+def soo_value_eval(model, obs: np.ndarray, cfg: DeceptionConfig, pairing: str = "radius_injection",
+                   seed: int = 0) -> float:
+    """Mean neural SOO value (log MSE, lower = more overlap) over self-steps (red not in view)."""
+    self_steps = obs[obs[:, cfg.blue_visible_index] < 0.5]
+    if len(self_steps) == 0:
+        self_steps = obs
+    generator = torch.Generator().manual_seed(seed)
+    obs_t = torch.as_tensor(self_steps, dtype=torch.float32, device=model.policy.device)
+    return float(soo_value(model.policy, obs_t, make_pairing(pairing, cfg), generator))
+
+
+def evaluate_model(model, cfg: DeceptionConfig, red: str = "follower", n_episodes: int = 500,
+                   seed: int = 10_000, pairing: str = "radius_injection") -> dict[str, float]:
+    """Deterministic fixed-seed episodes of ``model`` as blue: metrics and ``soo_value_eval``."""
+    batch = run_episodes(SB3Policy(model), make_red(red, cfg), cfg, n_episodes, seed)
+    metrics = episode_metrics(batch)
+    obs = batch.blue_obs.reshape(-1, batch.blue_obs.shape[-1])
+    metrics["soo_value_eval"] = soo_value_eval(model, obs, cfg, pairing, seed)
+    return metrics

@@ -1,0 +1,107 @@
+"""Evaluation metrics of a blue policy (DESIGN.md section 4), over batched fixed-seed episodes.
+
+All episodes of an evaluation run in parallel as worlds of one batched core, with deterministic
+blue actions, so an evaluation of hundreds of episodes costs ``max_cycles`` policy calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from agents.scripted import BatchPolicy
+from envs.config import DeceptionConfig
+from envs.core import FIRST_FAKE, DeceptionCore, reset_outputs
+
+# TensorBoard tag of each metric (DESIGN.md section 4)
+METRIC_TAGS = {
+    "fake_first_rate": "deception/fake_first_rate",
+    "deceptive_step_rate": "deception/deceptive_step_rate",
+    "red_trapped_rate": "deception/red_trapped_rate",
+    "blue_goal_rate": "task/blue_goal_rate",
+    "blue_return": "task/blue_return",
+    "red_return": "task/red_return",
+}
+
+
+@dataclass
+class EpisodeBatch:
+    """Raw per-episode and per-step records of an evaluation (for metrics and the report)."""
+
+    blue_obs: np.ndarray  # (T, N, obs_dim) blue observations the policy acted on
+    red_visible_before: np.ndarray  # (T, N) bool
+    disp_fake_cos: np.ndarray  # (T, N)
+    disp_goal_cos: np.ndarray  # (T, N)
+    goal_fake_cos: np.ndarray  # (T, N)
+    deceptive_step: np.ndarray  # (T, N) bool
+    fake_first: np.ndarray  # (N,) bool
+    red_trapped: np.ndarray  # (N,) bool
+    blue_reached_goal: np.ndarray  # (N,) bool
+    blue_return: np.ndarray  # (N,)
+    red_return: np.ndarray  # (N,)
+
+
+def run_episodes(blue: BatchPolicy, red: BatchPolicy, cfg: DeceptionConfig, n_episodes: int,
+                 seed: int) -> EpisodeBatch:
+    """Play ``n_episodes`` episodes (one world each) from the fixed ``seed``."""
+    core = DeceptionCore(cfg, n_episodes, seed)
+    out = reset_outputs(cfg, core.state)
+    blue.reset(n_episodes)
+    red.reset(n_episodes)
+    blue_obs, red_obs = out.blue_obs, out.red_obs
+    T = cfg.max_cycles
+    rec = {k: [] for k in ("blue_obs", "red_visible_before", "disp_fake_cos", "disp_goal_cos",
+                           "goal_fake_cos", "deceptive_step")}
+    goal = np.zeros(n_episodes, dtype=bool)
+    blue_ret = np.zeros(n_episodes)
+    red_ret = np.zeros(n_episodes)
+    for _ in range(T):
+        rec["blue_obs"].append(blue_obs)
+        res = core.step(blue.act(blue_obs), red.act(red_obs))
+        for k in rec:
+            if k != "blue_obs":
+                rec[k].append(res.info[k])
+        goal |= res.info["blue_at_goal"]
+        blue_ret += res.blue_reward
+        red_ret += res.red_reward
+        blue_obs, red_obs = res.blue_obs, res.red_obs
+    return EpisodeBatch(
+        **{k: np.stack(v) for k, v in rec.items()},
+        fake_first=res.info["blue_first_reached"] == FIRST_FAKE,
+        red_trapped=res.info["red_trapped"].copy(),
+        blue_reached_goal=goal,
+        blue_return=blue_ret,
+        red_return=red_ret,
+    )
+
+
+def episode_metrics(batch: EpisodeBatch) -> dict[str, float]:
+    """The DESIGN.md section 4 metrics of a batch of episodes."""
+    seen = batch.red_visible_before
+    n_seen = int(seen.sum())
+    return {
+        "fake_first_rate": float(batch.fake_first.mean()),
+        "deceptive_step_rate": float(batch.deceptive_step[seen].sum() / n_seen) if n_seen else 0.0,
+        "red_trapped_rate": float(batch.red_trapped.mean()),
+        "blue_goal_rate": float(batch.blue_reached_goal.mean()),
+        "blue_return": float(batch.blue_return.mean()),
+        "red_return": float(batch.red_return.mean()),
+    }
+
+
+def evaluate(blue: BatchPolicy, red_factory: Callable[[DeceptionConfig], BatchPolicy],
+             cfg: DeceptionConfig, n_episodes: int = 500, seed: int = 10_000) -> dict[str, float]:
+    """Metrics of ``blue`` against a fresh red from ``red_factory`` over fixed-seed episodes."""
+    return episode_metrics(run_episodes(blue, red_factory(cfg), cfg, n_episodes, seed))
+
+
+def mean_ci95(values: list[float] | np.ndarray) -> tuple[float, float]:
+    """Mean and half-width of the 95% t-interval over seeds (half-width 0 for one value)."""
+    x = np.asarray(values, dtype=float)
+    if len(x) < 2:
+        return float(x.mean()) if len(x) else float("nan"), 0.0
+    t = stats.t.ppf(0.975, len(x) - 1)
+    return float(x.mean()), float(t * x.std(ddof=1) / np.sqrt(len(x)))

@@ -1,0 +1,74 @@
+"""experiments/benchmark.py (quick, without the mpe2 reference) and that our pygame is the real one."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import sys
+
+import pytest
+
+from experiments import benchmark
+
+ENV_FIELDS = ("n_worlds", "calls", "seconds", "calls_per_s", "steps_per_s", "peak_rss_mib")
+TRAIN_FIELDS = ("timesteps", "seconds", "steps_per_s", "peak_rss_mib")
+
+
+@pytest.mark.timeout(120)
+def test_quick_benchmark_writes_json(tmp_path, capsys):
+    out = tmp_path / "bench" / "result.json"
+    benchmark.main(["--quick", "--skip-mpe2", "--json-out", str(out)])
+    res = json.loads(out.read_text())
+
+    assert res["meta"]["quick"] is True
+    assert res["meta"]["mpe2"]["available"] is False
+    assert any("skipped" in n for n in res["meta"]["notes"])
+
+    ours = res["env_steps"]["ours"]
+    assert [r["n_worlds"] for r in ours] == list(benchmark.WORLD_COUNTS)
+    for r in ours:
+        for field in ENV_FIELDS:
+            assert r[field] > 0, (r["n_worlds"], field)
+        assert r["steps_per_s"] == pytest.approx(r["n_worlds"] * r["calls_per_s"])
+    assert res["env_steps"]["mpe2"] is None
+    assert set(res["env_steps"]["ratio_vs_mpe2"]) == {str(n) for n in benchmark.WORLD_COUNTS}
+
+    tr = res["training"]
+    for key, weight in (("ours_soo0", 0.0), ("ours_soo1", 1.0)):
+        assert tr[key]["soo_weight"] == weight
+        assert tr[key]["timesteps"] >= benchmark.QUICK_TRAIN_STEPS
+        for field in TRAIN_FIELDS:
+            assert tr[key][field] > 0, (key, field)
+        assert tr[key]["torch_threads"] == 1
+    assert tr["mpe2_ppo"] is None
+    assert tr["soo1_over_soo0"] > 0
+
+    table = capsys.readouterr().out
+    assert "DeceptionCore N=16384" in table and "SOOPPO soo_weight=1" in table
+
+
+def test_worker_subprocess_reports_json():
+    """The isolated path (the default without --quick): one env measurement in a subprocess."""
+    r = benchmark.call_worker(sys.executable, "--worker",
+                              {"kind": "ours_env", "n_worlds": 8, "seconds": 0.05}, timeout=120)
+    assert r["n_worlds"] == 8 and r["calls"] > 0 and r["steps_per_s"] > 0
+    assert r["peak_rss_mib"] >= r["baseline_rss_mib"] > 0
+
+
+def test_missing_mpe2_python_is_skipped_with_a_note(tmp_path):
+    probe, note = benchmark.probe_mpe2(None)
+    assert probe is None and benchmark.MPE2_ENV_VAR in note
+    probe, note = benchmark.probe_mpe2(str(tmp_path / "no-such-python"))
+    assert probe is None and "does not exist" in note
+
+
+def test_pygame_is_the_real_pygame_not_pygame_ce():
+    """mpe2 pulls pygame-ce, which overwrites pygame's files: it must never be in this venv."""
+    import pygame
+
+    dist = importlib.metadata.distribution("pygame")
+    assert dist.metadata["Name"] == "pygame"
+    assert pygame.version.ver == dist.version
+    assert not getattr(pygame, "IS_CE", False)
+    with pytest.raises(importlib.metadata.PackageNotFoundError):
+        importlib.metadata.distribution("pygame-ce")
