@@ -1,0 +1,149 @@
+"""Reading a finished (or partial) run directory written by ``soo_rl.train`` (see its layout), for the
+report, the classifier and the sweep: which conditions and seeds have checkpoints, their configs,
+models (loaded once and cached), TensorBoard curves and per-seed final metrics.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from envs.config import DeceptionConfig
+from soo_rl.config import CONDITIONS, ExperimentConfig
+
+
+class RunError(ValueError):
+    """The directory is not a usable run (one-line message for CLIs)."""
+
+
+@dataclass
+class RunInfo:
+    """A run directory: its config, and which (condition, seed) checkpoints exist."""
+
+    path: Path
+    exp: ExperimentConfig
+    preset: str | None
+    checkpoints: dict[str, dict[int, Path]]  # condition -> seed -> model.zip (existing only)
+    summary: dict[str, Any] | None
+    _models: dict[Path, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def conditions(self) -> list[str]:
+        """Conditions with at least one checkpoint, in ``CONDITIONS`` order."""
+        return [c for c in CONDITIONS if self.checkpoints.get(c)]
+
+    def seeds(self, condition: str) -> list[int]:
+        return sorted(self.checkpoints.get(condition, {}))
+
+    def model(self, condition: str, seed: int):
+        """The blue ``SOOPPO`` of (condition, seed), loaded on the CPU once."""
+        path = self.checkpoints[condition][seed]
+        if path not in self._models:
+            from agents.soo_ppo import SOOPPO
+            from soo_rl.checkpoints import load_model
+
+            self._models[path] = load_model(path, SOOPPO)
+        return self._models[path]
+
+    def env_config(self, condition: str) -> DeceptionConfig:
+        """The env config the condition trained (and is evaluated) on."""
+        cond = CONDITIONS[condition]
+        return self.exp.env_config(reward_mode=cond.reward_mode, blind=cond.blind)
+
+    def per_seed_metrics(self, condition: str) -> dict[int, dict[str, float]]:
+        """Final metrics per seed, from summary.json or else from each seed's metrics.json."""
+        if self.summary and condition in self.summary.get("conditions", {}):
+            per = self.summary["conditions"][condition].get("per_seed", {})
+            return {int(k): v for k, v in per.items()}
+        out = {}
+        for seed_dir in sorted((self.path / condition).glob("seed_*")):
+            f = seed_dir / "metrics.json"
+            if f.is_file():
+                rec = json.loads(f.read_text())
+                out[int(rec.get("seed", seed_dir.name.split("_")[1]))] = rec["metrics"]
+        return out
+
+
+def load_run(run_dir: str | Path) -> RunInfo:
+    """Read ``config.json`` (and ``summary.json`` if present) and list the checkpoints.
+
+    Raises ``RunError`` with a one-line message when ``run_dir`` is not a run directory.
+    """
+    path = Path(run_dir)
+    if not path.is_dir():
+        raise RunError(f"run directory not found: {path}")
+    cfg_file = path / "config.json"
+    if not cfg_file.is_file():
+        raise RunError(f"{path} is not a run directory (no config.json)")
+    try:
+        data = json.loads(cfg_file.read_text())
+        preset = data.pop("preset", None)
+        exp = ExperimentConfig.from_dict(data)
+    except (ValueError, TypeError) as exc:
+        raise RunError(f"cannot read {cfg_file}: {exc}") from None
+    checkpoints: dict[str, dict[int, Path]] = {}
+    for cond in CONDITIONS:
+        for seed_dir in sorted((path / cond).glob("seed_*")):
+            model = seed_dir / "model.zip"
+            try:
+                seed = int(seed_dir.name.split("_", 1)[1])
+            except ValueError:
+                continue
+            if model.is_file():
+                checkpoints.setdefault(cond, {})[seed] = model
+    summary = None
+    if (path / "summary.json").is_file():
+        try:
+            summary = json.loads((path / "summary.json").read_text())
+        except ValueError:
+            summary = None
+    return RunInfo(path=path, exp=exp, preset=preset, checkpoints=checkpoints, summary=summary)
+
+
+# ------------------------------------------------------------------------------------ TensorBoard
+
+def read_scalars(seed_dir: Path, tags: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``{tag: (steps, values)}`` of the TensorBoard events in ``seed_dir`` (missing tags left out)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(seed_dir), size_guidance={"scalars": 0})
+    acc.Reload()
+    have = set(acc.Tags().get("scalars", []))
+    out = {}
+    for tag in tags:
+        if tag in have:
+            events = acc.Scalars(tag)
+            steps = np.array([e.step for e in events], dtype=np.int64)
+            values = np.array([e.value for e in events], dtype=np.float64)
+            order = np.argsort(steps, kind="stable")
+            out[tag] = (steps[order], values[order])
+    return out
+
+
+def aggregate_curves(curves: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Mean and 95% t-CI band across seeds of curves on (possibly) different step grids.
+
+    The grid is the union of all steps; each seed is linearly interpolated inside its own range and
+    missing outside it; at each step the statistics use the seeds present there.
+    """
+    from soo_rl.metrics import mean_ci95
+
+    grid = np.unique(np.concatenate([s for s, _ in curves])) if curves else np.array([])
+    table = np.full((len(curves), len(grid)), np.nan)
+    for i, (s, v) in enumerate(curves):
+        if len(s) == 0:
+            continue
+        inside = (grid >= s[0]) & (grid <= s[-1])
+        table[i, inside] = np.interp(grid[inside], s, v)
+    mean = np.full(len(grid), np.nan)
+    ci = np.zeros(len(grid))
+    n = np.sum(~np.isnan(table), axis=0)
+    for j in range(len(grid)):
+        col = table[:, j][~np.isnan(table[:, j])]
+        if len(col):
+            mean[j], ci[j] = mean_ci95(col)
+    return {"steps": grid, "mean": mean, "ci95": ci, "n": n}
