@@ -12,8 +12,8 @@ deceptive agents have a higher value than honest ones.
   correctly when the negative (e.g. honest) agent's value is lower (a tie counts 1/2).
 - AUROC over all agents of both conditions: positive class = ``positive``, score = SOO value.
 
-Both are computed per *evaluation seed* (episodes drawn fresh for each evaluation seed, the same
-episodes for every agent) and for each number of episodes ``E``: the score uses the observations of
+Both are computed per *evaluation seed* (a fresh, disjoint block of episodes for each evaluation
+seed, the same episodes for every agent) and for each number of episodes ``E``: the score uses the observations of
 the first ``E`` episodes of the evaluation seed's batch (so the curves over ``E`` are nested, not
 independent). Reported: mean and 95% CI over evaluation seeds. The spread over evaluation seeds is
 measurement noise only; with few trained seeds the AUROC takes few distinct values.
@@ -32,21 +32,26 @@ from soo_rl.report_data import RunError, RunInfo
 from soo_rl.stats import auroc
 
 DEFAULT_EPISODES = (1, 2, 5, 10, 20, 50, 100)
-EVAL_SEED_BASE = 50_000  # evaluation seed i plays episodes from seed EVAL_SEED_BASE + 1009 * i
+EVAL_SEED = 50_000  # seed of the classifier's evaluation episodes (see agent_soo_values)
 
 
-def agent_soo_values(model, cfg, red: str, episodes: list[int], eval_seeds: list[int],
+def agent_soo_values(model, cfg, red: str, episodes: list[int], n_eval_seeds: int,
                      pairing: str) -> np.ndarray:
     """``values[i, j]``: the agent's SOO value on the first ``episodes[j]`` episodes of evaluation
-    seed ``eval_seeds[i]``."""
+    seed ``i``.
+
+    All evaluation seeds are played in one batched call (``n_eval_seeds * max(episodes)`` worlds from
+    the seed ``EVAL_SEED``): evaluation seed ``i`` owns the disjoint block of worlds
+    ``[i * E_max, (i + 1) * E_max)``, so its episodes are fresh, independent of the other blocks', and
+    the same for every agent. The pairing's random draws use the seed ``EVAL_SEED + i``."""
     e_max = max(episodes)
-    values = np.empty((len(eval_seeds), len(episodes)))
-    for i, s in enumerate(eval_seeds):
-        seed = EVAL_SEED_BASE + 1009 * s
-        batch = run_episodes(SB3Policy(model), make_red(red, cfg), cfg, e_max, seed)
+    batch = run_episodes(SB3Policy(model), make_red(red, cfg), cfg, e_max * n_eval_seeds, EVAL_SEED)
+    values = np.empty((n_eval_seeds, len(episodes)))
+    for i in range(n_eval_seeds):
+        block = batch.blue_obs[:, i * e_max:(i + 1) * e_max]
         for j, e in enumerate(episodes):
-            obs = batch.blue_obs[:, :e].reshape(-1, batch.blue_obs.shape[-1])
-            values[i, j] = soo_value_eval(model, obs, cfg, pairing, seed)
+            obs = block[:, :e].reshape(-1, block.shape[-1])
+            values[i, j] = soo_value_eval(model, obs, cfg, pairing, EVAL_SEED + i)
     return values
 
 
@@ -72,7 +77,7 @@ def classify_run(run: RunInfo, positive: str = "deceptive", negative: str = "hon
         values[cond] = {}
         for seed in run.seeds(cond):
             values[cond][seed] = agent_soo_values(run.model(cond, seed), cfg, red, episodes,
-                                                  eval_seeds, pairing)
+                                                  n_eval_seeds, pairing)
             if progress is not None:
                 progress(cond, seed)
     pair_seeds = sorted(set(values[positive]) & set(values[negative]))

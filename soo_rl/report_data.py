@@ -107,7 +107,8 @@ def load_run(run_dir: str | Path) -> RunInfo:
 # ------------------------------------------------------------------------------------ TensorBoard
 
 def read_scalars(seed_dir: Path, tags: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """``{tag: (steps, values)}`` of the TensorBoard events in ``seed_dir`` (missing tags left out)."""
+    """``{tag: (steps, values)}`` of the TensorBoard events in ``seed_dir`` (missing tags left out),
+    sorted by step, one value per step."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     acc = EventAccumulator(str(seed_dir), size_guidance={"scalars": 0})
@@ -120,7 +121,11 @@ def read_scalars(seed_dir: Path, tags: list[str]) -> dict[str, tuple[np.ndarray,
             steps = np.array([e.step for e in events], dtype=np.int64)
             values = np.array([e.value for e in events], dtype=np.float64)
             order = np.argsort(steps, kind="stable")
-            out[tag] = (steps[order], values[order])
+            steps, values = steps[order], values[order]
+            # a step logged twice (the evaluation at a rollout's end, then the final one after the
+            # last update at the same timestep): keep the later value
+            last = np.append(steps[1:] != steps[:-1], True)
+            out[tag] = (steps[last], values[last])
     return out
 
 

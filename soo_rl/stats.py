@@ -43,20 +43,23 @@ def welch_t(a: Sequence[float], b: Sequence[float]) -> dict:
         if x.mean() == y.mean():
             out["p"] = 1.0
         return out
-    res = sps.ttest_ind(x, y, equal_var=False)
-    out["t"], out["p"] = float(res.statistic), float(res.pvalue)
-    out["df"] = float((va + vb) ** 2 / (va**2 / (len(x) - 1) + vb**2 / (len(y) - 1)))
+    # computed directly (same result as scipy.stats.ttest_ind(equal_var=False), without its
+    # precision warning when one group is constant)
+    t = (x.mean() - y.mean()) / math.sqrt(va + vb)
+    df = (va + vb) ** 2 / (va**2 / (len(x) - 1) + vb**2 / (len(y) - 1))
+    out["t"], out["df"], out["p"] = float(t), float(df), float(2.0 * sps.t.sf(abs(t), df))
     return out
 
 
 def mann_whitney(a: Sequence[float], b: Sequence[float]) -> dict:
-    """Two-sided Mann-Whitney U test (exact p for small samples without ties, as scipy chooses).
+    """Two-sided Mann-Whitney U test (exact: scipy's exact test without ties, an exhaustive permutation
+    test with ties when the number of splits is <= 20000; otherwise scipy's normal approximation).
 
     Also reports ``p_min``: the smallest two-sided p the test can reach with these group sizes - with
     few seeds it can be far above 0.05, so a "non-significant" result there says nothing."""
     x, y = _arr(a), _arr(b)
     out = {"test": "mann_whitney_u", "n_a": int(len(x)), "n_b": int(len(y)),
-           "U": float("nan"), "p": float("nan"), "p_min": float("nan"), "note": ""}
+           "U": float("nan"), "p": float("nan"), "p_min": float("nan"), "method": "", "note": ""}
     if len(x) < 1 or len(y) < 1:
         out["note"] = "needs >= 1 value per group"
         return out
@@ -64,7 +67,16 @@ def mann_whitney(a: Sequence[float], b: Sequence[float]) -> dict:
     if np.all(np.concatenate([x, y]) == x[0]):
         out["U"], out["p"], out["note"] = len(x) * len(y) / 2.0, 1.0, "all values equal"
         return out
-    res = sps.mannwhitneyu(x, y, alternative="two-sided")
+    ties = len(np.unique(np.concatenate([x, y]))) < len(x) + len(y)
+    if ties and math.comb(len(x) + len(y), len(x)) <= 20_000:
+        # small samples with ties: scipy's default falls back to the normal approximation, which is
+        # poor here; enumerate all splits instead (exact permutation distribution of U)
+        res = sps.mannwhitneyu(x, y, alternative="two-sided",
+                               method=sps.PermutationMethod(n_resamples=20_000))
+        out["method"] = "exact permutation (ties)"
+    else:
+        res = sps.mannwhitneyu(x, y, alternative="two-sided")
+        out["method"] = "scipy auto"
     out["U"], out["p"] = float(res.statistic), float(res.pvalue)
     return out
 
