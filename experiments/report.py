@@ -316,10 +316,17 @@ def classifier_section(run, settings: ReportSettings, red: str, path: Path) -> l
             m = np.array([r[key] for r in res["curve"]])
             c = np.array([r[key + "_ci95"] for r in res["curve"]])
             ax.plot(e, m, "o-", color=color, label=label)
-            ax.fill_between(e, m - c, m + c, color=color, alpha=0.15, lw=0)
+            ax.fill_between(e, np.clip(m - c, 0, 1), np.clip(m + c, 0, 1), color=color, alpha=0.15,
+                            lw=0)
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+    ticks = sorted({r["episodes"] for res in results for r in res["curve"]})
     for ax, key in zip(axes, ("pair accuracy (negative has lower SOO value)", "AUROC (score = SOO value)")):
         ax.axhline(0.5, color="0.5", ls="--", lw=1)
         ax.set_xscale("log")
+        ax.set_xticks(ticks)
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_ylim(-0.05, 1.05)
         ax.set_xlabel("evaluation episodes per evaluation seed")
         ax.set_title(key, fontsize=10)

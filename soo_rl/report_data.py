@@ -5,6 +5,7 @@ models (loaded once and cached), TensorBoard curves and per-seed final metrics.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,9 +82,10 @@ def load_run(run_dir: str | Path) -> RunInfo:
         raise RunError(f"{path} is not a run directory (no config.json)")
     try:
         data = json.loads(cfg_file.read_text())
-        preset = data.pop("preset", None)
-        exp = ExperimentConfig.from_dict(data)
-    except (ValueError, TypeError) as exc:
+        preset = data.get("preset")
+        known = {f.name for f in dataclasses.fields(ExperimentConfig)}
+        exp = ExperimentConfig.from_dict({k: v for k, v in data.items() if k in known})
+    except (ValueError, TypeError, AttributeError) as exc:
         raise RunError(f"cannot read {cfg_file}: {exc}") from None
     checkpoints: dict[str, dict[int, Path]] = {}
     for cond in CONDITIONS:
