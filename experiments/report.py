@@ -239,7 +239,8 @@ def heatmaps(run, settings: ReportSettings, red: str, path: Path, diff_path: Pat
     from agents.sb3_policy import SB3Policy
     from soo_rl.evaluation import make_red
     from soo_rl.heatmap import (behavioural_difference, deception_heatmap, in_view_steps,
-                                mean_heatmap, seed_to_seed_difference, x_grid, y_grid)
+                                mean_heatmap, noise_difference, seed_to_seed_difference, x_grid,
+                                y_grid)
     from soo_rl.metrics import run_episodes
 
     xs, ys = x_grid(settings.grid), y_grid(settings.grid)
@@ -254,11 +255,12 @@ def heatmaps(run, settings: ReportSettings, red: str, path: Path, diff_path: Pat
             steps.append(in_view_steps(batch))
         per[cond] = {"mean": mean_heatmap(maps), "per_seed": maps, "in_view_steps": steps,
                      "seed_to_seed_mse": seed_to_seed_difference(maps)}
-    diffs = {}
+    diffs, noise = {}, {}
     if "soo" in per:
         for cond in per:
             if cond != "soo":
                 diffs[cond] = behavioural_difference(per["soo"]["mean"], per[cond]["mean"])
+                noise[cond] = noise_difference(per["soo"]["per_seed"], per[cond]["per_seed"])
     plt = _plt()
     conds = list(per)
     ncol = min(4, len(conds))
@@ -294,7 +296,7 @@ def heatmaps(run, settings: ReportSettings, red: str, path: Path, diff_path: Pat
         fig.savefig(diff_path, dpi=90)
         plt.close(fig)
     return {"xs": xs, "ys": ys, "episodes": settings.heatmap_episodes, "eval_seed": REPORT_EVAL_SEED,
-            "conditions": per, "soo_difference": diffs}
+            "conditions": per, "soo_difference": diffs, "soo_difference_noise": noise}
 
 
 def classifier_section(run, settings: ReportSettings, red: str, path: Path) -> list[dict]:
@@ -536,19 +538,25 @@ def write_report(run_dir: str | Path, sweep_dir: str | Path | None = None, quick
               f"{REPORT_EVAL_SEED}); over the steps with red in blue's radius, the fraction of steps whose "
               f"displacement-to-fake cosine exceeds x (x in [0, 1]) and whose goal-fake cosine is below "
               f"y (y in [-1, 1]), on a {settings.grid} x {settings.grid} grid; averaged over seeds. The "
-              "behavioural difference is the mean squared difference of two such heatmaps. Compare it "
-              "with the seed-to-seed difference inside one condition (mean MSE over its pairs of "
-              "seeds): a difference between conditions smaller than that is within seed noise.\n")
+              "behavioural difference is the mean squared difference of two such (seed-averaged) "
+              "heatmaps. Its noise level is the value expected if both conditions behaved alike, "
+              "from the spread between seeds inside each condition (seed-to-seed MSE / 2 / seeds, summed "
+              "over the two conditions): a behavioural difference near its noise level is within seed "
+              "noise. It treats the seeds of the two conditions as independent; the fine-tune "
+              "conditions start from the same deceptive checkpoint per seed, so against them (and "
+              "against `deceptive`) it overstates the noise.\n")
     md.append(f"![heatmaps]({rel(hm_png)})\n")
     if hm["soo_difference"]:
         md.append(f"![soo minus each condition]({rel(hm_diff_png)})\n")
     rows = []
     for cond, e in hm["conditions"].items():
+        d, n = hm["soo_difference"].get(cond), hm["soo_difference_noise"].get(cond)
         rows.append([f"`{cond}`", str(int(np.sum(e["in_view_steps"]))),
-                     _num(hm["soo_difference"].get(cond), 5) if cond != "soo" else "–",
+                     _num(d, 5) if cond != "soo" else "–", _num(n, 5) if cond != "soo" else "–",
+                     _num(d / n, 2) if cond != "soo" and n and not math.isnan(n) else "–",
                      _num(e["seed_to_seed_mse"], 5)])
     md.append(_table(["condition", "in-view steps (all seeds)", "behavioural difference to soo (MSE)",
-                      "seed-to-seed MSE within condition"], rows))
+                      "noise level", "difference / noise", "seed-to-seed MSE within condition"], rows))
     md.append("")
 
     # ------------------------------------------------------------------ sweep

@@ -105,3 +105,15 @@ def seed_to_seed_difference(heatmaps: list[np.ndarray]) -> float:
     diffs = [behavioural_difference(maps[i], maps[j])
              for i in range(len(maps)) for j in range(i + 1, len(maps))]
     return float(np.mean(diffs)) if diffs else float("nan")
+
+
+def noise_difference(maps_a: list[np.ndarray], maps_b: list[np.ndarray]) -> float:
+    """The behavioural difference expected between the seed-averaged heatmaps of two conditions if
+    they behaved alike: E||mean_a - mean_b||^2 / cells = v_a / n_a + v_b / n_b, where v (the per-cell
+    variance across seeds) is half the seed-to-seed difference of each condition and n its number of
+    (defined) heatmaps. NaN when a condition has fewer than two heatmaps."""
+    total = 0.0
+    for maps in (maps_a, maps_b):
+        defined = [h for h in maps if not np.all(np.isnan(h))]
+        total += seed_to_seed_difference(defined) / 2.0 / max(1, len(defined))
+    return float(total)

@@ -260,3 +260,15 @@ def test_report_bad_inputs(tmp_path, tmp_path_factory, capsys):
         assert report.main(argv) == 2, argv
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and message in err[0], (argv, err)
+
+
+def test_noise_difference_matches_its_definition():
+    from soo_rl.heatmap import noise_difference
+
+    rng = np.random.default_rng(4)
+    a = [rng.random((3, 3)) for _ in range(3)]
+    b = [rng.random((3, 3)) for _ in range(2)]
+    va = np.mean(np.var(np.stack(a), axis=0, ddof=1))
+    vb = np.mean(np.var(np.stack(b), axis=0, ddof=1))
+    assert noise_difference(a, b) == pytest.approx(va / 3 + vb / 2)
+    assert np.isnan(noise_difference(a, b[:1]))
