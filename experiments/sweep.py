@@ -187,6 +187,8 @@ def plot_tradeoff(sweep: dict, path: Path) -> Path:
         ax.errorbar(st["blue_goal_rate"]["mean"], st["fake_first_rate"]["mean"],
                     xerr=st["blue_goal_rate"]["ci95"], yerr=st["fake_first_rate"]["ci95"],
                     fmt="o", color=color, capsize=3, zorder=2, label=f"λ = {e['name']}")
+        ax.annotate(f"λ={e['name']}", (st["blue_goal_rate"]["mean"], st["fake_first_rate"]["mean"]),
+                    textcoords="offset points", xytext=(6, 4 + 9 * (i % 3)), fontsize=7, color=color)
     for cond, marker in (("deceptive", "s"), ("honest", "D")):
         ref = sweep.get("references", {}).get(cond)
         if ref:
@@ -207,10 +209,17 @@ def plot_tradeoff(sweep: dict, path: Path) -> Path:
             c = [e["stats"][metric]["ci95"] for e in pts]
             ax2.errorbar(lam, m, yerr=c, fmt="o-", color=color, capsize=3, label=metric)
         ax2.set_xscale("symlog", linthresh=min([w for w in lam if w > 0], default=1.0))
+        if all("soo_value_eval" in e["stats"] for e in pts):
+            ax3 = ax2.twinx()  # the quantity SOO optimises, to set the behaviour against
+            ax3.errorbar(lam, [e["stats"]["soo_value_eval"]["mean"] for e in pts],
+                         yerr=[e["stats"]["soo_value_eval"]["ci95"] for e in pts], fmt="s--",
+                         color="0.4", capsize=3, label="soo_value_eval (right axis)")
+            ax3.set_ylabel("neural SOO value (lower = more overlap)", color="0.4")
+            ax3.legend(fontsize=7, loc="lower right")
     ax2.set_xlabel("λ (SOO weight)")
     ax2.set_ylabel("rate")
     ax2.set_title("final metrics vs λ")
-    ax2.legend(fontsize=7)
+    ax2.legend(fontsize=7, loc="center left")
     ax2.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
