@@ -114,7 +114,8 @@ def _jsonable(obj: Any) -> Any:
     if isinstance(obj, np.ndarray):
         return _jsonable(obj.tolist())
     if isinstance(obj, (np.floating, float)):
-        return None if math.isnan(float(obj)) else float(obj)
+        x = float(obj)
+        return None if math.isnan(x) else float(f"{x:.6g}")  # 6 significant digits: a smaller file
     if isinstance(obj, np.integer):
         return int(obj)
     return obj
@@ -405,6 +406,44 @@ def gifs(run, settings: ReportSettings, red: str, gif_dir: Path) -> dict[str, di
     return out
 
 
+def headline(sig: list[dict], final: dict[str, dict], cls: list[dict]) -> list[str]:
+    """The report's summary, generated from the computed results (no hand-written numbers)."""
+    from soo_rl.stats import fmt_p
+
+    out = ["\n## Summary\n"]
+    primary = [r for r in sig if r["control"] == "deceptive_ft"]
+    if primary:
+        out.append("`soo` minus the same-budget fine-tune without SOO (`deceptive_ft`), mean over seeds "
+                   "[95% bootstrap CI], Holm-adjusted Welch p, and the paired t-test's p (both start "
+                   "from the same deceptive checkpoint per seed):\n")
+        for r in primary:
+            p = r["welch_p_holm"]
+            sig = "undefined" if math.isnan(p) else ("significant" if p < ALPHA else "not significant")
+            paired = r.get("paired", {}).get("p", float("nan"))
+            out.append(f"- {r['metric']}: {_num(r['diff'])} [{_num(r['bootstrap']['lo'])}, "
+                       f"{_num(r['bootstrap']['hi'])}], Holm p = {fmt_p(p)} ({sig} at {ALPHA}), "
+                       f"paired p = {fmt_p(paired)}")
+    elif "soo" not in final:
+        out.append("- The run has no `soo` condition.")
+    else:
+        out.append("- The run has no `deceptive_ft` control: the effect of SOO cannot be separated from "
+                   "the effect of more training.")
+    if "soo" in final and "deceptive_ft" in final:
+        a = final["soo"]["stats"].get("soo_value_eval")
+        b = final["deceptive_ft"]["stats"].get("soo_value_eval")
+        if a and b:
+            out.append(f"- neural SOO value (what the SOO loss lowers): `soo` {_mci(a)}, "
+                       f"`deceptive_ft` {_mci(b)}")
+    for res in cls:
+        if (res["positive"], res["negative"]) == ("deceptive", "honest"):
+            last = res["curve"][-1]
+            out.append(f"- classifier, deceptive vs honest from {last['episodes']} episodes: pair accuracy "
+                       f"{_num(last['accuracy'])}, AUROC {_num(last['auroc'])} "
+                       f"({len(res['pairs'])} independently trained pairs)")
+    out.append("")
+    return out
+
+
 # ----------------------------------------------------------------------------------- the report
 
 def write_report(run_dir: str | Path, sweep_dir: str | Path | None = None, quick: bool = False,
@@ -474,6 +513,7 @@ def write_report(run_dir: str | Path, sweep_dir: str | Path | None = None, quick
                   "detected here is not evidence of no difference.\n")
 
     # ------------------------------------------------------------------ final metrics
+    summary_at = len(md)  # the computed headline is inserted here at the end
     log("final metrics and significance tests")
     final = final_metrics(run)
     data["final"] = final
@@ -662,8 +702,9 @@ def write_report(run_dir: str | Path, sweep_dir: str | Path | None = None, quick
               "it also separates independently trained honest and deceptive agents (section 6).\n")
     data["wall_seconds"] = round(time.time() - t0, 1)
     md.append(f"\n<sub>Report computed in {data['wall_seconds']} s.</sub>\n")
+    md[summary_at:summary_at] = headline(sig, final, cls)
     md_path.write_text("\n".join(md))
-    (rdir / "report.json").write_text(json.dumps(_jsonable(data), indent=1))
+    (rdir / "report.json").write_text(json.dumps(_jsonable(data), separators=(",", ":")))
     log(f"wrote {md_path} in {data['wall_seconds']} s")
     return md_path
 

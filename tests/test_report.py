@@ -205,7 +205,7 @@ def test_report_on_smoke_run(tmp_path_factory, capsys):
     for cond, entry in summary["conditions"].items():
         st = entry["stats"]["fake_first_rate"]
         assert f"| `{cond}` | 2 | {st['mean']:.3f} ± {st['ci95']:.3f} |" in md
-    for section in ("## 2. `soo` against each control", "## 3. Learning curves",
+    for section in ("## Summary", "## 2. `soo` against each control", "## 3. Learning curves",
                     "## 4. The paper's threshold-sweep", "## 5. SOO weight", "## 6. Neural-SOO",
                     "## 7. Held-out environment variants", "## 8. One episode per condition"):
         assert section in md
