@@ -60,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                    help="parallel training processes; 1 = in-process")
     p.add_argument("--out", default=None, help="sweep directory (default: <from-run>-sweep)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing sweep in --out")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing (finished or partial) sweep in --out")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return p
 
@@ -129,8 +130,12 @@ def plan(args: argparse.Namespace):
                          "or pass --overwrite")
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()) and not args.overwrite:
-        raise UsageError(f"--out {out} is not empty: choose another --out or pass --overwrite")
+    if out.is_dir() and any(out.iterdir()):
+        if not args.overwrite:
+            raise UsageError(f"--out {out} is not empty: choose another --out or pass --overwrite")
+        if not ((out / "sweep.json").exists() or any(out.glob("lambda_*"))):
+            raise UsageError(f"--out {out} is not empty and holds no sweep: --overwrite only replaces "
+                             "a sweep directory")
     changes: dict[str, Any] = {"conditions": ("soo",), "seeds": seeds}
     if args.finetune_timesteps is not None:
         changes["finetune_timesteps"] = args.finetune_timesteps

@@ -117,6 +117,8 @@ def test_sweep_bad_run_dirs(smoke_run, tmp_path, capsys):
     (tmp_path / "full" / "x").write_text("keep")
     assert sweep.main(["--from-run", str(smoke_run), "--out", str(tmp_path / "full")]) == 2
     assert "is not empty" in _one_error_line(capsys)
+    assert sweep.main(["--from-run", str(smoke_run), "--out", str(tmp_path / "full"), "--overwrite"]) == 2
+    assert "holds no sweep" in _one_error_line(capsys)
     assert (tmp_path / "full" / "x").read_text() == "keep"
     honest_only = tmp_path / "honest_only"
     honest_only.mkdir()
