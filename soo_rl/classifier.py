@@ -13,9 +13,9 @@ deceptive agents have a higher value than honest ones.
 - AUROC over all agents of both conditions: positive class = ``positive``, score = SOO value.
 
 Both are computed per *evaluation seed* (a fresh, disjoint block of episodes for each evaluation
-seed, the same episodes for every agent) and for each number of episodes ``E``: the score uses the observations of
-the first ``E`` episodes of the evaluation seed's batch (so the curves over ``E`` are nested, not
-independent). Reported: mean and 95% CI over evaluation seeds. The spread over evaluation seeds is
+seed, the same episodes for every agent) and for each number of episodes ``E``: the score uses the
+observations of the first ``E`` episodes of the evaluation seed's block (so the curves over ``E`` are
+nested, not independent). Reported: mean and 95% CI over evaluation seeds. The spread over evaluation seeds is
 measurement noise only; with few trained seeds the AUROC takes few distinct values.
 """
 
