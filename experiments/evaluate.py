@@ -3,7 +3,8 @@
     python experiments/evaluate.py runs/<run>/soo/seed_0/model.zip [--episodes 500] [--json]
 
 The environment settings (reward mode, radius, blind, ...) are read from the checkpoint; flags
-override them, e.g. to test generalisation to another radius.
+override them, e.g. to test generalisation to another radius. Bad input (flags, a missing, corrupt or
+mismatched checkpoint) prints one line on stderr and exits with status 2.
 """
 
 from __future__ import annotations
@@ -17,9 +18,16 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose errors are a single line ``prog: error: message`` (exit status 2)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="evaluate.py", description=__doc__.split("\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = OneLineParser(prog="evaluate.py", description=__doc__.split("\n")[0],
+                      formatter_class=argparse.ArgumentDefaultsHelpFormatter, allow_abbrev=False)
     p.add_argument("checkpoint", help="a blue model.zip written by train_ppo_soo.py")
     p.add_argument("--episodes", type=int, default=500, help="number of fixed-seed episodes")
     p.add_argument("--seed", type=int, default=10_000, help="seed of the evaluation episodes")
@@ -34,10 +42,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # the one-line error is already printed; --help exits 0
+        if exc.code in (0, None):
+            raise
+        return exc.code if isinstance(exc.code, int) else 2
     err = None
     if args.episodes < 1:
         err = f"--episodes must be >= 1 (got {args.episodes})"
+    elif args.seed < 0:
+        err = f"--seed must be >= 0 (got {args.seed})"
     elif args.obs_radius is not None and not args.obs_radius > 0:
         err = f"--obs-radius must be > 0 (got {args.obs_radius})"
     if err:
@@ -63,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"observations, this environment gives {cfg.blue_obs_dim} (another observation layout)")
         metrics = evaluate_model(model, cfg, args.red, args.episodes, args.seed, model.pairing)
     except (CheckpointError, ValueError) as exc:
-        print(f"evaluate.py: error: {exc}", file=sys.stderr)
+        print(f"evaluate.py: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps({"checkpoint": args.checkpoint, "episodes": args.episodes, **metrics}))

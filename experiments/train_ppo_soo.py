@@ -2,20 +2,34 @@
 
     python experiments/train_ppo_soo.py                    # default preset
     python experiments/train_ppo_soo.py --preset smoke     # < 1 minute, for a first look / tests
+    python experiments/train_ppo_soo.py --resume runs/<run>   # continue after Ctrl-C / a crash
     tensorboard --logdir runs/                             # every condition overlaid
 
 Trains ``deceptive`` and ``honest`` from scratch, then every fine-tune condition (``soo``,
 ``deceptive_ft``, ``random_ft``, ``anchor_ft``, ``blind``) from the deceptive checkpoint of the same
 seed; logs DESIGN.md section 4 metrics to TensorBoard under ``<out>/<condition>/seed_<k>``; writes
 ``summary.json`` and prints mean and 95% CI over seeds per condition.
+
+Reliability: bad input is reported as one line on stderr with exit status 2, before any work and
+without touching an existing run; ``--resume RUN_DIR`` continues an interrupted run (finished
+condition/seed jobs are skipped, the others continue from their last ``checkpoint.zip``).
+Ctrl-C (SIGINT) or SIGTERM makes every running job save a checkpoint and its logs, prints the exact
+``--resume`` command and exits with status 130 (SIGINT) or 143 (SIGTERM); a second Ctrl-C aborts at
+once (the periodic checkpoints, written atomically after every evaluation, are kept). A NaN/inf in
+training stops the run with one line naming the job, the timestep and the checkpoint to resume from
+(exit status 1). A resumed job ends at the same step count as an uninterrupted one, but its numbers
+are not bit-identical (the RNG streams are not restored; see ``soo_rl.train``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import shlex
 import shutil
+import signal
 import sys
 import time
 from pathlib import Path
@@ -23,23 +37,39 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from soo_rl.checkpoints import CheckpointError, checkpoint_data, one_line, write_json_atomic  # noqa: E402
 from soo_rl.config import CONDITIONS, PRESETS, ExperimentConfig  # noqa: E402
+
+PROG = "train_ppo_soo.py"
+EXIT_BAD_INPUT = 2
+EXIT_NON_FINITE = 1
+# flags that define the experiment: taken from RUN_DIR/config.json with --resume
+CONFIG_FLAGS = ("preset", "seeds", "timesteps", "finetune_timesteps", "soo_weight", "anchor_weight",
+                "conditions", "pairing", "red", "obs_radius", "eval_episodes")
 
 
 class UsageError(Exception):
     """Bad command-line input: reported as one line, exit status 2."""
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose errors are a single line ``prog: error: message`` (exit status 2)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {one_line(message)}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="train_ppo_soo.py",
+    p = OneLineParser(
+        prog=PROG,
         description="Train deceptive/honest PPO blues and SOO-fine-tuned blues with controls; "
         "log to TensorBoard and print a side-by-side summary.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        allow_abbrev=False,
     )
-    p.add_argument("--preset", choices=sorted(PRESETS), default="default",
+    p.add_argument("--preset", choices=sorted(PRESETS), default=argparse.SUPPRESS,
                    help="base settings: smoke (<1 min, for tests), default (minutes on 2 cores), "
-                   "paper (8 seeds, larger budget)")
+                   "paper (8 seeds, larger budget) (default: default)")
     p.add_argument("--seeds", type=int, default=None,
                    help="number of seeds (0..N-1); overrides the preset")
     p.add_argument("--timesteps", type=int, default=None,
@@ -65,30 +95,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None,
                    help="run directory (default: runs/<preset>-<date-time>)")
     p.add_argument("--overwrite", action="store_true",
-                   help="replace a finished run that already exists in --out")
+                   help="replace a run (finished or not) that already exists in --out")
+    p.add_argument("--resume", metavar="RUN_DIR", default=None,
+                   help="continue an interrupted run: finished condition/seed jobs are skipped, "
+                   "unfinished ones continue from their last checkpoint; the settings come from "
+                   "RUN_DIR/config.json (only --workers and --no-progress may be given)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return p
 
 
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
 def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
-    exp = PRESETS[args.preset]
+    exp = PRESETS[getattr(args, "preset", "default")]
     changes: dict = {}
     if args.seeds is not None:
         if args.seeds < 1:
             raise UsageError(f"--seeds must be >= 1 (got {args.seeds})")
         changes["seeds"] = tuple(range(args.seeds))
-    for flag, key in [("timesteps", "timesteps"), ("finetune_timesteps", "finetune_timesteps"),
-                      ("eval_episodes", "eval_episodes")]:
+    for flag in ("timesteps", "finetune_timesteps", "eval_episodes"):
         value = getattr(args, flag)
         if value is not None:
             if value <= 0:
-                raise UsageError(f"--{flag.replace('_', '-')} must be > 0 (got {value})")
-            changes[key] = value
+                raise UsageError(f"{_flag(flag)} must be > 0 (got {value})")
+            changes[flag] = value
     for flag in ("soo_weight", "anchor_weight"):
         value = getattr(args, flag)
         if value is not None:
-            if not value >= 0:
-                raise UsageError(f"--{flag.replace('_', '-')} must be >= 0 (got {value})")
+            if not (value >= 0 and math.isfinite(value)):
+                raise UsageError(f"{_flag(flag)} must be >= 0 and finite (got {value})")
             changes[flag] = value
     if args.conditions is not None:
         names = tuple(c.strip() for c in args.conditions.split(",") if c.strip())
@@ -96,65 +133,211 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
         if unknown or not names:
             raise UsageError(f"--conditions: unknown condition '{unknown[0] if unknown else ''}' "
                              f"(choose from {', '.join(CONDITIONS)})")
+        if len(set(names)) != len(names):
+            raise UsageError(f"--conditions: a condition is repeated ({args.conditions})")
         changes["conditions"] = names
     if args.pairing is not None:
         changes["pairing"] = args.pairing
     if args.red is not None:
-        if args.red != "follower" and not Path(args.red).is_file():
-            raise UsageError(f"--red: checkpoint not found: {args.red}")
         changes["red"] = args.red
     if args.obs_radius is not None:
-        if not args.obs_radius > 0:
-            raise UsageError(f"--obs-radius must be > 0 (got {args.obs_radius})")
+        if not (args.obs_radius > 0 and math.isfinite(args.obs_radius)):
+            raise UsageError(f"--obs-radius must be > 0 and finite (got {args.obs_radius})")
         changes["env"] = {**exp.env, "obs_radius": args.obs_radius}
+    check_workers(args)
+    try:
+        exp = exp.replace(**changes)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    check_red(exp)
+    return exp
+
+
+def check_workers(args: argparse.Namespace) -> None:
     if args.workers < 1:
         raise UsageError(f"--workers must be >= 1 (got {args.workers})")
+
+
+def check_red(exp: ExperimentConfig) -> None:
+    """A PPO red checkpoint must exist, load, and match red's observation layout."""
+    if exp.red == "follower":
+        return
     try:
-        return exp.replace(**changes)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from exc
+        checkpoint_data(Path(exp.red))  # cheap checks first: missing / not a zip
+        from stable_baselines3 import PPO
+
+        from soo_rl.checkpoints import load_model
+
+        load_model(Path(exp.red), PPO, expected_obs_dim=exp.env_config().red_obs_dim)
+    except CheckpointError as exc:
+        raise UsageError(f"--red: {exc}") from None
 
 
 def prepare_run_dir(out: Path, overwrite: bool) -> None:
-    if (out / "summary.json").exists() and not overwrite:
-        raise UsageError(f"--out {out} already holds a finished run (summary.json): "
-                         "choose another --out or pass --overwrite")
-    if out.exists() and any(out.iterdir()):
+    """Refuse to touch an existing run (or anything that is not a run) unless ``overwrite``; only
+    a run directory (one with config.json) is ever deleted."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} exists and is not a directory: choose another --out")
+    if out.is_dir() and any(out.iterdir()):
+        is_run = (out / "config.json").is_file()
+        if (out / "summary.json").exists() and not overwrite:
+            raise UsageError(f"--out {out} already holds a finished run (summary.json): "
+                             "choose another --out or pass --overwrite")
+        if not is_run:
+            raise UsageError(f"--out {out} is a non-empty directory that is not a run of {PROG} "
+                             "(no config.json): choose another --out")
         if not overwrite:
-            raise UsageError(f"--out {out} is not empty: choose another --out or pass --overwrite")
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
+            raise UsageError(f"--out {out} holds an unfinished run: continue it with --resume "
+                             f"{out}, or pass --overwrite to replace it")
+        try:
+            shutil.rmtree(out)
+        except OSError as exc:
+            raise UsageError(f"--out {out}: cannot delete the old run: {exc}") from None
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(f"--out {out}: cannot write there: {exc.strerror or exc}") from None
+
+
+def load_run(args: argparse.Namespace) -> tuple[Path, ExperimentConfig, str]:
+    """``--resume RUN_DIR``: the run's directory, its config and preset, after checking that every
+    checkpoint the resumed jobs need loads and matches the observation layout."""
+    given = [_flag(f) for f in CONFIG_FLAGS if getattr(args, f, None) is not None]
+    given += [f for f in ("--out", "--overwrite") if getattr(args, f[2:])]
+    if given:
+        raise UsageError(f"--resume takes its settings from RUN_DIR/config.json: drop {given[0]} "
+                         "(only --workers and --no-progress may be given)")
+    check_workers(args)
+    run = Path(args.resume)
+    if not run.exists():
+        raise UsageError(f"--resume {run}: no such run directory")
+    if not run.is_dir():
+        raise UsageError(f"--resume {run}: not a directory")
+    cfg_path = run / "config.json"
+    if not cfg_path.is_file():
+        raise UsageError(f"--resume {run}: not a run directory of {PROG} (no config.json)")
+    try:
+        data = json.loads(cfg_path.read_text())
+        preset = str(data.pop("preset", "default"))
+        exp = ExperimentConfig.from_dict(data)
+    except Exception as exc:  # noqa: BLE001 - bad JSON, unknown or invalid fields
+        raise UsageError(f"--resume: cannot read {cfg_path}: {type(exc).__name__}: {exc}") from None
+    check_red(exp)
+    check_resumable(run, exp)
+    return run, exp, preset
+
+
+def check_resumable(run: Path, exp: ExperimentConfig) -> None:
+    from agents.soo_ppo import SOOPPO
+    from soo_rl.checkpoints import load_model
+    from soo_rl.train import job_state, plan_jobs
+
+    dim = exp.env_config().blue_obs_dim
+    phase1, phase2 = plan_jobs(run, exp)
+    states = {(j.condition, j.seed): job_state(j) for j in phase1 + phase2}
+    to_check = [j.checkpoint_path for j in phase1 + phase2
+                if states[(j.condition, j.seed)] == "checkpoint"]
+    to_check += [j.init_path for j in phase2 if states[(j.condition, j.seed)] != "finished"
+                 and states.get(("deceptive", j.seed)) == "finished"]
+    for path in to_check:
+        try:
+            load_model(path, SOOPPO, expected_obs_dim=dim)
+        except CheckpointError as exc:
+            raise UsageError(f"--resume: {exc} (delete that file to restart its job from the "
+                             "start)") from None
+
+
+def resume_command(out: Path) -> str:
+    script = Path(__file__).resolve()
+    try:
+        rel = os.path.relpath(script)
+        shown = rel if not rel.startswith("..") else str(script)
+    except ValueError:
+        shown = str(script)
+    return f"python {shlex.quote(shown)} --resume {shlex.quote(str(out))}"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
     try:
-        exp = config_from_args(args)
-        out = Path(args.out) if args.out else Path("runs") / f"{args.preset}-{time.strftime('%Y%m%d-%H%M%S')}"
-        prepare_run_dir(out, args.overwrite)
+        return _main(argv)
+    except KeyboardInterrupt:  # Ctrl-C before training started (or while the summary is written)
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 128 + signal.SIGINT
+
+
+def _main(argv: list[str] | None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # the one-line error is already printed; --help exits 0
+        if exc.code in (0, None):
+            raise
+        return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
+    resume = args.resume is not None
+    try:
+        if resume:
+            out, exp, preset = load_run(args)
+        else:
+            exp = config_from_args(args)
+            preset = getattr(args, "preset", "default")
+            out = Path(args.out) if args.out else Path("runs") / f"{preset}-{time.strftime('%Y%m%d-%H%M%S')}"
+            prepare_run_dir(out, args.overwrite)  # last: the only step that writes
     except UsageError as exc:
-        print(f"train_ppo_soo.py: error: {exc}", file=sys.stderr)
-        return 2
+        print(f"{PROG}: error: {one_line(exc)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
 
     from tqdm import tqdm
 
-    from soo_rl.train import format_table, job_budget, plan_jobs, run_jobs, summarize
+    from soo_rl.train import (NonFiniteError, StopSignal, TrainingInterrupted, format_table,
+                              job_budget, plan_jobs, run_jobs, summarize)
 
-    (out / "config.json").write_text(json.dumps({"preset": args.preset, **exp.to_dict()}, indent=2))
+    if not resume:
+        write_json_atomic(out / "config.json", {"preset": preset, **exp.to_dict()})
     phase1, phase2 = plan_jobs(out, exp)
-    total = sum(job_budget(j) for j in phase1 + phase2)
-    print(f"run {out}: {len(exp.seeds)} seeds x conditions {', '.join(exp.conditions)}; "
-          f"{total:,} env steps on {args.workers} worker(s)")
+    jobs = phase1 + phase2
+    total = sum(job_budget(j) for j in jobs)
+    if resume:
+        n_finished = sum(j.finished for j in jobs)
+        if n_finished == len(jobs) and (out / "summary.json").is_file():
+            print(f"run {out} is already finished ({out / 'summary.json'}): nothing to resume")
+            return 0
+        n_ckpt = sum((not j.finished) and j.checkpoint_path.is_file() for j in jobs)
+        print(f"resuming {out}: {n_finished}/{len(jobs)} jobs finished, {n_ckpt} continue from "
+              f"a checkpoint; {args.workers} worker(s)")
+    else:
+        print(f"run {out}: {len(exp.seeds)} seeds x conditions {', '.join(exp.conditions)}; "
+              f"{total:,} env steps on {args.workers} worker(s)")
+    sys.stdout.flush()
     t0 = time.time()
-    with tqdm(total=total, unit="step", unit_scale=True, disable=args.no_progress,
-              dynamic_ncols=True) as bar:
-        run_jobs(phase1, args.workers, bar.update)
-        run_jobs(phase2, args.workers, bar.update)
-    summary = summarize(out, exp)
-    summary["wall_seconds"] = round(time.time() - t0, 1)
-    summary["config"] = exp.to_dict()
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    stop = StopSignal()
+    with stop.handle_signals():
+        try:
+            with tqdm(total=total, unit="step", unit_scale=True, disable=args.no_progress,
+                      dynamic_ncols=True) as bar:
+                run_jobs(phase1, args.workers, bar.update, stop)
+                if not stop.is_set():
+                    run_jobs(phase2, args.workers, bar.update, stop)
+        except TrainingInterrupted:
+            pass
+        except NonFiniteError as exc:
+            print(f"{PROG}: error: {one_line(exc)}", file=sys.stderr)
+            return EXIT_NON_FINITE
+        except KeyboardInterrupt:
+            print(f"{PROG}: aborted by a second interrupt; the last periodic checkpoints are kept: "
+                  f"continue with: {resume_command(out)}", file=sys.stderr)
+            return 128 + signal.SIGINT
+        if not all(j.finished for j in jobs):
+            signum = stop.signum or signal.SIGTERM  # a worker alone may have received SIGTERM
+            print(f"{PROG}: interrupted by {signal.Signals(signum).name}; checkpoints and logs "
+                  f"saved: continue with: {resume_command(out)}", file=sys.stderr)
+            return 128 + signum
+        summary = summarize(out, exp)
+        summary["wall_seconds"] = round(time.time() - t0, 1)
+        summary["config"] = exp.to_dict()
+        write_json_atomic(out / "summary.json", summary)
     print(format_table(summary))
     print(f"\nwrote {out / 'summary.json'} in {summary['wall_seconds']} s; "
           f"TensorBoard: tensorboard --logdir {out}")
@@ -162,4 +345,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    # the work is done (or saved): a late Ctrl-C must not print a traceback from interpreter exit
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(status)

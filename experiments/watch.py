@@ -1,6 +1,7 @@
 """Watch blue play against the scripted follower red, in a window or saved to a GIF/MP4.
 
     python experiments/watch.py                                  # scripted "lure" blue, in a window
+    python experiments/watch.py runs/<run>/soo/seed_0/model.zip  # a trained blue (SOOPPO .zip)
     python experiments/watch.py --blue straight --episodes 3 --seed 1
     python experiments/watch.py --gif out.gif --episodes 1 --seed 3
     python experiments/watch.py --mp4 out.mp4 --fps 15           # needs imageio-ffmpeg
@@ -8,7 +9,10 @@
 
 Every ``DeceptionConfig`` field is a flag (``--reward-mode``, ``--obs-radius``, ``--n-fakes``,
 ``--blind/--no-blind``, ...). Bad input prints one line on stderr and exits with status 2.
-Blue comes from ``make_blue_policy`` (the one place a trained checkpoint will plug in).
+Blue comes from ``make_blue_policy``: the scripted blue (``--blue``), or a trained blue given as
+the optional CHECKPOINT (a ``model.zip``/``checkpoint.zip`` written by train_ppo_soo.py); its
+environment settings are read from the checkpoint, and flags override them. A missing, corrupt or
+mismatched checkpoint is bad input (one line, exit status 2).
 """
 
 from __future__ import annotations
@@ -57,11 +61,13 @@ def add_config_args(parser: argparse.ArgumentParser) -> None:
         group.add_argument(flag, **kwargs)
 
 
-def config_from_args(args: argparse.Namespace) -> DeceptionConfig:
+def config_from_args(args: argparse.Namespace,
+                     base: DeceptionConfig | None = None) -> DeceptionConfig:
+    """The flags given, applied on ``base`` (a checkpoint's config) or on the defaults."""
     overrides = {f.name: getattr(args, f.name) for f in fields(DeceptionConfig)
                  if hasattr(args, f.name)}
     try:
-        return make_config(**overrides)
+        return make_config(base, **overrides)
     except ValueError as e:
         raise UsageError(str(e)) from None
 
@@ -80,9 +86,13 @@ def build_parser() -> argparse.ArgumentParser:
                     "or save them to a GIF/MP4.",
         allow_abbrev=False,
     )
-    parser.add_argument("--blue", default="lure", choices=ScriptedBlue.MODES,
+    parser.add_argument("checkpoint", nargs="?", default=None,
+                        help="optional: a trained blue (model.zip or checkpoint.zip written by "
+                             "train_ppo_soo.py) that plays instead of the scripted blue; the env "
+                             "settings come from the checkpoint (flags override them)")
+    parser.add_argument("--blue", default=None, choices=ScriptedBlue.MODES,
                         help="scripted blue: 'lure' walks red onto a fake landmark, 'straight' "
-                             "goes straight to the goal (default: lure)")
+                             "goes straight to the goal (default: lure; not with CHECKPOINT)")
     parser.add_argument("--episodes", type=int, default=1, help="number of episodes (default 1)")
     parser.add_argument("--seed", type=int, default=None,
                         help="seed of the first episode; episode k uses seed+k (default: random)")
@@ -132,13 +142,45 @@ def validate(args: argparse.Namespace) -> None:
 
 # ---------------------------------------------------------------------------- policies
 
-def make_blue_policy(args: argparse.Namespace, cfg: DeceptionConfig) -> BatchPolicy:
+def load_blue_checkpoint(path: str):
+    """A trained blue (``SOOPPO``) from ``path``; bad checkpoints raise ``UsageError``."""
+    from agents.soo_ppo import SOOPPO
+    from soo_rl.checkpoints import CheckpointError, load_model
+
+    try:
+        return load_model(path, SOOPPO)
+    except CheckpointError as e:
+        raise UsageError(str(e)) from None
+
+
+def check_checkpoint_fits(model, cfg: DeceptionConfig, path: str) -> None:
+    """The checkpoint's observation and action spaces must match the (overridden) env config."""
+    from gymnasium import spaces
+
+    obs_dim = model.observation_space.shape[0]
+    if obs_dim != cfg.blue_obs_dim:
+        raise UsageError(f"checkpoint {path} was trained on {obs_dim}-dim observations, but this "
+                         f"environment gives {cfg.blue_obs_dim} (another observation layout, e.g. "
+                         "another --n-fakes)")
+    continuous = isinstance(model.action_space, spaces.Box)
+    if continuous != cfg.continuous_actions:
+        kind = "continuous" if continuous else "discrete"
+        raise UsageError(f"checkpoint {path} was trained with {kind} actions: drop "
+                         "--continuous-actions/--no-continuous-actions")
+
+
+def make_blue_policy(args: argparse.Namespace, cfg: DeceptionConfig,
+                     model: Any = None) -> BatchPolicy:
     """The blue that is watched: an object with ``reset(n)`` and batched ``act(obs)``.
 
-    Today the scripted blue (``--blue``); a trained checkpoint will plug in here.
+    The trained ``model`` (deterministic actions) when given, else the scripted blue (``--blue``).
     """
+    if model is not None:
+        from agents.sb3_policy import SB3Policy
+
+        return SB3Policy(model, deterministic=True)
     try:
-        return ScriptedBlue(cfg, mode=args.blue)
+        return ScriptedBlue(cfg, mode=args.blue or "lure")
     except ValueError as e:
         raise UsageError(str(e)) from None
 
@@ -199,8 +241,16 @@ def save_video(path: str, frames: list[np.ndarray], fps: float, kind: str) -> No
 
 def run(args: argparse.Namespace) -> int:
     validate(args)
-    cfg = config_from_args(args)
-    blue = make_blue_policy(args, cfg)
+    model = None
+    if args.checkpoint is not None:
+        if args.blue is not None:
+            raise UsageError("--blue chooses a scripted blue: it cannot be combined with a "
+                             "CHECKPOINT")
+        model = load_blue_checkpoint(args.checkpoint)
+    cfg = config_from_args(args, base=model.env_config if model is not None else None)
+    if model is not None:
+        check_checkpoint_fits(model, cfg, args.checkpoint)
+    blue = make_blue_policy(args, cfg, model)
     red = make_red_policy(args, cfg)
     record = bool(args.gif or args.mp4)
     mode = "rgb_array" if record else "human"

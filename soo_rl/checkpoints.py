@@ -1,43 +1,112 @@
-"""Checkpoint I/O: atomic saves and loads that fail with one clear message."""
+"""Checkpoint I/O: atomic saves and loads that fail with one clear (one-line) message."""
 
 from __future__ import annotations
 
+import json
 import os
 import zipfile
 from pathlib import Path
+from typing import Any
 
 
 class CheckpointError(ValueError):
     """A checkpoint is missing, corrupt, or made for another observation layout."""
 
+    def __init__(self, message: str):
+        super().__init__(one_line(message))
+
+
+def one_line(message: Any) -> str:
+    """``message`` with every run of whitespace (newlines included) collapsed to one space."""
+    return " ".join(str(message).split())
+
+
+def _fsync_file(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
 
 def save_atomic(model, path: Path) -> Path:
-    """Save an SB3 model to ``path`` (.zip) via a temporary file and a rename, so a kill mid-write
-    leaves the previous checkpoint intact."""
+    """Save an SB3 model to ``path`` (.zip) via a temporary file, an fsync and a rename, so a kill
+    mid-write leaves the previous checkpoint intact (at worst a stray ``<name>.tmp`` is left)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    model.save(tmp)  # SB3 appends .zip when the name has no suffix: ours ends in ".tmp"
-    written = tmp if tmp.exists() else tmp.with_name(tmp.name + ".zip")
-    os.replace(written, path)
+    try:
+        model.save(tmp)  # SB3 appends .zip when the name has no suffix: ours ends in ".tmp"
+        written = tmp if tmp.exists() else tmp.with_name(tmp.name + ".zip")
+        _fsync_file(written)
+        os.replace(written, path)
+    except BaseException:
+        for stray in (tmp, tmp.with_name(tmp.name + ".zip")):
+            try:
+                stray.unlink()
+            except OSError:
+                pass
+        raise
     return path
 
 
-def load_model(path: Path, cls, expected_obs_dim: int | None = None, **kwargs):
-    """Load an SB3 checkpoint of class ``cls``; raise ``CheckpointError`` naming the problem."""
+def write_json_atomic(path: Path, data: Any) -> Path:
+    """Write ``data`` as JSON to ``path`` via a temporary file and a rename."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    _fsync_file(tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def checkpoint_data(path: Path) -> dict[str, Any]:
+    """The JSON ``data`` entry of an SB3 .zip (cheap: no torch load); ``CheckpointError`` if unreadable."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     if not zipfile.is_zipfile(path):
         raise CheckpointError(f"checkpoint is not an SB3 .zip (corrupt or wrong file): {path}")
     try:
+        with zipfile.ZipFile(path) as archive:
+            return json.loads(archive.read("data"))
+    except Exception as exc:  # noqa: BLE001 - bad zip member, bad JSON, missing entry
+        raise CheckpointError(f"cannot read checkpoint {path}: {type(exc).__name__}: {exc}") from None
+
+
+def _saved_obs_dim(data: dict[str, Any]) -> int | None:
+    space = data.get("observation_space")
+    shape = space.get("_shape") if isinstance(space, dict) else None
+    if isinstance(shape, list) and len(shape) == 1 and isinstance(shape[0], int):
+        return shape[0]
+    return None
+
+
+def _layout_error(path: Path, obs_dim: int, expected: int) -> CheckpointError:
+    return CheckpointError(
+        f"checkpoint {path} was trained on {obs_dim}-dim observations, but this environment "
+        f"gives {expected} (another observation layout, e.g. another n_fakes, or the other "
+        "agent's checkpoint)"
+    )
+
+
+def load_model(path: Path, cls, expected_obs_dim: int | None = None, **kwargs):
+    """Load an SB3 checkpoint of class ``cls``; raise ``CheckpointError`` naming the problem."""
+    path = Path(path)
+    data = checkpoint_data(path)
+    saved = _saved_obs_dim(data)
+    if expected_obs_dim is not None and saved is not None and saved != expected_obs_dim:
+        raise _layout_error(path, saved, expected_obs_dim)
+    try:
         model = cls.load(path, device="cpu", **kwargs)
     except Exception as exc:  # SB3 raises many types for a damaged archive
-        raise CheckpointError(f"cannot load checkpoint {path}: {type(exc).__name__}: {exc}") from exc
+        raise CheckpointError(f"cannot load checkpoint {path}: {type(exc).__name__}: {exc}") from None
     obs_dim = model.observation_space.shape[0]
     if expected_obs_dim is not None and obs_dim != expected_obs_dim:
-        raise CheckpointError(
-            f"checkpoint {path} was trained on {obs_dim}-dim observations, but this environment "
-            f"gives {expected_obs_dim} (another observation layout, e.g. another n_fakes)"
-        )
+        raise _layout_error(path, obs_dim, expected_obs_dim)
     return model
