@@ -25,7 +25,10 @@ Reliability (see ``run_job``):
   run's. The weights and the Adam state are restored exactly, but not the RNG streams (env worlds,
   action sampling, SOO pairs), the env's in-flight episodes or the partial rollout: a resumed job is
   reproducible given the interruption point, but its numbers are not bit-identical to those of an
-  uninterrupted run.
+  uninterrupted run. Its TensorBoard log continues in the same directory (a new event file); a job
+  restarted from its beginning (no checkpoint yet) sets the old event files aside in
+  ``discarded-<time>/``. After a hard kill (SIGKILL, power loss) a job resumes from its last periodic
+  checkpoint and the steps logged after it appear twice in TensorBoard.
 - *Numerical safety.* The training env is wrapped in ``FiniteCheckVecEnv`` (observations, rewards,
   actions) and the callback checks the policy parameters and the logged losses (``train/*``,
   ``soo/*``) after every PPO update; a NaN/inf raises ``NonFiniteError`` naming the job, the
@@ -37,6 +40,7 @@ from __future__ import annotations
 import json
 import math
 import multiprocessing as mp
+import os
 import signal
 import threading
 import time
@@ -330,6 +334,8 @@ def run_job(job: Job, progress: ProgressFn | None = None,
                                             seed=env_seed))
     weight = job_weight(exp, job.condition)
     resumed = ckpt.is_file()
+    if not resumed:
+        _set_aside_stale_logs(out)
     if resumed:
         model = load_model(ckpt, SOOPPO, expected_obs_dim=cfg.blue_obs_dim, env=env)
         start = int(getattr(model, "job_start_timesteps", 0))
@@ -404,6 +410,19 @@ def run_job(job: Job, progress: ProgressFn | None = None,
     except FileNotFoundError:
         pass
     return metrics
+
+
+def _set_aside_stale_logs(out: Path) -> None:
+    """A job that starts from its beginning again (it was stopped before its first checkpoint, e.g.
+    by a NaN or a kill) moves the event files of the discarded attempt to ``discarded-<time>/``,
+    so that its curves do not overlap the new ones (TensorBoard still shows them, as a sub-run)."""
+    stale = sorted(out.glob("events.out.tfevents.*"))
+    if not stale:
+        return
+    aside = out / f"discarded-{time.strftime('%Y%m%d-%H%M%S')}"
+    aside.mkdir(exist_ok=True)
+    for path in stale:
+        os.replace(path, aside / path.name)
 
 
 def _non_finite_error(job: Job, model, what: str) -> NonFiniteError:
@@ -498,6 +517,9 @@ def run_jobs(jobs: list[Job], workers: int, progress: ProgressFn | None = None,
     (so they save their checkpoints) and is then re-raised.
     """
     should_stop = stop.poll if stop is not None else None
+    for job in [j for j in jobs if j.finished]:  # skipped here: no worker to start for them
+        run_job(job, progress)
+    jobs = [j for j in jobs if not j.finished]
     if workers <= 1 or len(jobs) <= 1:
         for job in jobs:
             run_job(job, progress, should_stop)

@@ -510,6 +510,16 @@ def test_nan_in_the_soo_loss_stops_the_fine_tune(tmp_path, capsys, monkeypatch):
     assert (out / "deceptive" / "seed_0" / "metrics.json").exists()  # phase 1 is kept
     assert not (out / "soo" / "seed_0" / "model.zip").exists()
 
+    # resumed: the job restarts from the deceptive model; the failed attempt's log is set aside
+    monkeypatch.setattr(SOOPPO, "_aux_term", real)
+    dec_before = snapshot(out / "deceptive")
+    assert train_ppo_soo.main(["--resume", str(out), "--no-progress", "--workers", "1"]) == 0
+    assert snapshot(out / "deceptive") == dec_before  # the finished job is skipped
+    soo = out / "soo" / "seed_0"
+    assert json.loads((soo / "metrics.json").read_text())["timesteps"] == 2048 + 4096
+    assert len(list(soo.glob("events.out.tfevents.*"))) == 1
+    assert len(list(soo.glob("discarded-*/events.out.tfevents.*"))) == 1
+
 
 def test_finite_check_env_flags_rewards_and_actions():
     from soo_rl.evaluation import make_red
