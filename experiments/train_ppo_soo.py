@@ -101,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "unfinished ones continue from their last checkpoint; the settings come from "
                    "RUN_DIR/config.json (only --workers and --no-progress may be given)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--no-report", action="store_true",
+                   help="skip writing RUN_DIR/report/report.md (experiments/report.py) at the end")
     return p
 
 
@@ -341,6 +343,15 @@ def _main(argv: list[str] | None) -> int:
     print(format_table(summary))
     print(f"\nwrote {out / 'summary.json'} in {summary['wall_seconds']} s; "
           f"TensorBoard: tensorboard --logdir {out}")
+    if not args.no_report:
+        from experiments.report import write_report
+
+        try:
+            path = write_report(out, quick=exp.timesteps < 100_000)
+            print(f"report: {path}")
+        except Exception as exc:  # the run itself is complete and saved: report the failure only
+            print(f"{PROG}: warning: the report could not be written ({one_line(exc)}); "
+                  f"retry with: python experiments/report.py {out}", file=sys.stderr)
     return 0
 
 

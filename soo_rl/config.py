@@ -50,7 +50,8 @@ class PPOSettings:
     n_steps: int = 128
     batch_size: int = 2048
     n_epochs: int = 5
-    learning_rate: float = 3e-4
+    # 1e-3: at 3e-4 the deceptive blue needed ~2x the steps to start luring (measured, radius 0.25)
+    learning_rate: float = 1e-3
     gamma: float = 0.99
     gae_lambda: float = 0.95
     clip_range: float = 0.2
@@ -76,7 +77,7 @@ class ExperimentConfig:
     """Everything a run of experiments/train_ppo_soo.py needs; saved as config.json in the run."""
 
     seeds: tuple[int, ...] = (0, 1, 2)
-    timesteps: int = 2_000_000  # from-scratch budget (deceptive, honest)
+    timesteps: int = 2_500_000  # from-scratch budget (deceptive, honest)
     finetune_timesteps: int = 500_000  # budget of every fine-tune condition
     soo_weight: float = 1.0
     anchor_weight: float = 1.0
@@ -86,7 +87,11 @@ class ExperimentConfig:
     eval_episodes: int = 500
     eval_every: int = 100_000  # timesteps between evaluations (TensorBoard curves)
     eval_seed: int = 10_000
-    env: dict[str, Any] = field(default_factory=dict)  # DeceptionConfig overrides
+    # DeceptionConfig overrides. obs_radius 0.25 instead of the paper's 0.125: with 0.125 the
+    # follower red loses blue after one step of blue's motion and PPO never discovered luring
+    # (3M steps: red_trapped_rate 0.03, fake_first_rate 0.10, the same as going straight to the
+    # goal); with 0.25 the deceptive blue traps red in 0.97 of episodes after 2-3M steps.
+    env: dict[str, Any] = field(default_factory=lambda: {"obs_radius": 0.25})
     ppo: PPOSettings = PPOSettings()
 
     def __post_init__(self) -> None:

@@ -34,7 +34,7 @@ torch.set_num_threads(1)
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPT = str(REPO / "experiments" / "train_ppo_soo.py")
-SMOKE = ["--preset", "smoke", "--no-progress"]
+SMOKE = ["--preset", "smoke", "--no-progress", "--no-report"]
 ROLLOUT = PRESETS["smoke"].ppo.n_envs * PRESETS["smoke"].ppo.n_steps  # 2048 env steps
 
 
@@ -187,7 +187,7 @@ def test_bad_resume_input(tmp_path, capsys, tiny_run, unfinished_run):
     assert snapshot(tmp_path) == before
     # a finished run: nothing to do, nothing rewritten
     finished = snapshot(tiny_run)
-    assert train_ppo_soo.main(["--no-progress", "--resume", str(tiny_run)]) == 0
+    assert train_ppo_soo.main(["--no-progress", "--no-report", "--resume", str(tiny_run)]) == 0
     assert "nothing to resume" in capsys.readouterr().out
     assert snapshot(tiny_run) == finished
 
@@ -436,7 +436,7 @@ def test_signal_saves_checkpoints_and_resume_matches_uninterrupted_steps(
     assert not (out / "deceptive" / "seed_0" / "metrics.json").exists()
     assert list((out / "deceptive" / "seed_0").glob("events.out.tfevents.*"))
 
-    assert train_ppo_soo.main(["--resume", str(out), "--no-progress", "--workers",
+    assert train_ppo_soo.main(["--resume", str(out), "--no-progress", "--no-report", "--workers",
                                str(workers)]) == 0
     assert "resuming" in capsys.readouterr().out
     summary = json.loads((out / "summary.json").read_text())
@@ -485,7 +485,7 @@ def test_nan_observation_stops_with_step_and_checkpoint_then_resume(tmp_path, ca
     assert not (out / "summary.json").exists()
 
     monkeypatch.setattr(train_mod, "DeceptionVecEnv", NaNAtStepK.__mro__[1])
-    assert train_ppo_soo.main(["--resume", str(out), "--no-progress", "--workers", "1"]) == 0
+    assert train_ppo_soo.main(["--resume", str(out), "--no-progress", "--no-report", "--workers", "1"]) == 0
     record = json.loads((out / "deceptive" / "seed_0" / "metrics.json").read_text())
     assert record["timesteps"] == rounded_up(10000)
 
@@ -513,7 +513,7 @@ def test_nan_in_the_soo_loss_stops_the_fine_tune(tmp_path, capsys, monkeypatch):
     # resumed: the job restarts from the deceptive model; the failed attempt's log is set aside
     monkeypatch.setattr(SOOPPO, "_aux_term", real)
     dec_before = snapshot(out / "deceptive")
-    assert train_ppo_soo.main(["--resume", str(out), "--no-progress", "--workers", "1"]) == 0
+    assert train_ppo_soo.main(["--resume", str(out), "--no-progress", "--no-report", "--workers", "1"]) == 0
     assert snapshot(out / "deceptive") == dec_before  # the finished job is skipped
     soo = out / "soo" / "seed_0"
     assert json.loads((soo / "metrics.json").read_text())["timesteps"] == 2048 + 4096

@@ -25,7 +25,7 @@ def shared_smoke_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.getbasetemp() / "shared_smoke_run"
     if not (out / "summary.json").is_file():
         assert train_ppo_soo.main(["--preset", "smoke", "--out", str(out), "--workers", "1",
-                                   "--no-progress"]) == 0
+                                   "--no-progress", "--no-report"]) == 0
     return out
 
 

@@ -10,14 +10,21 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from experiments import evaluate, train_ppo_soo
 from soo_rl.config import CONDITIONS, PRESETS
 
-SMOKE = ["--preset", "smoke", "--no-progress"]
+SMOKE = ["--preset", "smoke", "--no-progress", "--no-report"]
 
 
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("runs") / "smoke"
-    assert train_ppo_soo.main(SMOKE + ["--out", str(out), "--workers", "1"]) == 0
+    # the one smoke run of the suite that also writes the report
+    argv = [a for a in SMOKE if a != "--no-report"] + ["--out", str(out), "--workers", "1"]
+    assert train_ppo_soo.main(argv) == 0
     return out
+
+
+def test_main_job_writes_the_report(smoke_run):
+    report = (smoke_run / "report" / "report.md").read_text()
+    assert "deceptive_ft" in report and ".png" in report
 
 
 def test_smoke_run_writes_every_condition_and_seed(smoke_run):
