@@ -380,25 +380,27 @@ def test_resumed_anchor_ft_keeps_the_deceptive_policy_as_anchor(tmp_path):
         assert torch.equal(a, b)
 
 
-INTERRUPT_FLAGS = SMOKE + ["--conditions", "deceptive,soo", "--timesteps", "20000",
-                           "--finetune-timesteps", "5000", "--eval-episodes", "16"]
+INTERRUPT_FLAGS = SMOKE + ["--timesteps", "20000", "--finetune-timesteps", "5000",
+                           "--eval-episodes", "16"]
 
 
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory) -> dict[str, int]:
     out = tmp_path_factory.mktemp("uninterrupted") / "run"
-    assert train_ppo_soo.main(INTERRUPT_FLAGS + ["--seeds", "1", "--workers", "1",
-                                                 "--out", str(out)]) == 0
+    assert train_ppo_soo.main(INTERRUPT_FLAGS + ["--conditions", "deceptive,soo", "--seeds", "1",
+                                                 "--workers", "1", "--out", str(out)]) == 0
     steps = {c: json.loads((out / c / "seed_0" / "metrics.json").read_text())["timesteps"]
              for c in ("deceptive", "soo")}
     assert steps == {"deceptive": rounded_up(20000), "soo": rounded_up(20000) + rounded_up(5000)}
     return steps
 
 
-def _start_and_interrupt(out: Path, workers: int, seeds: int, sig: int) -> tuple[int, str]:
+def _start_and_interrupt(out: Path, conditions: str, workers: int, seeds: int,
+                         sig: int) -> tuple[int, str]:
     proc = subprocess.Popen(
-        [sys.executable, SCRIPT] + INTERRUPT_FLAGS + ["--seeds", str(seeds), "--workers",
-                                                      str(workers), "--out", str(out)],
+        [sys.executable, SCRIPT] + INTERRUPT_FLAGS + ["--conditions", conditions, "--seeds",
+                                                      str(seeds), "--workers", str(workers),
+                                                      "--out", str(out)],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         start_new_session=True)  # its own process group, as in a terminal
     try:
@@ -418,12 +420,16 @@ def _start_and_interrupt(out: Path, workers: int, seeds: int, sig: int) -> tuple
     return proc.returncode, err
 
 
-@pytest.mark.parametrize("workers, seeds, sig", [(1, 1, signal.SIGINT), (2, 2, signal.SIGTERM)],
+# 1 worker: phase 1 interrupted, the resume also runs the fine-tune (phase 2); 2 workers (a pool
+# of two jobs): one phase only, to keep the test short
+@pytest.mark.parametrize("conditions, workers, seeds, sig",
+                         [("deceptive,soo", 1, 1, signal.SIGINT),
+                          ("deceptive", 2, 2, signal.SIGTERM)],
                          ids=["sigint-1-worker", "sigterm-2-workers"])
 def test_signal_saves_checkpoints_and_resume_matches_uninterrupted_steps(
-        tmp_path, capsys, uninterrupted, workers, seeds, sig):
+        tmp_path, capsys, uninterrupted, conditions, workers, seeds, sig):
     out = tmp_path / "run"
-    code, err = _start_and_interrupt(out, workers, seeds, sig)
+    code, err = _start_and_interrupt(out, conditions, workers, seeds, sig)
     assert code == 128 + sig, err
     line = one_error_line(err)
     name = signal.Signals(sig).name
@@ -440,8 +446,8 @@ def test_signal_saves_checkpoints_and_resume_matches_uninterrupted_steps(
                                str(workers)]) == 0
     assert "resuming" in capsys.readouterr().out
     summary = json.loads((out / "summary.json").read_text())
-    assert set(summary["conditions"]) == {"deceptive", "soo"}
-    for cond in ("deceptive", "soo"):
+    assert set(summary["conditions"]) == set(conditions.split(","))
+    for cond in conditions.split(","):
         for seed in range(seeds):
             d = out / cond / f"seed_{seed}"
             assert json.loads((d / "metrics.json").read_text())["timesteps"] == uninterrupted[cond]
