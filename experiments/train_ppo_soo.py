@@ -99,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", metavar="RUN_DIR", default=None,
                    help="continue an interrupted run: finished condition/seed jobs are skipped, "
                    "unfinished ones continue from their last checkpoint; the settings come from "
-                   "RUN_DIR/config.json (only --workers and --no-progress may be given)")
+                   "RUN_DIR/config.json (only --workers, --no-progress and --no-report may be given)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--no-report", action="store_true",
                    help="skip writing RUN_DIR/report/report.md (experiments/report.py) at the end")
@@ -211,7 +211,7 @@ def load_run(args: argparse.Namespace) -> tuple[Path, ExperimentConfig, str]:
     given += [f for f in ("--out", "--overwrite") if getattr(args, f[2:])]
     if given:
         raise UsageError(f"--resume takes its settings from RUN_DIR/config.json: drop {given[0]} "
-                         "(only --workers and --no-progress may be given)")
+                         "(only --workers, --no-progress and --no-report may be given)")
     check_workers(args)
     run = Path(args.resume)
     if not run.exists():
