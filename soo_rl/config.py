@@ -142,7 +142,7 @@ PRESETS: dict[str, ExperimentConfig] = {
         seeds=(0, 1), timesteps=8192, finetune_timesteps=4096, eval_episodes=64, eval_every=4096,
         ppo=PPOSettings(n_envs=16, n_steps=128, batch_size=512, n_epochs=2, net_arch=(32, 32)),
     ),
-    # the default run: a few minutes on 2 CPU cores
+    # the default run: about 16 minutes on 2 CPU cores (906 s measured, 3 seeds x 7 conditions)
     "default": ExperimentConfig(),
     # larger budget and more seeds
     "paper": ExperimentConfig(
