@@ -45,7 +45,7 @@ EXIT_BAD_INPUT = 2
 EXIT_NON_FINITE = 1
 # flags that define the experiment: taken from RUN_DIR/config.json with --resume
 CONFIG_FLAGS = ("preset", "seeds", "timesteps", "finetune_timesteps", "soo_weight", "anchor_weight",
-                "conditions", "pairing", "red", "obs_radius", "eval_episodes")
+                "conditions", "pairing", "red", "obs_radius", "eval_episodes", "finetune_reward")
 
 
 class UsageError(Exception):
@@ -82,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="weight of the action-anchoring loss of the anchor_ft control")
     p.add_argument("--conditions", default=None,
                    help="comma-separated subset of: " + ", ".join(CONDITIONS))
+    p.add_argument("--finetune-reward", choices=["deceptive", "guide"], default=None,
+                   help="reward of the fine-tune conditions: deceptive (default) or guide (blue is "
+                   "also paid while red is at the goal: tests whether SOO blinds blue to red)")
     p.add_argument("--pairing", choices=["radius_injection", "mask"], default=None,
                    help="how SOO builds (self, other) observation pairs")
     p.add_argument("--red", default=None,
@@ -140,6 +143,8 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
         changes["conditions"] = names
     if args.pairing is not None:
         changes["pairing"] = args.pairing
+    if args.finetune_reward is not None:
+        changes["finetune_reward"] = args.finetune_reward
     if args.red is not None:
         changes["red"] = args.red
     if args.obs_radius is not None:

@@ -42,6 +42,9 @@ CONDITIONS: dict[str, Condition] = {
 }
 
 
+FINETUNE_REWARDS = ("deceptive", "guide")
+
+
 @dataclass(frozen=True)
 class PPOSettings:
     """PPO hyper-parameters shared by every condition (tuned: see README "Tuning")."""
@@ -82,6 +85,9 @@ class ExperimentConfig:
     soo_weight: float = 1.0
     anchor_weight: float = 1.0
     pairing: str = "radius_injection"
+    # reward of the fine-tune conditions: "deceptive" (the main comparison) or "guide" (blue is also
+    # paid while red is at the goal, so a blue that ignores red loses reward: does SOO blind blue?)
+    finetune_reward: str = "deceptive"
     conditions: tuple[str, ...] = tuple(CONDITIONS)
     red: str = "follower"  # "follower" or a path to a PPO red .zip
     eval_episodes: int = 500
@@ -113,6 +119,9 @@ class ExperimentConfig:
             bad("conditions", f"unknown condition '{unknown[0]}' (choose from {', '.join(CONDITIONS)})")
         if not self.conditions:
             bad("conditions", "give at least one condition")
+        if self.finetune_reward not in FINETUNE_REWARDS:
+            bad("finetune_reward", f"must be one of {', '.join(FINETUNE_REWARDS)} "
+                f"(got {self.finetune_reward!r})")
         self.env_config()  # validates the env overrides (ValueError names the field)
 
     def env_config(self, **extra: Any) -> DeceptionConfig:

@@ -24,6 +24,7 @@ METRIC_TAGS = {
     "blue_goal_rate": "task/blue_goal_rate",
     "blue_return": "task/blue_return",
     "red_return": "task/red_return",
+    "red_goal_rate": "task/red_goal_rate",
 }
 
 
@@ -42,6 +43,7 @@ class EpisodeBatch:
     blue_reached_goal: np.ndarray  # (N,) bool
     blue_return: np.ndarray  # (N,)
     red_return: np.ndarray  # (N,)
+    red_reached_goal: np.ndarray | None = None  # (N,) bool: red was at the goal at some step
 
 
 def run_episodes(blue: BatchPolicy, red: BatchPolicy, cfg: DeceptionConfig, n_episodes: int,
@@ -56,6 +58,7 @@ def run_episodes(blue: BatchPolicy, red: BatchPolicy, cfg: DeceptionConfig, n_ep
     rec = {k: [] for k in ("blue_obs", "red_visible_before", "disp_fake_cos", "disp_goal_cos",
                            "goal_fake_cos", "deceptive_step")}
     goal = np.zeros(n_episodes, dtype=bool)
+    red_goal = np.zeros(n_episodes, dtype=bool)
     blue_ret = np.zeros(n_episodes)
     red_ret = np.zeros(n_episodes)
     for _ in range(T):
@@ -65,6 +68,7 @@ def run_episodes(blue: BatchPolicy, red: BatchPolicy, cfg: DeceptionConfig, n_ep
             if k != "blue_obs":
                 rec[k].append(res.info[k])
         goal |= res.info["blue_at_goal"]
+        red_goal |= res.info["red_at_goal"]
         blue_ret += res.blue_reward
         red_ret += res.red_reward
         blue_obs, red_obs = res.blue_obs, res.red_obs
@@ -75,6 +79,7 @@ def run_episodes(blue: BatchPolicy, red: BatchPolicy, cfg: DeceptionConfig, n_ep
         blue_reached_goal=goal,
         blue_return=blue_ret,
         red_return=red_ret,
+        red_reached_goal=red_goal,
     )
 
 
@@ -82,7 +87,7 @@ def episode_metrics(batch: EpisodeBatch) -> dict[str, float]:
     """The DESIGN.md section 4 metrics of a batch of episodes."""
     seen = batch.red_visible_before
     n_seen = int(seen.sum())
-    return {
+    metrics = {
         "fake_first_rate": float(batch.fake_first.mean()),
         "deceptive_step_rate": float(batch.deceptive_step[seen].sum() / n_seen) if n_seen else 0.0,
         "red_trapped_rate": float(batch.red_trapped.mean()),
@@ -90,6 +95,9 @@ def episode_metrics(batch: EpisodeBatch) -> dict[str, float]:
         "blue_return": float(batch.blue_return.mean()),
         "red_return": float(batch.red_return.mean()),
     }
+    if batch.red_reached_goal is not None:  # what the `guide` reward pays for
+        metrics["red_goal_rate"] = float(batch.red_reached_goal.mean())
+    return metrics
 
 
 def evaluate(blue: BatchPolicy, red_factory: Callable[[DeceptionConfig], BatchPolicy],

@@ -324,7 +324,8 @@ def run_job(job: Job, progress: ProgressFn | None = None,
         return _read_metrics(job)
     if should_stop is not None and should_stop():
         raise TrainingInterrupted(f"{job.name}: not started")
-    cfg = exp.env_config(reward_mode=cond.reward_mode, blind=cond.blind)
+    reward_mode = exp.finetune_reward if cond.finetune else cond.reward_mode
+    cfg = exp.env_config(reward_mode=reward_mode, blind=cond.blind)
     out = job.out_dir
     out.mkdir(parents=True, exist_ok=True)
     ckpt = job.checkpoint_path
@@ -590,6 +591,7 @@ def summarize(run_dir: Path, exp: ExperimentConfig) -> dict[str, Any]:
 
 
 TABLE_COLUMNS = ["fake_first_rate", "red_trapped_rate", "deceptive_step_rate", "blue_goal_rate",
+                 "red_goal_rate",
                  "blue_return", "soo_value_eval"]
 
 
