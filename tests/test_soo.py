@@ -29,13 +29,6 @@ from soo_rl.soo_loss import (
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny MLPs: intra-op threads only add contention on a busy machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def make_policy(cfg: DeceptionConfig = DeceptionConfig(), seed: int = 0, **kwargs) -> ActorCriticPolicy:
