@@ -612,9 +612,5 @@ def format_table(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def seconds_since(t0: float) -> float:
-    return round(time.time() - t0, 1)
-
-
 __all__ = ["Job", "run_job", "plan_jobs", "run_jobs", "summarize", "format_table", "StopSignal",
-           "TrainingInterrupted", "NonFiniteError", "FiniteCheckVecEnv", "job_state", "np"]
+           "TrainingInterrupted", "NonFiniteError", "FiniteCheckVecEnv", "job_state"]
