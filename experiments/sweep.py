@@ -58,7 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--finetune-timesteps", type=int, default=None,
                    help="fine-tune budget per job (default: the run's finetune_timesteps)")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                   help="parallel training processes; 1 = in-process")
+                   help="parallel training processes (one torch thread each); 1 = in-process; "
+                   "with --backend ray: the CPUs of the local Ray instance")
+    from experiments.train_ppo_soo import add_backend_flags
+
+    add_backend_flags(p)  # --backend, --ray-address
     p.add_argument("--out", default=None, help="sweep directory (default: <from-run>-sweep)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing (finished or partial) sweep in --out")
@@ -96,6 +100,15 @@ def _inside(a: Path, b: Path) -> bool:
         return False
 
 
+def check_backend(args: argparse.Namespace) -> None:
+    from experiments import train_ppo_soo
+
+    try:
+        train_ppo_soo.check_backend(args)
+    except train_ppo_soo.UsageError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def plan(args: argparse.Namespace):
     """Validate everything before any file is touched; returns (run, weights, seeds, exp, out)."""
     from soo_rl.report_data import RunError, load_run
@@ -103,6 +116,7 @@ def plan(args: argparse.Namespace):
     weights = parse_weights(args.weights)
     if args.workers < 1:
         raise UsageError(f"--workers must be >= 1 (got {args.workers})")
+    check_backend(args)
     if args.finetune_timesteps is not None and args.finetune_timesteps <= 0:
         raise UsageError(f"--finetune-timesteps must be > 0 (got {args.finetune_timesteps})")
     if args.seeds is not None and args.seeds < 1:
@@ -249,6 +263,7 @@ def run(argv: list[str] | None = None) -> dict:
 
     from tqdm import tqdm
 
+    from experiments.train_ppo_soo import where
     from soo_rl.train import Job, run_jobs, summarize
 
     if out.exists() and args.overwrite:
@@ -270,10 +285,11 @@ def run(argv: list[str] | None = None) -> dict:
         jobs += [Job(str(d), "soo", s, lam_exp.to_dict()) for s in seeds]
     print(f"sweep {out}: lambda in {{{', '.join(weight_name(w) for w in weights)}}} x seeds "
           f"{', '.join(map(str, seeds))} from {run_info.path}; {len(jobs)} fine-tunes of "
-          f"{exp.finetune_timesteps:,} steps on {args.workers} worker(s)")
+          f"{exp.finetune_timesteps:,} steps on {where(args)}")
     with tqdm(total=len(jobs) * exp.finetune_timesteps, unit="step", unit_scale=True,
               disable=args.no_progress, dynamic_ncols=True) as bar:
-        run_jobs(jobs, args.workers, bar.update)
+        run_jobs(jobs, args.workers, bar.update, backend=args.backend,
+                 ray_address=args.ray_address)
     for w in weights:
         d = out / f"lambda_{weight_name(w)}"
         lam_exp = exp.replace(soo_weight=w)

@@ -10,6 +10,11 @@ Trains ``deceptive`` and ``honest`` from scratch, then every fine-tune condition
 seed; logs DESIGN.md section 4 metrics to TensorBoard under ``<out>/<condition>/seed_<k>``; writes
 ``summary.json`` and prints mean and 95% CI over seeds per condition.
 
+The condition x seed jobs run on a local process pool (``--workers``, default all cores, one torch
+thread each) or, with ``--backend ray``, as Ray tasks on a cluster (``--ray-address`` or
+``RAY_ADDRESS``; the run directory must then be on a filesystem every node shares) or on a local
+Ray instance; the results are identical whichever backend (see ``soo_rl.ray_backend``).
+
 Reliability: bad input is reported as one line on stderr with exit status 2, before any work and
 without touching an existing run; ``--resume RUN_DIR`` continues an interrupted run (finished
 condition/seed jobs are skipped, the others continue from their last ``checkpoint.zip``).
@@ -94,7 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-episodes", type=int, default=None,
                    help="fixed-seed episodes per evaluation")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                   help="parallel training processes (one torch thread each); 1 = in-process")
+                   help="parallel training processes (one torch thread each); 1 = in-process; "
+                   "with --backend ray: the CPUs of the local Ray instance")
+    add_backend_flags(p)
     p.add_argument("--out", default=None,
                    help="run directory (default: runs/<preset>-<date-time>)")
     p.add_argument("--overwrite", action="store_true",
@@ -102,7 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", metavar="RUN_DIR", default=None,
                    help="continue an interrupted run: finished condition/seed jobs are skipped, "
                    "unfinished ones continue from their last checkpoint; the settings come from "
-                   "RUN_DIR/config.json (only --workers, --no-progress and --no-report may be given)")
+                   "RUN_DIR/config.json (only --workers, --backend, --ray-address, --no-progress and "
+                   "--no-report may be given)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--no-report", action="store_true",
                    help="skip writing RUN_DIR/report/report.md (experiments/report.py) at the end")
@@ -160,9 +168,36 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
     return exp
 
 
+def add_backend_flags(p: argparse.ArgumentParser) -> None:
+    """``--backend`` and ``--ray-address`` (shared with experiments/sweep.py)."""
+    p.add_argument("--backend", choices=["local", "ray"], default="local",
+                   help="where the training jobs (one per condition or weight, and seed) run: local = a process pool of --workers "
+                   "processes; ray = one Ray task per job (1 CPU, one torch thread) on the cluster "
+                   "at --ray-address, else a local Ray instance of --workers CPUs (needs the ray "
+                   "extra: pip install -e '.[ray]'); on a multi-node cluster the run directory "
+                   "must be on a filesystem shared by every node. Results are identical either way")
+    p.add_argument("--ray-address", metavar="ADDRESS", default=None,
+                   help="address of a running Ray cluster, only with --backend ray; when not "
+                   "given: $RAY_ADDRESS if set, else a local Ray instance is started")
+
+
+def check_backend(args: argparse.Namespace) -> None:
+    """``--ray-address`` only with ``--backend ray``, which needs ray installed."""
+    if args.backend != "ray":
+        if args.ray_address:
+            raise UsageError("--ray-address needs --backend ray")
+        return
+    from soo_rl.ray_backend import check_available
+
+    missing = check_available()
+    if missing:
+        raise UsageError(missing)
+
+
 def check_workers(args: argparse.Namespace) -> None:
     if args.workers < 1:
         raise UsageError(f"--workers must be >= 1 (got {args.workers})")
+    check_backend(args)
 
 
 def check_red(exp: ExperimentConfig) -> None:
@@ -216,7 +251,8 @@ def load_run(args: argparse.Namespace) -> tuple[Path, ExperimentConfig, str]:
     given += [f for f in ("--out", "--overwrite") if getattr(args, f[2:])]
     if given:
         raise UsageError(f"--resume takes its settings from RUN_DIR/config.json: drop {given[0]} "
-                         "(only --workers, --no-progress and --no-report may be given)")
+                         "(only --workers, --backend, --ray-address, --no-progress and --no-report "
+                         "may be given)")
     check_workers(args)
     run = Path(args.resume)
     if not run.exists():
@@ -255,6 +291,16 @@ def check_resumable(run: Path, exp: ExperimentConfig) -> None:
         except CheckpointError as exc:
             raise UsageError(f"--resume: {exc} (delete that file to restart its job from the "
                              "start)") from None
+
+
+def where(args: argparse.Namespace) -> str:
+    """Where the jobs run, for the first line of output."""
+    if args.backend != "ray":
+        return f"{args.workers} worker(s)"
+    address = args.ray_address or os.environ.get("RAY_ADDRESS")
+    if address:
+        return f"the Ray cluster at {address}"
+    return f"a local Ray instance of {args.workers} CPU(s)"
 
 
 def resume_command(out: Path) -> str:
@@ -313,10 +359,10 @@ def _main(argv: list[str] | None) -> int:
             return 0
         n_ckpt = sum((not j.finished) and j.checkpoint_path.is_file() for j in jobs)
         print(f"resuming {out}: {n_finished}/{len(jobs)} jobs finished, {n_ckpt} continue from "
-              f"a checkpoint; {args.workers} worker(s)")
+              f"a checkpoint; {where(args)}")
     else:
         print(f"run {out}: {len(exp.seeds)} seeds x conditions {', '.join(exp.conditions)}; "
-              f"{total:,} env steps on {args.workers} worker(s)")
+              f"{total:,} env steps on {where(args)}")
     sys.stdout.flush()
     t0 = time.time()
     stop = StopSignal()
@@ -324,9 +370,10 @@ def _main(argv: list[str] | None) -> int:
         try:
             with tqdm(total=total, unit="step", unit_scale=True, disable=args.no_progress,
                       dynamic_ncols=True) as bar:
-                run_jobs(phase1, args.workers, bar.update, stop)
+                run_jobs(phase1, args.workers, bar.update, stop, args.backend, args.ray_address)
                 if not stop.is_set():
-                    run_jobs(phase2, args.workers, bar.update, stop)
+                    run_jobs(phase2, args.workers, bar.update, stop, args.backend,
+                             args.ray_address)
         except TrainingInterrupted:
             pass
         except NonFiniteError as exc:

@@ -1,4 +1,5 @@
-"""Training orchestration: one job = one (condition, seed); jobs run on a local process pool.
+"""Training orchestration: one job = one (condition, seed); jobs run on a local process pool (or
+on Ray, ``soo_rl.ray_backend``).
 
 Layout of a run directory::
 
@@ -508,19 +509,33 @@ def _drain(queue, progress: ProgressFn | None) -> None:
             progress(step)
 
 
+BACKENDS = ("local", "ray")
+
+
 def run_jobs(jobs: list[Job], workers: int, progress: ProgressFn | None = None,
-             stop: StopSignal | None = None) -> None:
-    """Run ``jobs`` (independent of each other) serially or on a process pool of ``workers``.
+             stop: StopSignal | None = None, backend: str = "local",
+             ray_address: str | None = None) -> None:
+    """Run ``jobs`` (independent of each other) serially or on a process pool of ``workers``
+    (``backend="local"``), or as Ray tasks (``backend="ray"``, see ``soo_rl.ray_backend``: a local
+    Ray instance of ``workers`` CPUs, or the cluster at ``ray_address`` / ``RAY_ADDRESS``).
 
     Finished jobs are skipped and checkpointed ones resumed (``run_job``). When ``stop`` is set,
     running jobs save their checkpoints, jobs not started are cancelled, and ``TrainingInterrupted``
     is raised. A worker's error (e.g. ``NonFiniteError``) stops the other workers the same way
-    (so they save their checkpoints) and is then re-raised.
+    (so they save their checkpoints) and is then re-raised. The results do not depend on the
+    backend or on ``workers``.
     """
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
     should_stop = stop.poll if stop is not None else None
     for job in [j for j in jobs if j.finished]:  # skipped here: no worker to start for them
         run_job(job, progress)
     jobs = [j for j in jobs if not j.finished]
+    if backend == "ray":
+        from soo_rl import ray_backend
+
+        ray_backend.run_jobs(jobs, workers, progress, stop, ray_address)
+        return
     if workers <= 1 or len(jobs) <= 1:
         for job in jobs:
             run_job(job, progress, should_stop)
@@ -613,4 +628,4 @@ def format_table(summary: dict[str, Any]) -> str:
 
 
 __all__ = ["Job", "run_job", "plan_jobs", "run_jobs", "summarize", "format_table", "StopSignal",
-           "TrainingInterrupted", "NonFiniteError", "FiniteCheckVecEnv", "job_state"]
+           "TrainingInterrupted", "NonFiniteError", "FiniteCheckVecEnv", "job_state", "BACKENDS"]
