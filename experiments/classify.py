@@ -21,22 +21,14 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from experiments.cli import OneLineParser, UsageError, run_cli  # noqa: E402
 from soo_rl.config import CONDITIONS  # noqa: E402
 
 PROG = "classify.py"
 
 
-class UsageError(Exception):
-    """Bad input: one line on stderr, exit status 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog=PROG, description="Classify deceptive vs honest agents by their neural SOO value.",
+    p = OneLineParser(prog=PROG, description="Classify deceptive vs honest agents by their neural SOO value.",
                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("run_dir", help="a run directory written by train_ppo_soo.py")
     p.add_argument("--positive", default="deceptive", help="condition of the positive class")
@@ -94,14 +86,7 @@ def run(argv: list[str] | None = None) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        run(argv)
-    except UsageError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 2
-    except SystemExit as exc:  # argparse (already printed) or --help
-        return exc.code if isinstance(exc.code, int) else 2
-    return 0
+    return run_cli(PROG, run, argv)
 
 
 if __name__ == "__main__":

@@ -17,13 +17,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse whose errors are a single line ``prog: error: message`` (exit status 2)."""
-
-    def error(self, message: str):  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {' '.join(message.split())}\n")
-
+from experiments.cli import OneLineParser  # noqa: E402
 
 def build_parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog="evaluate.py", description=__doc__.split("\n")[0],

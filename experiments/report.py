@@ -32,6 +32,7 @@ from typing import Any, Callable
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from experiments.cli import OneLineParser  # noqa: E402
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 
@@ -75,10 +76,6 @@ class ReportSettings:
             return cls(heatmap_episodes=64, gen_episodes=32, classifier_episodes=(1, 2, 5),
                        classifier_eval_seeds=3)
         return cls()
-
-
-class UsageError(Exception):
-    """Bad input: one line on stderr, exit status 2."""
 
 
 # ----------------------------------------------------------------------------------- formatting
@@ -711,13 +708,8 @@ def write_report(run_dir: str | Path, sweep_dir: str | Path | None = None, quick
 
 # ----------------------------------------------------------------------------------- CLI
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog=PROG, description="Write a Markdown report (tables, plots, GIFs) of a run.",
+    p = OneLineParser(prog=PROG, description="Write a Markdown report (tables, plots, GIFs) of a run.",
                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("run_dir", help="a run directory written by train_ppo_soo.py")
     p.add_argument("--sweep", default=None, help="a sweep directory written by sweep.py")

@@ -31,22 +31,14 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from experiments.cli import OneLineParser, UsageError, run_cli  # noqa: E402
 PROG = "sweep.py"
 DEFAULT_WEIGHTS = "0,0.1,0.3,1,3,10"
 PLOT_METRICS = ("fake_first_rate", "red_trapped_rate", "blue_goal_rate")
 
 
-class UsageError(Exception):
-    """Bad input: one line on stderr, exit status 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog=PROG, description="Sweep the SOO weight lambda over seeds, fine-tuning the "
+    p = OneLineParser(prog=PROG, description="Sweep the SOO weight lambda over seeds, fine-tuning the "
                 "deceptive checkpoints of an existing run; plot the trade-off.",
                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--from-run", required=True,
@@ -307,14 +299,7 @@ def run(argv: list[str] | None = None) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        run(argv)
-    except UsageError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 2
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else 2
-    return 0
+    return run_cli(PROG, run, argv)
 
 
 if __name__ == "__main__":

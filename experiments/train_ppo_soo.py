@@ -42,26 +42,15 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from experiments.cli import EXIT_BAD_INPUT, OneLineParser, UsageError  # noqa: E402
 from soo_rl.checkpoints import CheckpointError, checkpoint_data, one_line, write_json_atomic  # noqa: E402
 from soo_rl.config import CONDITIONS, PRESETS, ExperimentConfig  # noqa: E402
 
 PROG = "train_ppo_soo.py"
-EXIT_BAD_INPUT = 2
 EXIT_NON_FINITE = 1
 # flags that define the experiment: taken from RUN_DIR/config.json with --resume
 CONFIG_FLAGS = ("preset", "seeds", "timesteps", "finetune_timesteps", "soo_weight", "anchor_weight",
                 "conditions", "pairing", "red", "obs_radius", "eval_episodes", "finetune_reward")
-
-
-class UsageError(Exception):
-    """Bad command-line input: reported as one line, exit status 2."""
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse whose errors are a single line ``prog: error: message`` (exit status 2)."""
-
-    def error(self, message: str):  # type: ignore[override]
-        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {one_line(message)}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -27,17 +27,13 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
+from experiments.cli import EXIT_BAD_INPUT, OneLineParser, UsageError  # noqa: E402
 import numpy as np  # noqa: E402
 
 from agents.scripted import BatchPolicy, FollowerRed, ScriptedBlue  # noqa: E402
 from envs import deception_v0  # noqa: E402
 from envs.config import REWARD_MODES, DeceptionConfig, make_config  # noqa: E402
 
-EXIT_BAD_INPUT = 2
-
-
-class UsageError(Exception):
-    """Bad input: reported as one line on stderr, exit status 2."""
 
 
 # ---------------------------------------------------------------------------- arguments
@@ -72,15 +68,8 @@ def config_from_args(args: argparse.Namespace,
         raise UsageError(str(e)) from None
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse, but errors are one line on stderr (exit status 2)."""
-
-    def error(self, message: str):  # type: ignore[override]
-        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see --help)\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = OneLineParser(
         prog="watch.py",
         description="Play deception_v0 episodes (blue vs the scripted follower red) in a window, "
                     "or save them to a GIF/MP4.",

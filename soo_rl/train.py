@@ -257,7 +257,7 @@ class EvalCallback(BaseCallback):
     def log_eval(self) -> dict[str, float]:
         metrics = self.job_eval()
         for key, value in metrics.items():
-            self.logger.record(METRIC_TAGS.get(key, f"soo/value_eval" if key == "soo_value_eval"
+            self.logger.record(METRIC_TAGS.get(key, "soo/value_eval" if key == "soo_value_eval"
                                                  else f"eval/{key}"), value)
         self.logger.dump(self.model.num_timesteps)
         return metrics
