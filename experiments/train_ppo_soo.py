@@ -50,7 +50,7 @@ PROG = "train_ppo_soo.py"
 EXIT_NON_FINITE = 1
 # flags that define the experiment: taken from RUN_DIR/config.json with --resume
 CONFIG_FLAGS = ("preset", "seeds", "timesteps", "finetune_timesteps", "soo_weight", "anchor_weight",
-                "conditions", "pairing", "red", "obs_radius", "eval_episodes", "finetune_reward")
+                "goal_shaping", "conditions", "pairing", "red", "obs_radius", "eval_episodes", "finetune_reward")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,6 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="lambda: weight of the SOO loss (and of the random_ft noise loss)")
     p.add_argument("--anchor-weight", type=float, default=None,
                    help="weight of the action-anchoring loss of the anchor_ft control")
+    p.add_argument("--goal-shaping", type=float, default=None,
+                   help="k of the potential-based shaping of blue's training reward, "
+                   "phi = -k [red trapped] dist(blue, goal) (optimal policies unchanged; without "
+                   "it the deceptive blue stays at the fake after trapping red); 0 = the paper's "
+                   "reward only (preset value: 100)")
     p.add_argument("--conditions", default=None,
                    help="comma-separated subset of: " + ", ".join(CONDITIONS))
     p.add_argument("--finetune-reward", choices=["deceptive", "guide"], default=None,
@@ -123,7 +128,7 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
             if value <= 0:
                 raise UsageError(f"{_flag(flag)} must be > 0 (got {value})")
             changes[flag] = value
-    for flag in ("soo_weight", "anchor_weight"):
+    for flag in ("soo_weight", "anchor_weight", "goal_shaping"):
         value = getattr(args, flag)
         if value is not None:
             if not (value >= 0 and math.isfinite(value)):

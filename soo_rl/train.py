@@ -332,8 +332,9 @@ def run_job(job: Job, progress: ProgressFn | None = None,
     ckpt = job.checkpoint_path
     # distinct, reproducible env streams per condition and seed
     env_seed = 1_000_003 * (job.seed + 1) + list(CONDITIONS).index(job.condition)
-    env = FiniteCheckVecEnv(DeceptionVecEnv(cfg, exp.ppo.n_envs, make_red(exp.red, cfg),
-                                            seed=env_seed))
+    env = FiniteCheckVecEnv(DeceptionVecEnv(
+        cfg, exp.ppo.n_envs, make_red(exp.red, cfg), seed=env_seed,
+        reward_scale=exp.ppo.reward_scale, goal_shaping=exp.goal_shaping, gamma=exp.ppo.gamma))
     weight = job_weight(exp, job.condition)
     resumed = ckpt.is_file()
     if not resumed:

@@ -3,6 +3,11 @@
 Every world is one SB3 "env". Episodes end only by truncation at ``max_cycles``; the infos of a
 finished world carry ``terminal_observation`` and ``TimeLimit.truncated=True`` so that SB3 bootstraps
 the value there, and an ``episode`` entry (return, length) for SB3's rollout logging.
+
+The reward SB3 trains on can differ from the env's (the paper's) reward in two ways, both off by
+default: ``reward_scale`` multiplies it, and ``goal_shaping`` = k adds the potential-based shaping
+term ``gamma * phi(s') - phi(s)`` with ``phi = -k * [red trapped] * dist(blue, goal)`` (Ng et al.
+1999: it leaves the optimal policies unchanged). The episode returns in the infos stay unshaped.
 """
 
 from __future__ import annotations
@@ -27,12 +32,22 @@ class DeceptionVecEnv(VecEnv):
 
     :param learner: which agent SB3 controls ("blue" by default; "red" to train a PPO red)
     :param opponent: the policy of the other agent (a ``BatchPolicy``: scripted or a frozen model)
+    :param reward_scale: factor on the training reward
+    :param goal_shaping: k of the potential-based shaping (blue only; 0 = none)
+    :param gamma: the learner's discount, used by the shaping term
     """
 
     def __init__(self, config: DeceptionConfig, num_envs: int, opponent: BatchPolicy,
-                 learner: str = "blue", seed: int | None = None):
+                 learner: str = "blue", seed: int | None = None, reward_scale: float = 1.0,
+                 goal_shaping: float = 0.0, gamma: float = 0.99):
         if learner not in LEARNERS:
             raise ValueError(f"learner must be one of {LEARNERS} (got {learner!r})")
+        if goal_shaping and learner != "blue":
+            raise ValueError("goal_shaping shapes blue's reward: use it with learner='blue'")
+        self.reward_scale = float(reward_scale)
+        self.goal_shaping = float(goal_shaping)
+        self.gamma = float(gamma)
+        self._phi = np.zeros(num_envs)
         self.cfg = config
         self.learner = learner
         self.opponent = opponent
@@ -61,6 +76,7 @@ class DeceptionVecEnv(VecEnv):
         self._ep_return[:] = 0.0
         self._ep_goal[:] = False
         out = reset_outputs(self.cfg, self.core.state)
+        self._phi = self._potential(out.info)
         self.reset_infos = [{} for _ in range(self.num_envs)]
         self._reset_options()
         return self._split(out.blue_obs, out.red_obs)
@@ -87,6 +103,11 @@ class DeceptionVecEnv(VecEnv):
             reward = res.red_reward
         obs = self._split(res.blue_obs, res.red_obs)
         self._ep_return += reward
+        train_reward = reward.astype(np.float64)
+        if self.goal_shaping:
+            phi = self._potential(res.info)
+            train_reward = train_reward + self.gamma * phi - self._phi
+            self._phi = phi
         self._ep_goal |= res.info["blue_at_goal"]
         dones = res.truncated.copy()
         infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
@@ -108,13 +129,19 @@ class DeceptionVecEnv(VecEnv):
             self._ep_return[dones] = 0.0
             self._ep_goal[dones] = False
             fresh = reset_outputs(self.cfg, self.core.state)
+            if self.goal_shaping:
+                self._phi = np.where(dones, self._potential(fresh.info), self._phi)
             new_obs = self._split(fresh.blue_obs, fresh.red_obs)
             obs = np.where(dones[:, None], new_obs, obs)
             if self.learner == "blue":
                 self._last_opp_obs = np.where(dones[:, None], fresh.red_obs, res.red_obs)
             else:
                 self._last_opp_obs = np.where(dones[:, None], fresh.blue_obs, res.blue_obs)
-        return obs, reward.copy(), dones, infos
+        return obs, (self.reward_scale * train_reward).astype(np.float32), dones, infos
+
+    def _potential(self, info: dict[str, np.ndarray]) -> np.ndarray:
+        """phi of the shaping: -k x dist(blue, goal) where red is trapped, else 0."""
+        return -self.goal_shaping * info["red_trapped"] * info["dist_blue_goal"]
 
     def close(self) -> None:
         pass

@@ -8,6 +8,7 @@ from stable_baselines3.common.vec_env import VecCheckNan
 from agents.scripted import FollowerRed, ScriptedBlue
 from envs import deception_v0
 from envs.config import DeceptionConfig
+from envs.core import reset_outputs
 from soo_rl.vec_env import DeceptionVecEnv
 
 
@@ -97,3 +98,50 @@ def test_sb3_ppo_trains_on_it_without_nans():
     model.learn(2 * 8 * 64)
     assert model.num_timesteps == 2 * 8 * 64
     assert len(model.ep_info_buffer) > 0  # episode returns reach SB3's rollout logging
+
+
+def test_goal_shaping_telescopes_to_the_return_plus_final_potential():
+    """gamma=1: an episode's training rewards sum to scale x (paper return + phi(s_T) - phi(s_0)),
+    phi = -k [trapped] dist(blue, goal) (read off blue's observation); the logged return is unshaped."""
+    cfg = DeceptionConfig(obs_radius=0.25)
+    k, scale, n = 7.0, 0.5, 16
+    env = DeceptionVecEnv(cfg, n, FollowerRed(cfg), seed=3, reward_scale=scale, goal_shaping=k,
+                          gamma=1.0)
+    blue = ScriptedBlue(cfg, "lure")
+    blue.reset(n)
+    obs = env.reset()
+
+    def phi(o):
+        return -k * o[..., -1] * np.linalg.norm(o[..., :2], axis=-1)
+
+    phi0 = phi(obs)
+    total = np.zeros(n)
+    for _ in range(cfg.max_cycles):
+        obs, rew, dones, infos = env.step(blue.act(obs))
+        total += rew
+    assert dones.all()
+    terminal = np.stack([i["terminal_observation"] for i in infos])
+    ret = np.array([i["episode"]["r"] for i in infos])
+    assert terminal[:, -1].mean() > 0.5  # the lure traps red: the shaping is exercised
+    np.testing.assert_allclose(total, scale * (ret + phi(terminal) - phi0), rtol=1e-5, atol=1e-3)
+
+
+def test_goal_shaping_pays_for_approaching_the_goal_once_red_is_trapped():
+    cfg = DeceptionConfig(obs_radius=0.25, reward_mode="honest")
+    rewards = []
+    for k in (0.0, 10.0):
+        env = DeceptionVecEnv(cfg, 8, FollowerRed(cfg), seed=5, goal_shaping=k)
+        env.reset()
+        state = env.core.state
+        state.trapped[:] = True  # red already trapped
+        env._phi = env._potential(reset_outputs(cfg, state).info)
+        to_goal = state.landmarks[np.arange(8), state.goal_idx] - state.blue_pos
+        action = to_goal / np.linalg.norm(to_goal, axis=1, keepdims=True)
+        rewards.append(env.step(action.astype(np.float32))[1])
+    assert (rewards[1] > rewards[0]).all()
+
+
+def test_goal_shaping_is_for_blue_only():
+    cfg = DeceptionConfig()
+    with pytest.raises(ValueError, match="goal_shaping"):
+        DeceptionVecEnv(cfg, 2, ScriptedBlue(cfg, "straight"), learner="red", goal_shaping=1.0)
