@@ -89,9 +89,16 @@ def sample_worlds(cfg: DeceptionConfig, n: int, rng: np.random.Generator) -> Wor
 
 
 def _norm(v: np.ndarray) -> np.ndarray:
-    """Euclidean norm over the last axis; the same arithmetic as ``np.linalg.norm(v, axis=-1)``
-    (sqrt of the summed squares) without its Python overhead."""
-    return np.sqrt(np.add.reduce(v * v, axis=-1))
+    """Euclidean norm of 2-d vectors over the last axis: sqrt(x*x + y*y), the same arithmetic as
+    ``np.linalg.norm(v, axis=-1)`` (whose reduction over a length-2 axis is several times slower)."""
+    sq = v * v
+    return np.sqrt(sq[..., 0] + sq[..., 1])
+
+
+def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Dot product of 2-d vectors over the last axis: a_x*b_x + a_y*b_y."""
+    prod = a * b
+    return prod[..., 0] + prod[..., 1]
 
 
 def blue_landmark_order(goal_idx: np.ndarray, n_landmarks: int) -> np.ndarray:
@@ -103,42 +110,50 @@ def blue_landmark_order(goal_idx: np.ndarray, n_landmarks: int) -> np.ndarray:
 
 
 def _gather_landmarks(landmarks: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """(N, K, 2): ``landmarks[i, idx[i, k]]`` for every world i (one flat ``take``)."""
+    """(K, N, 2): ``landmarks[i, idx[i, k]]`` at ``[k, i]`` for every world i and slot k (one flat
+    ``take``; landmark-major, see ``_geometry``)."""
     n, n_lm, _ = landmarks.shape
-    flat = idx + (np.arange(n) * n_lm)[:, None]
+    flat = idx.T + np.arange(n) * n_lm
     return landmarks.reshape(n * n_lm, 2).take(flat, axis=0)
 
 
 @dataclass
 class _Geometry:
-    """Landmarks seen from P points per world (e.g. blue, red, blue's previous position), with the
-    landmarks in blue's order (goal first, then the fakes in index order, see
-    ``blue_landmark_order``). Computed once per step and shared by events, rewards, info and obs."""
+    """The landmarks seen from P points per world (e.g. blue, red, blue's previous position).
+    Landmarks come in blue's order: the goal first, then the fakes in index order (see
+    ``blue_landmark_order``). Computed once per step and shared by events, rewards, info and obs.
 
-    rel: np.ndarray  # (N, P, L, 2): landmark minus point
-    dist: np.ndarray  # (N, P, L): |landmark - point|
+    Arrays are point- and landmark-major, ``(P, L, N, ...)``, so that NumPy's inner loops run over
+    the N worlds rather than over a few landmarks (several times faster at large N)."""
+
+    rel: np.ndarray  # (P, L, N, 2): landmark minus point
+    dist: np.ndarray  # (P, L, N): |landmark - point|
+    fake_rel: np.ndarray  # (P, N, 2): nearest fake minus point (the first fake on ties)
+    fake_dist: np.ndarray  # (P, N): distance to the nearest fake
+
+    @property
+    def goal_rel(self) -> np.ndarray:
+        """(P, N, 2): goal minus point."""
+        return self.rel[:, 0]
 
     @property
     def goal_dist(self) -> np.ndarray:
-        """(N, P) distance of each point to the goal."""
-        return self.dist[:, :, 0]
-
-    @property
-    def fake_dist(self) -> np.ndarray:
-        """(N, P) distance of each point to its nearest fake."""
-        return self.dist[:, :, 1:].min(axis=2)
-
-    def to_nearest_fake(self, p: int) -> np.ndarray:
-        """(N, 2) vector from point ``p`` to its nearest fake (the first one on ties)."""
-        j = self.dist[:, p, 1:].argmin(axis=1)
-        return self.rel[np.arange(len(j)), p, 1 + j]
+        """(P, N): distance to the goal."""
+        return self.dist[:, 0]
 
 
 def _geometry(state: WorldState, points: list[np.ndarray]) -> _Geometry:
     """The landmark geometry of ``points`` (each (N, 2)) in every world of ``state``."""
-    lm = _gather_landmarks(state.landmarks, blue_landmark_order(state.goal_idx, state.landmarks.shape[1]))
-    rel = lm[:, None, :, :] - np.stack(points, axis=1)[:, :, None, :]
-    return _Geometry(rel=rel, dist=_norm(rel))
+    n_lm = state.landmarks.shape[1]
+    landmarks = _gather_landmarks(state.landmarks, blue_landmark_order(state.goal_idx, n_lm))
+    rel = landmarks[None] - np.stack(points)[:, None]
+    dist = _norm(rel)
+    fake_rel, fake_dist = rel[:, 1], dist[:, 1]
+    for k in range(2, n_lm):  # the nearest fake; strict < keeps the first one on ties
+        closer = dist[:, k] < fake_dist
+        fake_rel = np.where(closer[..., None], rel[:, k], fake_rel)
+        fake_dist = np.where(closer, dist[:, k], fake_dist)
+    return _Geometry(rel=rel, dist=dist, fake_rel=fake_rel, fake_dist=fake_dist)
 
 
 def _update_landmark_events(cfg: DeceptionConfig, state: WorldState, geo: _Geometry) -> None:
@@ -146,10 +161,10 @@ def _update_landmark_events(cfg: DeceptionConfig, state: WorldState, geo: _Geome
     ``geo`` holds the current blue (point 0) and red (point 1)."""
     at = cfg.at_distance
     fake_d = geo.fake_dist
-    newly = (fake_d[:, 1] < at) & ~state.trapped
+    newly = (fake_d[1] < at) & ~state.trapped
     state.trapped |= newly
     state.red_vel[state.trapped] = 0.0
-    blue_goal_d, blue_fake_d = geo.goal_dist[:, 0], fake_d[:, 0]
+    blue_goal_d, blue_fake_d = geo.goal_dist[0], fake_d[0]
     none = state.first_reached == FIRST_NONE
     # a tie (at both on the same step) counts as goal first
     state.first_reached[none & (blue_goal_d < at)] = FIRST_GOAL
@@ -180,13 +195,13 @@ def observe(cfg: DeceptionConfig, state: WorldState) -> tuple[np.ndarray, np.nda
     geo = _geometry(state, [state.blue_pos])
     rel_red = state.red_pos - state.blue_pos
     visible = _norm(rel_red) < cfg.obs_radius
-    blue_obs, red_obs = _observations(cfg, state, geo.rel[:, 0], rel_red, visible)
+    blue_obs, red_obs = _observations(cfg, state, geo.rel[0], rel_red, visible)
     return blue_obs, red_obs, visible
 
 
 def _observations(cfg: DeceptionConfig, state: WorldState, lm_from_blue: np.ndarray,
                   rel_red: np.ndarray, visible: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(blue_obs, red_obs) as float32, written slice by slice. ``lm_from_blue`` (N, L, 2): the
+    """(blue_obs, red_obs) as float32, written slice by slice. ``lm_from_blue`` (L, N, 2): the
     landmarks in blue's order minus blue; ``rel_red``: red minus blue; ``visible``: within the radius.
 
     blue: goal, landmarks goal first then the fakes in index order, red (if seen), seen, trapped.
@@ -194,18 +209,20 @@ def _observations(cfg: DeceptionConfig, state: WorldState, lm_from_blue: np.ndar
     plateaued at a trap rate of 0.50 - luring only when the fake was landmark 1; see README
     "Deviations".) red: the landmarks in its per-episode order, blue (if seen), seen.
     """
-    n, n_lm = lm_from_blue.shape[:2]
+    n_lm, n = lm_from_blue.shape[:2]
     blue_sees = visible & (not cfg.blind)
     blue_obs = np.empty((n, cfg.blue_obs_dim), dtype=np.float32)
-    blue_obs[:, 0:2] = lm_from_blue[:, 0]
-    blue_obs[:, 2:2 + 2 * n_lm] = lm_from_blue.reshape(n, -1)
+    blue_obs[:, 0:2] = lm_from_blue[0]
+    for k in range(n_lm):
+        blue_obs[:, 2 + 2 * k:4 + 2 * k] = lm_from_blue[k]
     blue_obs[:, cfg.blue_red_slice] = np.where(blue_sees[:, None], rel_red, 0.0)
     blue_obs[:, cfg.blue_visible_index] = blue_sees
     blue_obs[:, cfg.blue_trapped_index] = state.trapped
 
     red_obs = np.empty((n, cfg.red_obs_dim), dtype=np.float32)
-    shuffled = _gather_landmarks(state.landmarks, state.red_order)
-    red_obs[:, 0:2 * n_lm] = (shuffled - state.red_pos[:, None, :]).reshape(n, -1)
+    lm_from_red = _gather_landmarks(state.landmarks, state.red_order) - state.red_pos
+    for k in range(n_lm):
+        red_obs[:, 2 * k:2 * k + 2] = lm_from_red[k]
     red_obs[:, 2 * n_lm:2 * n_lm + 2] = np.where(visible[:, None], -rel_red, 0.0)
     red_obs[:, 2 * n_lm + 2] = visible
     return blue_obs, red_obs
@@ -251,7 +268,7 @@ def _outputs(cfg: DeceptionConfig, state: WorldState, geo: _Geometry, old_blue: 
     red was within the radius before the step."""
     at = cfg.at_distance
     goal_d, fake_d = geo.goal_dist, geo.fake_dist
-    d_blue_goal, d_red_goal = goal_d[:, 0], goal_d[:, 1]
+    d_blue_goal, d_red_goal = goal_d[0], goal_d[1]
     rel_red = state.red_pos - state.blue_pos
     d_red_blue = _norm(rel_red)
     blue_at_goal = d_blue_goal < at
@@ -268,15 +285,14 @@ def _outputs(cfg: DeceptionConfig, state: WorldState, geo: _Geometry, old_blue: 
     # per-step deception geometry (paper's measure): blue's displacement vs directions from its
     # previous position to the goal and to the nearest fake
     disp = state.blue_pos - old_blue
-    to_goal = geo.rel[:, 2, 0]
-    to_fake = geo.to_nearest_fake(2)
-    norm_disp, norm_goal, norm_fake = _norm(disp), goal_d[:, 2], fake_d[:, 2]
+    to_goal, to_fake = geo.goal_rel[2], geo.fake_rel[2]
+    norm_disp, norm_goal, norm_fake = _norm(disp), goal_d[2], fake_d[2]
     disp_goal_cos = _cosine(disp, to_goal, norm_disp, norm_goal)
     disp_fake_cos = _cosine(disp, to_fake, norm_disp, norm_fake)
     goal_fake_cos = _cosine(to_goal, to_fake, norm_goal, norm_fake)
     deceptive_step = visible_before & (disp_fake_cos > 0.7) & (disp_fake_cos > disp_goal_cos)
 
-    blue_obs, red_obs = _observations(cfg, state, geo.rel[:, 0], rel_red, visible)
+    blue_obs, red_obs = _observations(cfg, state, geo.rel[0], rel_red, visible)
     info = {
         "red_visible": visible & (not cfg.blind),
         "red_visible_before": visible_before,
@@ -285,9 +301,9 @@ def _outputs(cfg: DeceptionConfig, state: WorldState, geo: _Geometry, old_blue: 
         "red_at_goal": red_at_goal,
         "blue_first_reached": state.first_reached.copy(),
         "dist_blue_goal": d_blue_goal,
-        "dist_blue_fake": fake_d[:, 0],
+        "dist_blue_fake": fake_d[0],
         "dist_red_goal": d_red_goal,
-        "dist_red_fake": fake_d[:, 1],
+        "dist_red_fake": fake_d[1],
         "dist_red_blue": d_red_blue,
         "disp_goal_cos": disp_goal_cos,
         "disp_fake_cos": disp_fake_cos,
@@ -308,7 +324,7 @@ def _outputs(cfg: DeceptionConfig, state: WorldState, geo: _Geometry, old_blue: 
 def _cosine(a: np.ndarray, b: np.ndarray, norm_a: np.ndarray, norm_b: np.ndarray) -> np.ndarray:
     """Row-wise cosine of (N, 2) vectors given their norms; 0 where a norm is (near) zero."""
     denom = norm_a * norm_b
-    dot = np.einsum("ij,ij->i", a, b)
+    dot = _dot(a, b)
     return np.divide(dot, denom, out=np.zeros(len(a)), where=denom > 1e-12)
 
 
