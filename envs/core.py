@@ -95,6 +95,12 @@ def _norm(v: np.ndarray) -> np.ndarray:
     return np.sqrt(sq[..., 0] + sq[..., 1])
 
 
+def _clip_unit(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``np.clip(x, -1, 1)`` (same values, NaN stays NaN) as two ufunc calls, without np.clip's
+    Python-level dispatch, which dominates at one world."""
+    return np.minimum(np.maximum(x, -1.0, out=out), 1.0, out=out)
+
+
 def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Dot product of 2-d vectors over the last axis: a_x*b_x + a_y*b_y."""
     prod = a * b
@@ -113,7 +119,7 @@ def _gather_landmarks(landmarks: np.ndarray, idx: np.ndarray) -> np.ndarray:
     """(K, N, 2): ``landmarks[i, idx[i, k]]`` at ``[k, i]`` for every world i and slot k (one flat
     ``take``; landmark-major, see ``_geometry``)."""
     n, n_lm, _ = landmarks.shape
-    flat = idx.T + np.arange(n) * n_lm
+    flat = idx.T + np.arange(0, n * n_lm, n_lm)
     return landmarks.reshape(n * n_lm, 2).take(flat, axis=0)
 
 
@@ -146,7 +152,7 @@ def _geometry(state: WorldState, points: list[np.ndarray]) -> _Geometry:
     """The landmark geometry of ``points`` (each (N, 2)) in every world of ``state``."""
     n_lm = state.landmarks.shape[1]
     landmarks = _gather_landmarks(state.landmarks, blue_landmark_order(state.goal_idx, n_lm))
-    rel = landmarks[None] - np.stack(points)[:, None]
+    rel = landmarks[None] - np.array(points)[:, None]  # np.array: np.stack's overhead at N = 1
     dist = _norm(rel)
     fake_rel, fake_dist = rel[:, 1], dist[:, 1]
     for k in range(2, n_lm):  # the nearest fake; strict < keeps the first one on ties
@@ -174,7 +180,7 @@ def _update_landmark_events(cfg: DeceptionConfig, state: WorldState, geo: _Geome
 def actions_to_force(cfg: DeceptionConfig, actions: np.ndarray) -> np.ndarray:
     """Map (N, 2) continuous actions in [-1, 1] or (N,) discrete indices to (N, 2) forces."""
     if cfg.continuous_actions:
-        a = np.clip(np.asarray(actions, dtype=np.float64).reshape(-1, 2), -1.0, 1.0)
+        a = _clip_unit(np.asarray(actions, dtype=np.float64).reshape(-1, 2))
     else:
         a = DISCRETE_FORCES[np.asarray(actions, dtype=np.int64).reshape(-1)]
     return cfg.sensitivity * a
@@ -186,7 +192,7 @@ def _integrate(cfg: DeceptionConfig, pos: np.ndarray, vel: np.ndarray, force: np
     vel += force * cfg.dt
     pos += vel * cfg.dt
     hit = np.abs(pos) > 1.0
-    np.clip(pos, -1.0, 1.0, out=pos)  # changes only the coordinates that hit a wall
+    _clip_unit(pos, out=pos)  # changes only the coordinates that hit a wall
     vel[hit] = 0.0
 
 
@@ -246,7 +252,7 @@ def step_worlds(
     red_pos_before = state.red_pos.copy()
     _integrate(cfg, state.red_pos, state.red_vel, red_force)
     # a trapped red is frozen where it is
-    state.red_pos[state.trapped] = red_pos_before[state.trapped]
+    np.copyto(state.red_pos, red_pos_before, where=state.trapped[:, None])
     state.red_vel[state.trapped] = 0.0
     geo = _geometry(state, [state.blue_pos, state.red_pos, old_blue])
     _update_landmark_events(cfg, state, geo)

@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 
 from envs.config import DeceptionConfig
-from envs.core import DeceptionCore, reset_outputs
+from envs.core import DeceptionCore, WorldState, blue_landmark_order, reset_outputs, step_worlds
 
 GOLDEN = Path(__file__).parent / "data" / "core_golden.json"
 STEPS = 300
@@ -134,6 +134,29 @@ def test_golden_cases_exercise_events():
         if res.truncated.any():
             core.reset_worlds(res.truncated)
     assert all(v > 0 for v in seen.values()), seen
+
+
+@pytest.mark.parametrize("n_landmarks", [2, 3, 5])
+def test_blue_landmark_order_is_stable_argsort_of_fake_mask(n_landmarks):
+    goal_idx = np.random.default_rng(0).integers(0, n_landmarks, 200)
+    fake = np.arange(n_landmarks)[None, :] != goal_idx[:, None]
+    np.testing.assert_array_equal(blue_landmark_order(goal_idx, n_landmarks),
+                                  np.argsort(fake, axis=1, kind="stable"))
+
+
+def test_nearest_fake_tie_takes_the_first_fake():
+    """Blue moves from the origin, equidistant from fakes 1 (up) and 3 (right); the goal is 2.
+    As with argmin, fake 1 is "the" nearest fake: moving up is the fake direction."""
+    cfg = DeceptionConfig(n_fakes=3)
+    state = WorldState(
+        blue_pos=np.zeros((1, 2)), blue_vel=np.zeros((1, 2)),
+        red_pos=np.array([[-0.9, -0.9]]), red_vel=np.zeros((1, 2)),
+        landmarks=np.array([[[-0.5, 0.5], [0.0, 0.5], [-0.5, -0.5], [0.5, 0.0]]]),
+        goal_idx=np.array([2]), red_order=np.array([[0, 1, 2, 3]]), trapped=np.zeros(1, bool),
+        first_reached=np.zeros(1, np.int8), t=np.zeros(1, np.int64))
+    res = step_worlds(cfg, state, np.array([[0.0, 1.0]]), np.zeros((1, 2)))
+    assert res.info["disp_fake_cos"][0] == pytest.approx(1.0)
+    assert res.info["goal_fake_cos"][0] == pytest.approx(-np.sqrt(0.5))
 
 
 if __name__ == "__main__":
