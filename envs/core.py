@@ -90,7 +90,7 @@ def sample_worlds(cfg: DeceptionConfig, n: int, rng: np.random.Generator) -> Wor
 
 def _norm(v: np.ndarray) -> np.ndarray:
     """Euclidean norm of 2-d vectors over the last axis: sqrt(x*x + y*y), the same arithmetic as
-    ``np.linalg.norm(v, axis=-1)`` (whose reduction over a length-2 axis is several times slower)."""
+    ``np.linalg.norm(v, axis=-1)``, whose reduction over a length-2 axis is several times slower."""
     sq = v * v
     return np.sqrt(sq[..., 0] + sq[..., 1])
 
@@ -208,7 +208,8 @@ def observe(cfg: DeceptionConfig, state: WorldState) -> tuple[np.ndarray, np.nda
 def _observations(cfg: DeceptionConfig, state: WorldState, lm_from_blue: np.ndarray,
                   rel_red: np.ndarray, visible: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(blue_obs, red_obs) as float32, written slice by slice. ``lm_from_blue`` (L, N, 2): the
-    landmarks in blue's order minus blue; ``rel_red``: red minus blue; ``visible``: within the radius.
+    landmarks in blue's order minus blue; ``rel_red``: red minus blue; ``visible``: red within
+    the radius.
 
     blue: goal, landmarks goal first then the fakes in index order, red (if seen), seen, trapped.
     (With the paper's index order, PPO had to learn which slot equals the goal: deceptive blues

@@ -125,7 +125,8 @@ def test_golden_cases_exercise_events():
         lure = s.landmarks[rows, (s.goal_idx + 1) % cfg.n_landmarks]
         blue_a = _steer(cfg, s.blue_pos, np.where((rows % 3 == 0)[:, None], lure, goal), rng,
                         rng.random(64) < 0.6)
-        red_a = _steer(cfg, s.red_pos, s.landmarks[rows, s.red_order[:, 0]], rng, rng.random(64) < 0.5)
+        red_a = _steer(cfg, s.red_pos, s.landmarks[rows, s.red_order[:, 0]], rng,
+                       rng.random(64) < 0.5)
         res = core.step(blue_a, red_a)
         seen["trapped"] += int(res.info["red_trapped"].sum())
         seen["goal_first"] += int((res.info["blue_first_reached"] == 1).sum())
