@@ -84,41 +84,93 @@ def sample_worlds(cfg: DeceptionConfig, n: int, rng: np.random.Generator) -> Wor
         first_reached=np.zeros(n, dtype=np.int8),
         t=np.zeros(n, dtype=np.int64),
     )
-    _update_landmark_events(cfg, state)
+    _update_landmark_events(cfg, state, _geometry(state, [state.blue_pos, state.red_pos]))
     return state
 
 
-def _fake_mask(state: WorldState) -> np.ndarray:
-    """(N, L) bool: True for fake landmarks."""
-    L = state.landmarks.shape[1]
-    return np.arange(L)[None, :] != state.goal_idx[:, None]
+def _norm(v: np.ndarray) -> np.ndarray:
+    """Euclidean norm of 2-d vectors over the last axis: sqrt(x*x + y*y), the same arithmetic as
+    ``np.linalg.norm(v, axis=-1)``, whose reduction over a length-2 axis is several times slower."""
+    sq = v * v
+    return np.sqrt(sq[..., 0] + sq[..., 1])
 
 
-def _goal_pos(state: WorldState) -> np.ndarray:
-    return state.landmarks[np.arange(len(state.goal_idx)), state.goal_idx]
+def _clip_unit(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``np.clip(x, -1, 1)`` (same values, NaN stays NaN) as two ufunc calls, without np.clip's
+    Python-level dispatch, which dominates at one world."""
+    return np.minimum(np.maximum(x, -1.0, out=out), 1.0, out=out)
 
 
-def _dist_to_landmarks(pos: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
-    return np.linalg.norm(landmarks - pos[:, None, :], axis=-1)
+def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Dot product of 2-d vectors over the last axis: a_x*b_x + a_y*b_y."""
+    prod = a * b
+    return prod[..., 0] + prod[..., 1]
 
 
-def _nearest_fake(state: WorldState, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Distance to, and position of, the nearest fake landmark from ``pos``."""
-    d = np.where(_fake_mask(state), _dist_to_landmarks(pos, state.landmarks), np.inf)
-    j = np.argmin(d, axis=1)
-    rows = np.arange(len(j))
-    return d[rows, j], state.landmarks[rows, j]
+def blue_landmark_order(goal_idx: np.ndarray, n_landmarks: int) -> np.ndarray:
+    """(N, L) landmark indices in the order blue sees them: the goal first, then the fakes in
+    index order (what a stable argsort of the fake mask gives)."""
+    fakes = np.arange(n_landmarks - 1)
+    fakes = fakes + (fakes >= goal_idx[:, None])  # skip the goal's index
+    return np.concatenate([goal_idx[:, None], fakes], axis=1)
 
 
-def _update_landmark_events(cfg: DeceptionConfig, state: WorldState) -> None:
-    """Trap red at a fake (sticky) and record which landmark blue reached first."""
+def _gather_landmarks(landmarks: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """(K, N, 2): ``landmarks[i, idx[i, k]]`` at ``[k, i]`` for every world i and slot k (one flat
+    ``take``; landmark-major, see ``_geometry``)."""
+    n, n_lm, _ = landmarks.shape
+    flat = idx.T + np.arange(0, n * n_lm, n_lm)
+    return landmarks.reshape(n * n_lm, 2).take(flat, axis=0)
+
+
+@dataclass
+class _Geometry:
+    """The landmarks seen from P points per world (e.g. blue, red, blue's previous position).
+    Landmarks come in blue's order: the goal first, then the fakes in index order (see
+    ``blue_landmark_order``). Computed once per step and shared by events, rewards, info and obs.
+
+    Arrays are point- and landmark-major, ``(P, L, N, ...)``, so that NumPy's inner loops run over
+    the N worlds rather than over a few landmarks (several times faster at large N)."""
+
+    rel: np.ndarray  # (P, L, N, 2): landmark minus point
+    dist: np.ndarray  # (P, L, N): |landmark - point|
+    fake_rel: np.ndarray  # (P, N, 2): nearest fake minus point (the first fake on ties)
+    fake_dist: np.ndarray  # (P, N): distance to the nearest fake
+
+    @property
+    def goal_rel(self) -> np.ndarray:
+        """(P, N, 2): goal minus point."""
+        return self.rel[:, 0]
+
+    @property
+    def goal_dist(self) -> np.ndarray:
+        """(P, N): distance to the goal."""
+        return self.dist[:, 0]
+
+
+def _geometry(state: WorldState, points: list[np.ndarray]) -> _Geometry:
+    """The landmark geometry of ``points`` (each (N, 2)) in every world of ``state``."""
+    n_lm = state.landmarks.shape[1]
+    landmarks = _gather_landmarks(state.landmarks, blue_landmark_order(state.goal_idx, n_lm))
+    rel = landmarks[None] - np.array(points)[:, None]  # np.array: np.stack's overhead at N = 1
+    dist = _norm(rel)
+    fake_rel, fake_dist = rel[:, 1], dist[:, 1]
+    for k in range(2, n_lm):  # the nearest fake; strict < keeps the first one on ties
+        closer = dist[:, k] < fake_dist
+        fake_rel = np.where(closer[..., None], rel[:, k], fake_rel)
+        fake_dist = np.where(closer, dist[:, k], fake_dist)
+    return _Geometry(rel=rel, dist=dist, fake_rel=fake_rel, fake_dist=fake_dist)
+
+
+def _update_landmark_events(cfg: DeceptionConfig, state: WorldState, geo: _Geometry) -> None:
+    """Trap red at a fake (sticky) and record which landmark blue reached first.
+    ``geo`` holds the current blue (point 0) and red (point 1)."""
     at = cfg.at_distance
-    red_fake_d, _ = _nearest_fake(state, state.red_pos)
-    newly = (red_fake_d < at) & ~state.trapped
+    fake_d = geo.fake_dist
+    newly = (fake_d[1] < at) & ~state.trapped
     state.trapped |= newly
     state.red_vel[state.trapped] = 0.0
-    blue_goal_d = np.linalg.norm(state.blue_pos - _goal_pos(state), axis=1)
-    blue_fake_d, _ = _nearest_fake(state, state.blue_pos)
+    blue_goal_d, blue_fake_d = geo.goal_dist[0], fake_d[0]
     none = state.first_reached == FIRST_NONE
     # a tie (at both on the same step) counts as goal first
     state.first_reached[none & (blue_goal_d < at)] = FIRST_GOAL
@@ -128,7 +180,7 @@ def _update_landmark_events(cfg: DeceptionConfig, state: WorldState) -> None:
 def actions_to_force(cfg: DeceptionConfig, actions: np.ndarray) -> np.ndarray:
     """Map (N, 2) continuous actions in [-1, 1] or (N,) discrete indices to (N, 2) forces."""
     if cfg.continuous_actions:
-        a = np.clip(np.asarray(actions, dtype=np.float64).reshape(-1, 2), -1.0, 1.0)
+        a = _clip_unit(np.asarray(actions, dtype=np.float64).reshape(-1, 2))
     else:
         a = DISCRETE_FORCES[np.asarray(actions, dtype=np.int64).reshape(-1)]
     return cfg.sensitivity * a
@@ -140,43 +192,47 @@ def _integrate(cfg: DeceptionConfig, pos: np.ndarray, vel: np.ndarray, force: np
     vel += force * cfg.dt
     pos += vel * cfg.dt
     hit = np.abs(pos) > 1.0
-    pos[hit] = np.clip(pos[hit], -1.0, 1.0)
+    _clip_unit(pos, out=pos)  # changes only the coordinates that hit a wall
     vel[hit] = 0.0
 
 
 def observe(cfg: DeceptionConfig, state: WorldState) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Egocentric observations (blue_obs, red_obs, visible) of all worlds (DESIGN.md section 1)."""
-    n = state.blue_pos.shape[0]
-    rows = np.arange(n)
+    geo = _geometry(state, [state.blue_pos])
     rel_red = state.red_pos - state.blue_pos
-    visible = np.linalg.norm(rel_red, axis=1) < cfg.obs_radius
+    visible = _norm(rel_red) < cfg.obs_radius
+    blue_obs, red_obs = _observations(cfg, state, geo.rel[0], rel_red, visible)
+    return blue_obs, red_obs, visible
+
+
+def _observations(cfg: DeceptionConfig, state: WorldState, lm_from_blue: np.ndarray,
+                  rel_red: np.ndarray, visible: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(blue_obs, red_obs) as float32, written slice by slice. ``lm_from_blue`` (L, N, 2): the
+    landmarks in blue's order minus blue; ``rel_red``: red minus blue; ``visible``: red within
+    the radius.
+
+    blue: goal, landmarks goal first then the fakes in index order, red (if seen), seen, trapped.
+    (With the paper's index order, PPO had to learn which slot equals the goal: deceptive blues
+    plateaued at a trap rate of 0.50 - luring only when the fake was landmark 1; see README
+    "Deviations".) red: the landmarks in its per-episode order, blue (if seen), seen.
+    """
+    n_lm, n = lm_from_blue.shape[:2]
     blue_sees = visible & (not cfg.blind)
-    # blue sees the landmarks goal first, then the fakes in index order. (With the paper's
-    # index order, PPO had to learn which slot equals the goal: deceptive blues plateaued at a
-    # trap rate of 0.50 - luring only when the fake was landmark 1; see README "Deviations".)
-    blue_order = np.argsort(_fake_mask(state), axis=1, kind="stable")
-    lm_from_blue = (state.landmarks[rows[:, None], blue_order]
-                    - state.blue_pos[:, None, :]).reshape(n, -1)
-    blue_obs = np.concatenate(
-        [
-            _goal_pos(state) - state.blue_pos,
-            lm_from_blue,
-            np.where(blue_sees[:, None], rel_red, 0.0),
-            blue_sees[:, None].astype(np.float64),
-            state.trapped[:, None].astype(np.float64),
-        ],
-        axis=1,
-    )
-    shuffled = state.landmarks[rows[:, None], state.red_order]
-    red_obs = np.concatenate(
-        [
-            (shuffled - state.red_pos[:, None, :]).reshape(n, -1),
-            np.where(visible[:, None], -rel_red, 0.0),
-            visible[:, None].astype(np.float64),
-        ],
-        axis=1,
-    )
-    return blue_obs.astype(np.float32), red_obs.astype(np.float32), visible
+    blue_obs = np.empty((n, cfg.blue_obs_dim), dtype=np.float32)
+    blue_obs[:, 0:2] = lm_from_blue[0]
+    for k in range(n_lm):
+        blue_obs[:, 2 + 2 * k:4 + 2 * k] = lm_from_blue[k]
+    blue_obs[:, cfg.blue_red_slice] = np.where(blue_sees[:, None], rel_red, 0.0)
+    blue_obs[:, cfg.blue_visible_index] = blue_sees
+    blue_obs[:, cfg.blue_trapped_index] = state.trapped
+
+    red_obs = np.empty((n, cfg.red_obs_dim), dtype=np.float32)
+    lm_from_red = _gather_landmarks(state.landmarks, state.red_order) - state.red_pos
+    for k in range(n_lm):
+        red_obs[:, 2 * k:2 * k + 2] = lm_from_red[k]
+    red_obs[:, 2 * n_lm:2 * n_lm + 2] = np.where(visible[:, None], -rel_red, 0.0)
+    red_obs[:, 2 * n_lm + 2] = visible
+    return blue_obs, red_obs
 
 
 def step_worlds(
@@ -189,7 +245,7 @@ def step_worlds(
     old_blue = state.blue_pos.copy()
     # red within the radius before the step (physically: also under `blind`, so that the
     # deception measure of a blind blue counts the steps where red was really near)
-    visible_before = np.linalg.norm(state.red_pos - state.blue_pos, axis=1) < cfg.obs_radius
+    visible_before = _norm(state.red_pos - state.blue_pos) < cfg.obs_radius
 
     _integrate(cfg, state.blue_pos, state.blue_vel, actions_to_force(cfg, blue_action))
     red_force = actions_to_force(cfg, red_action)
@@ -197,30 +253,31 @@ def step_worlds(
     red_pos_before = state.red_pos.copy()
     _integrate(cfg, state.red_pos, state.red_vel, red_force)
     # a trapped red is frozen where it is
-    state.red_pos[state.trapped] = red_pos_before[state.trapped]
+    np.copyto(state.red_pos, red_pos_before, where=state.trapped[:, None])
     state.red_vel[state.trapped] = 0.0
-    _update_landmark_events(cfg, state)
+    geo = _geometry(state, [state.blue_pos, state.red_pos, old_blue])
+    _update_landmark_events(cfg, state, geo)
     state.t += 1
-    return _outputs(cfg, state, old_blue, visible_before)
+    return _outputs(cfg, state, geo, old_blue, visible_before)
 
 
 def reset_outputs(cfg: DeceptionConfig, state: WorldState) -> StepResult:
     """Observations and info of freshly reset worlds (zero rewards, zero displacement)."""
-    return _outputs(cfg, state, state.blue_pos.copy(), np.zeros(len(state.t), dtype=bool))
+    old_blue = state.blue_pos.copy()
+    geo = _geometry(state, [state.blue_pos, state.red_pos, old_blue])
+    return _outputs(cfg, state, geo, old_blue, np.zeros(len(state.t), dtype=bool))
 
 
-def _outputs(
-    cfg: DeceptionConfig, state: WorldState, old_blue: np.ndarray, visible_before: np.ndarray
-) -> StepResult:
-    """Rewards, observations and info of the current state; ``old_blue`` is blue's previous
-    position and ``visible_before`` whether red was within the radius before the step."""
+def _outputs(cfg: DeceptionConfig, state: WorldState, geo: _Geometry, old_blue: np.ndarray,
+             visible_before: np.ndarray) -> StepResult:
+    """Rewards, observations and info of the current state. ``geo`` holds blue (point 0), red
+    (point 1) and blue's previous position ``old_blue`` (point 2); ``visible_before`` says whether
+    red was within the radius before the step."""
     at = cfg.at_distance
-    goal = _goal_pos(state)
-    d_blue_goal = np.linalg.norm(state.blue_pos - goal, axis=1)
-    d_red_goal = np.linalg.norm(state.red_pos - goal, axis=1)
-    d_blue_fake, _ = _nearest_fake(state, state.blue_pos)
-    d_red_fake, _ = _nearest_fake(state, state.red_pos)
-    d_red_blue = np.linalg.norm(state.red_pos - state.blue_pos, axis=1)
+    goal_d, fake_d = geo.goal_dist, geo.fake_dist
+    d_blue_goal, d_red_goal = goal_d[0], goal_d[1]
+    rel_red = state.red_pos - state.blue_pos
+    d_red_blue = _norm(rel_red)
     blue_at_goal = d_blue_goal < at
     red_at_goal = d_red_goal < at
 
@@ -229,20 +286,20 @@ def _outputs(
         blue_reward = blue_reward + cfg.trap_reward * state.trapped
     elif cfg.reward_mode == "guide":
         blue_reward = blue_reward + cfg.guide_reward * red_at_goal
-    red_reward = cfg.goal_reward * red_at_goal + cfg.near_reward * (d_red_blue < cfg.obs_radius)
+    visible = d_red_blue < cfg.obs_radius
+    red_reward = cfg.goal_reward * red_at_goal + cfg.near_reward * visible
 
     # per-step deception geometry (paper's measure): blue's displacement vs directions from its
     # previous position to the goal and to the nearest fake
     disp = state.blue_pos - old_blue
-    to_goal = goal - old_blue
-    _, fake_prev = _nearest_fake(state, old_blue)
-    to_fake = fake_prev - old_blue
-    disp_goal_cos = _cosine(disp, to_goal)
-    disp_fake_cos = _cosine(disp, to_fake)
-    goal_fake_cos = _cosine(to_goal, to_fake)
+    to_goal, to_fake = geo.goal_rel[2], geo.fake_rel[2]
+    norm_disp, norm_goal, norm_fake = _norm(disp), goal_d[2], fake_d[2]
+    disp_goal_cos = _cosine(disp, to_goal, norm_disp, norm_goal)
+    disp_fake_cos = _cosine(disp, to_fake, norm_disp, norm_fake)
+    goal_fake_cos = _cosine(to_goal, to_fake, norm_goal, norm_fake)
     deceptive_step = visible_before & (disp_fake_cos > 0.7) & (disp_fake_cos > disp_goal_cos)
 
-    blue_obs, red_obs, visible = observe(cfg, state)
+    blue_obs, red_obs = _observations(cfg, state, geo.rel[0], rel_red, visible)
     info = {
         "red_visible": visible & (not cfg.blind),
         "red_visible_before": visible_before,
@@ -251,9 +308,9 @@ def _outputs(
         "red_at_goal": red_at_goal,
         "blue_first_reached": state.first_reached.copy(),
         "dist_blue_goal": d_blue_goal,
-        "dist_blue_fake": d_blue_fake,
+        "dist_blue_fake": fake_d[0],
         "dist_red_goal": d_red_goal,
-        "dist_red_fake": d_red_fake,
+        "dist_red_fake": fake_d[1],
         "dist_red_blue": d_red_blue,
         "disp_goal_cos": disp_goal_cos,
         "disp_fake_cos": disp_fake_cos,
@@ -271,14 +328,11 @@ def _outputs(
     )
 
 
-def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    na = np.linalg.norm(a, axis=1)
-    nb = np.linalg.norm(b, axis=1)
-    denom = na * nb
-    out = np.zeros(len(a))
-    ok = denom > 1e-12
-    out[ok] = np.einsum("ij,ij->i", a[ok], b[ok]) / denom[ok]
-    return out
+def _cosine(a: np.ndarray, b: np.ndarray, norm_a: np.ndarray, norm_b: np.ndarray) -> np.ndarray:
+    """Row-wise cosine of (N, 2) vectors given their norms; 0 where a norm is (near) zero."""
+    denom = norm_a * norm_b
+    dot = _dot(a, b)
+    return np.divide(dot, denom, out=np.zeros(len(a)), where=denom > 1e-12)
 
 
 class DeceptionCore:
