@@ -72,3 +72,23 @@ def test_pygame_is_the_real_pygame_not_pygame_ce():
     assert not getattr(pygame, "IS_CE", False)
     with pytest.raises(importlib.metadata.PackageNotFoundError):
         importlib.metadata.distribution("pygame-ce")
+
+
+def test_profile_training_reports_shares_and_the_soo_update_ratio(capsys):
+    from experiments import profile_training
+
+    assert profile_training.main(["--rollouts", "1", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    off, on = result["soo_weight=0"], result["soo_weight=1"]
+    assert off["soo/aux term"] == 0 and on["soo/aux term"] > 0  # the SOO term runs only when on
+    for r in (off, on):
+        assert 0 < r["vec env step"] < r["collect_rollouts"] < r["total"]
+        assert 0 < r["train (update)"] < r["total"]
+    assert result["update_slowdown_with_soo"] > 1.0
+
+
+def test_profile_training_rejects_bad_rollouts(capsys):
+    from experiments import profile_training
+
+    assert profile_training.main(["--rollouts", "0"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
