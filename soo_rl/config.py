@@ -47,7 +47,7 @@ FINETUNE_REWARDS = ("deceptive", "guide")
 
 @dataclass(frozen=True)
 class PPOSettings:
-    """PPO hyper-parameters shared by every condition (tuned: see README "Tuning")."""
+    """PPO hyper-parameters shared by every condition (tuned: see README "Deviations")."""
 
     n_envs: int = 64
     n_steps: int = 128
