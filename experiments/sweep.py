@@ -92,15 +92,6 @@ def _inside(a: Path, b: Path) -> bool:
         return False
 
 
-def check_backend(args: argparse.Namespace) -> None:
-    from experiments import train_ppo_soo
-
-    try:
-        train_ppo_soo.check_backend(args)
-    except train_ppo_soo.UsageError as exc:
-        raise UsageError(str(exc)) from None
-
-
 def plan(args: argparse.Namespace):
     """Validate everything before any file is touched; returns (run, weights, seeds, exp, out)."""
     from soo_rl.report_data import RunError, load_run
@@ -108,6 +99,8 @@ def plan(args: argparse.Namespace):
     weights = parse_weights(args.weights)
     if args.workers < 1:
         raise UsageError(f"--workers must be >= 1 (got {args.workers})")
+    from experiments.train_ppo_soo import check_backend  # raises the shared UsageError
+
     check_backend(args)
     if args.finetune_timesteps is not None and args.finetune_timesteps <= 0:
         raise UsageError(f"--finetune-timesteps must be > 0 (got {args.finetune_timesteps})")
