@@ -36,14 +36,12 @@ def _model(soo_weight: float, seed: int):
     from agents.scripted import FollowerRed
     from agents.soo_ppo import SOOPPO
     from soo_rl.config import ExperimentConfig
-    from soo_rl.vec_env import DeceptionVecEnv
+    from soo_rl.train import training_env
 
     torch.set_num_threads(1)
     exp = ExperimentConfig()
     cfg = exp.env_config()
-    env = DeceptionVecEnv(cfg, exp.ppo.n_envs, FollowerRed(cfg), seed=seed,
-                          reward_scale=exp.ppo.reward_scale, goal_shaping=exp.goal_shaping,
-                          gamma=exp.ppo.gamma)
+    env = training_env(exp, cfg, FollowerRed(cfg), seed)
     return SOOPPO("MlpPolicy", env, soo_weight=soo_weight, env_config=cfg, seed=seed,
                   device="cpu", **exp.ppo.sb3_kwargs())
 

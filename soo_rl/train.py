@@ -58,7 +58,9 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import configure
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvWrapper
 
+from agents.scripted import BatchPolicy
 from agents.soo_ppo import SOOPPO
+from envs.config import DeceptionConfig
 from soo_rl.checkpoints import load_model, one_line, save_atomic, write_json_atomic
 from soo_rl.config import CONDITIONS, ExperimentConfig
 from soo_rl.evaluation import evaluate_model, make_red
@@ -307,6 +309,14 @@ def _read_metrics(job: Job) -> dict[str, float]:
     return json.loads((job.out_dir / METRICS).read_text())["metrics"]
 
 
+def training_env(exp: ExperimentConfig, cfg: DeceptionConfig, red: BatchPolicy,
+                 seed: int | None) -> DeceptionVecEnv:
+    """Blue's training VecEnv of an experiment: ``exp.ppo.n_envs`` worlds of ``cfg``, with the
+    experiment's reward scale and goal shaping (soo_rl/vec_env.py)."""
+    return DeceptionVecEnv(cfg, exp.ppo.n_envs, red, seed=seed, reward_scale=exp.ppo.reward_scale,
+                           goal_shaping=exp.goal_shaping, gamma=exp.ppo.gamma)
+
+
 def run_job(job: Job, progress: ProgressFn | None = None,
             should_stop: StopFn | None = None) -> dict[str, float]:
     """Train one condition for one seed, evaluate it, save model.zip and metrics.json.
@@ -332,9 +342,7 @@ def run_job(job: Job, progress: ProgressFn | None = None,
     ckpt = job.checkpoint_path
     # distinct, reproducible env streams per condition and seed
     env_seed = 1_000_003 * (job.seed + 1) + list(CONDITIONS).index(job.condition)
-    env = FiniteCheckVecEnv(DeceptionVecEnv(
-        cfg, exp.ppo.n_envs, make_red(exp.red, cfg), seed=env_seed,
-        reward_scale=exp.ppo.reward_scale, goal_shaping=exp.goal_shaping, gamma=exp.ppo.gamma))
+    env = FiniteCheckVecEnv(training_env(exp, cfg, make_red(exp.red, cfg), env_seed))
     weight = job_weight(exp, job.condition)
     resumed = ckpt.is_file()
     if not resumed:
