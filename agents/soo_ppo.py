@@ -51,7 +51,13 @@ from torch.nn import functional as F
 
 from envs.config import DeceptionConfig
 from soo_rl.pairing import PAIRINGS, make_generator, make_pairing
-from soo_rl.soo_loss import anchor_loss, random_loss, soo_loss
+from soo_rl.soo_loss import (
+    ActorActivations,
+    anchor_loss,
+    random_loss,
+    recording_actor_activations,
+    soo_loss,
+)
 
 #: the SB3 release whose ``PPO.train()`` loop ``SOOPPO.train()`` mirrors
 SB3_VERSION = "2.9.2"
@@ -110,7 +116,7 @@ class SOOPPO(PPO):
         env: Any,
         *args: Any,
         soo_weight: float = 0.0,
-        pairing: str = "radius_injection",
+        pairing: str = "self_steps",
         env_config: DeceptionConfig | dict[str, Any] | None = None,
         aux_loss: str = "soo",
         soo_seed: int | None = None,
@@ -244,35 +250,39 @@ class SOOPPO(PPO):
 
     # ------------------------------------------------------------------ the auxiliary term
 
-    def _soo_pairs(self, obs: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
+    def _soo_on(self, known: ActorActivations) -> th.Tensor | None:
+        """The SOO loss on pairs built from ``known.obs``, reusing ``known`` (None if no pair)."""
         assert self._pairing_fn is not None and self._soo_generator is not None
-        return self._pairing_fn(obs, self._soo_generator)
+        self_obs, other_obs, rows = self._pairing_fn.pairs(known.obs, self._soo_generator)
+        if self_obs.shape[0] == 0:
+            return None
+        return soo_loss(self.policy, self_obs, other_obs, known=known, rows=rows)
 
-    def _aux_term(self, obs: th.Tensor, log_soo: bool) -> tuple[th.Tensor, float | None]:
-        """(aux loss on the live policy, SOO loss value for logging or None)."""
-        policy = self.policy
+    def _aux_term(self, known: ActorActivations, log_soo: bool) -> tuple[th.Tensor, float | None]:
+        """(aux loss on the live policy, SOO loss value for logging or None), on the minibatch
+        ``known.obs`` whose actor activations PPO's forward pass recorded in ``known``."""
+        policy, obs = self.policy, known.obs
         if self.aux_loss == "soo":
-            self_obs, other_obs = self._soo_pairs(obs)
-            aux = soo_loss(policy, self_obs, other_obs)
-            return aux, (aux.item() if self_obs.shape[0] else None)
+            soo = self._soo_on(known)
+            if soo is None:
+                return th.zeros((), device=policy.device), None
+            return soo, soo.item()
         if self.aux_loss == "random":
             with th.no_grad():
-                self_obs, other_obs = self._soo_pairs(obs)
-                soo = soo_loss(policy, self_obs, other_obs)
-            aux = random_loss(policy, obs, soo, self._soo_generator)  # type: ignore[arg-type]
-            return aux, (soo.item() if self_obs.shape[0] else None)
+                soo = self._soo_on(known)
+            magnitude = 0.0 if soo is None else soo
+            aux = random_loss(policy, obs, magnitude, self._soo_generator, known=known)  # type: ignore[arg-type]
+            return aux, (None if soo is None else soo.item())
         # anchor
         if self._anchor_policy is None:
             self._anchor_policy = frozen_policy_copy(self.policy)
-        aux = anchor_loss(policy, self._anchor_policy, obs)
-        return aux, (self._soo_no_grad(obs) if log_soo else None)
+        aux = anchor_loss(policy, self._anchor_policy, obs, known=known)
+        return aux, (self._soo_no_grad(known) if log_soo else None)
 
-    def _soo_no_grad(self, obs: th.Tensor) -> float | None:
+    def _soo_no_grad(self, known: ActorActivations) -> float | None:
         with th.no_grad():
-            self_obs, other_obs = self._soo_pairs(obs)
-            if self_obs.shape[0] == 0:
-                return None
-            return soo_loss(self.policy, self_obs, other_obs).item()
+            soo = self._soo_on(known)
+            return None if soo is None else soo.item()
 
     # ------------------------------------------------------------------ PPO.train() of SB3 2.9.2
 
@@ -309,7 +319,15 @@ class SOOPPO(PPO):
                     # Convert discrete action from float to long
                     actions = rollout_data.actions.long().flatten()
 
-                values, log_prob, entropy = self.policy.evaluate_actions(rollout_data.observations, actions)
+                # SOO: record the actor's activations of PPO's own forward pass when the aux term or
+                # its logging needs them (hooks only read; the pass is SB3's)
+                log_soo = self.soo_log_every > 0 and minibatch_idx % self.soo_log_every == 0
+                if self.soo_weight > 0 or log_soo:
+                    with recording_actor_activations(self.policy) as recorded:
+                        values, log_prob, entropy = self.policy.evaluate_actions(rollout_data.observations, actions)
+                    known = ActorActivations(rollout_data.observations, recorded)
+                else:
+                    values, log_prob, entropy = self.policy.evaluate_actions(rollout_data.observations, actions)
                 values = values.flatten()
                 # Normalize advantage
                 advantages = rollout_data.advantages
@@ -370,16 +388,15 @@ class SOOPPO(PPO):
                     break
 
                 # SOO: auxiliary term on this minibatch's observations, on the live policy
-                log_soo = self.soo_log_every > 0 and minibatch_idx % self.soo_log_every == 0
                 minibatch_idx += 1
                 soo_value_mb: float | None = None
                 if self.soo_weight > 0:
-                    aux, soo_value_mb = self._aux_term(rollout_data.observations, log_soo)
+                    aux, soo_value_mb = self._aux_term(known, log_soo)
                     loss = loss + self.soo_weight * aux
                     aux_losses.append(aux.item())
                 elif log_soo:
                     # weight 0: monitoring only (no grad, dedicated generator, global RNG untouched)
-                    soo_value_mb = self._soo_no_grad(rollout_data.observations)
+                    soo_value_mb = self._soo_no_grad(known)
                 if soo_value_mb is not None:
                     soo_losses.append(soo_value_mb)
 

@@ -168,7 +168,7 @@ def ours_train_worker(soo_weight: float, steps: int, ppo: dict[str, Any], seed: 
     settings = PPOSettings(**{**ppo, "net_arch": tuple(ppo["net_arch"])})
     cfg = DeceptionConfig(max_cycles=MAX_CYCLES)
     env = DeceptionVecEnv(cfg, settings.n_envs, FollowerRed(cfg), seed=seed)
-    model = SOOPPO("MlpPolicy", env, soo_weight=soo_weight, pairing="radius_injection",
+    model = SOOPPO("MlpPolicy", env, soo_weight=soo_weight,
                    env_config=cfg, seed=seed, device="cpu", verbose=0, **settings.sb3_kwargs())
     baseline = _rss_mib()
     t0 = time.perf_counter()

@@ -44,7 +44,7 @@ if __package__ in (None, ""):
 
 from experiments.cli import EXIT_BAD_INPUT, OneLineParser, UsageError  # noqa: E402
 from soo_rl.checkpoints import CheckpointError, checkpoint_data, one_line, write_json_atomic  # noqa: E402
-from soo_rl.config import CONDITIONS, PRESETS, ExperimentConfig  # noqa: E402
+from soo_rl.config import CONDITIONS, PAIRING_NAMES, PRESETS, ExperimentConfig  # noqa: E402
 
 PROG = "train_ppo_soo.py"
 EXIT_NON_FINITE = 1
@@ -84,8 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--finetune-reward", choices=["deceptive", "guide"], default=None,
                    help="reward of the fine-tune conditions: deceptive (default) or guide (blue is "
                    "also paid while red is at the goal: tests whether SOO blinds blue to red)")
-    p.add_argument("--pairing", choices=["radius_injection", "mask"], default=None,
-                   help="how SOO builds (self, other) observation pairs")
+    p.add_argument("--pairing", choices=PAIRING_NAMES, default=None,
+                   help="how SOO builds (self, other) observation pairs: self_steps (the paper's: "
+                   "steps with red out of view, red injected in the radius), radius_injection "
+                   "(every step, red hidden vs injected), mask (steps with red in view, as seen vs "
+                   "hidden) (preset value: self_steps)")
     p.add_argument("--red", default=None,
                    help="red policy: 'follower' (scripted) or a path to a trained PPO red .zip")
     p.add_argument("--obs-radius", type=float, default=None,

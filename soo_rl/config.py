@@ -43,6 +43,8 @@ CONDITIONS: dict[str, Condition] = {
 
 
 FINETUNE_REWARDS = ("deceptive", "guide")
+#: names of the SOO pairings of soo_rl.pairing.PAIRINGS (kept here so that configs validate without torch)
+PAIRING_NAMES = ("self_steps", "radius_injection", "mask")
 
 
 @dataclass(frozen=True)
@@ -87,7 +89,8 @@ class ExperimentConfig:
     finetune_timesteps: int = 500_000  # budget of every fine-tune condition
     soo_weight: float = 1.0
     anchor_weight: float = 1.0
-    pairing: str = "radius_injection"
+    # SOO pairing (soo_rl/pairing.py): "self_steps" is the paper's (only steps with red out of view)
+    pairing: str = "self_steps"
     # reward of the fine-tune conditions: "deceptive" (the main comparison) or "guide" (blue is also
     # paid while red is at the goal, so a blue that ignores red loses reward: does SOO blind blue?)
     finetune_reward: str = "deceptive"
@@ -129,6 +132,8 @@ class ExperimentConfig:
             bad("conditions", f"unknown condition '{unknown[0]}' (choose from {', '.join(CONDITIONS)})")
         if not self.conditions:
             bad("conditions", "give at least one condition")
+        if self.pairing not in PAIRING_NAMES:
+            bad("pairing", f"must be one of {', '.join(PAIRING_NAMES)} (got {self.pairing!r})")
         if self.finetune_reward not in FINETUNE_REWARDS:
             bad("finetune_reward", f"must be one of {', '.join(FINETUNE_REWARDS)} "
                 f"(got {self.finetune_reward!r})")

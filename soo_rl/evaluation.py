@@ -27,19 +27,21 @@ def make_red(spec: str, cfg: DeceptionConfig) -> BatchPolicy:
     return SB3Policy(model, deterministic=True)
 
 
-def soo_value_eval(model, obs: np.ndarray, cfg: DeceptionConfig, pairing: str = "radius_injection",
+def soo_value_eval(model, obs: np.ndarray, cfg: DeceptionConfig, pairing: str = "self_steps",
                    seed: int = 0) -> float:
-    """Mean neural SOO value (log MSE, lower = more overlap) over self-steps (red not in view)."""
-    self_steps = obs[obs[:, cfg.blue_visible_index] < 0.5]
+    """Mean neural SOO value (log MSE, lower = more overlap) over self-steps (red not in view); if red
+    was always in view, over every observation with red hidden (synthetic self-steps)."""
+    pairing_fn = make_pairing(pairing, cfg)
+    obs_t = torch.as_tensor(obs, dtype=torch.float32, device=model.policy.device)
+    self_steps = obs_t[obs_t[:, cfg.blue_visible_index] < 0.5]
     if len(self_steps) == 0:
-        self_steps = obs
+        self_steps = pairing_fn.hide_red(obs_t)
     generator = torch.Generator().manual_seed(seed)
-    obs_t = torch.as_tensor(self_steps, dtype=torch.float32, device=model.policy.device)
-    return float(soo_value(model.policy, obs_t, make_pairing(pairing, cfg), generator))
+    return float(soo_value(model.policy, self_steps, pairing_fn, generator))
 
 
 def evaluate_model(model, cfg: DeceptionConfig, red: str = "follower", n_episodes: int = 500,
-                   seed: int = 10_000, pairing: str = "radius_injection") -> dict[str, float]:
+                   seed: int = 10_000, pairing: str = "self_steps") -> dict[str, float]:
     """Deterministic fixed-seed episodes of ``model`` as blue: metrics and ``soo_value_eval``."""
     batch = run_episodes(SB3Policy(model), make_red(red, cfg), cfg, n_episodes, seed)
     metrics = episode_metrics(batch)

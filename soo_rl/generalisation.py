@@ -97,7 +97,7 @@ class NearestFakeAdapter:
 
 
 def evaluate_variant(model, train_cfg: DeceptionConfig, variant: Variant, red: str = "follower",
-                     n_episodes: int = 500, seed: int = 40_000, pairing: str = "radius_injection") -> dict:
+                     n_episodes: int = 500, seed: int = 40_000, pairing: str = "self_steps") -> dict:
     """Metrics of ``model`` (trained on ``train_cfg``) in ``variant``: ``episode_metrics`` + SOO value."""
     cfg = variant.config(train_cfg)
     blue = SB3Policy(model)
@@ -113,7 +113,7 @@ def evaluate_variant(model, train_cfg: DeceptionConfig, variant: Variant, red: s
 
 def evaluate_generalisation(model, train_cfg: DeceptionConfig, red: str = "follower",
                             n_episodes: int = 500, seed: int = 40_000,
-                            pairing: str = "radius_injection",
+                            pairing: str = "self_steps",
                             variants: list[Variant] | None = None) -> dict[str, dict]:
     """``{variant name: {"description", "overrides", "metrics"}}`` over ``default_variants``.
 

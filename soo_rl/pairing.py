@@ -6,15 +6,23 @@ relative position, red-visible flag, red-trapped flag). The two outputs have the
 ``(B', blue_obs_dim)`` and row ``i`` of one is the counterpart of row ``i`` of the other; they differ only
 in red's slot and the visible flag.
 
+``pairing.pairs(obs, generator)`` returns the same two tensors and ``rows``: the row of ``obs`` each pair
+was built from (``None`` = row ``i`` of ``obs``, i.e. all of them in order). The trainer uses it to reuse
+PPO's own actor activations on ``obs`` for every variant that equals its source observation (e.g. the
+"self" variant of an observation in which red is already out of view) instead of a second forward pass.
+
 Randomness comes only from the ``torch.Generator`` passed in (a dedicated one, owned by the caller), so
 building pairs never consumes the global torch / NumPy RNG.
 
 Pairings:
 
-- ``radius_injection`` (the paper's): for every observation, self = red hidden (slot zeroed, flag 0);
-  other = red placed at a uniform angle and distance U(0, obs_radius) from blue (flag 1). Goal,
-  landmarks and trapped flag are left as they are (the paper's code also zeroed the trapped flag in the
-  "other" variant; we keep it identical so that the pair differs only in whether/where red is seen).
+- ``self_steps`` (the paper's): only self-steps, the observations in which red is out of view, are
+  paired: self = the observation as is; other = the same with red placed at a uniform angle and
+  distance U(0, obs_radius) from blue (flag 1). Goal, landmarks and trapped flag are left as they are
+  (the paper's code also zeroed the trapped flag in the "other" variant; we keep it identical so that
+  the pair differs only in whether/where red is seen). Empty ``(0, D)`` tensors if red is always seen.
+- ``radius_injection``: every observation is paired: self = red hidden (slot zeroed, flag 0), other =
+  red injected as in ``self_steps``; observations with red in view thus give a synthetic self variant.
 - ``mask``: only observations in which red is actually visible are used: other = the observation as is,
   self = the same with red hidden. Returns empty ``(0, D)`` tensors if no observation has red visible.
 """
@@ -22,6 +30,7 @@ Pairings:
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 
@@ -32,8 +41,18 @@ from envs.config import DeceptionConfig
 _STRICT_SHRINK = 1.0 - 1e-6
 
 
+class Pairs(NamedTuple):
+    """SOO pairs: row ``i`` of ``self_obs`` and of ``other_obs`` were built from row ``rows[i]`` of the
+    observations (``rows`` is ``None`` when row ``i`` comes from observation ``i``, for every row)."""
+
+    self_obs: torch.Tensor
+    other_obs: torch.Tensor
+    rows: torch.Tensor | None
+
+
 class Pairing:
-    """Base class of SOO pairings: ``__call__(obs, generator) -> (self_obs, other_obs)``."""
+    """Base class of SOO pairings: ``pairs(obs, generator) -> Pairs``; calling the pairing returns
+    ``(self_obs, other_obs)``."""
 
     name: str = ""
 
@@ -46,6 +65,10 @@ class Pairing:
     def __call__(
         self, obs: torch.Tensor, generator: torch.Generator
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        self_obs, other_obs, _ = self.pairs(obs, generator)
+        return self_obs, other_obs
+
+    def pairs(self, obs: torch.Tensor, generator: torch.Generator) -> Pairs:
         raise NotImplementedError
 
     def _check(self, obs: torch.Tensor) -> None:
@@ -62,31 +85,49 @@ class Pairing:
         out[:, self.visible_index] = 0
         return out
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(n_fakes={self.cfg.n_fakes}, obs_radius={self.cfg.obs_radius})"
-
-
-class RadiusInjectionPairing(Pairing):
-    """The paper's pairing: self = red hidden; other = red injected uniformly inside the radius."""
-
-    name = "radius_injection"
-
-    def __call__(
-        self, obs: torch.Tensor, generator: torch.Generator
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        self._check(obs)
+    def inject_red(self, obs: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """A copy of ``obs`` with red at a uniform angle and distance U(0, obs_radius) from blue and the
+        visible flag 1."""
         n = obs.shape[0]
-        self_obs = self.hide_red(obs)
-        other_obs = obs.clone()
+        out = obs.clone()
         # sample in float64 on the generator's device, then move/cast
         dev = generator.device
         u = torch.rand(n, generator=generator, dtype=torch.float64, device=dev)
         angle = torch.rand(n, generator=generator, dtype=torch.float64, device=dev) * (2 * math.pi)
         dist = u * (float(self.cfg.obs_radius) * _STRICT_SHRINK)
         rel = torch.stack([dist * torch.cos(angle), dist * torch.sin(angle)], dim=1)
-        other_obs[:, self.red_slice] = rel.to(device=obs.device, dtype=obs.dtype)
-        other_obs[:, self.visible_index] = 1
-        return self_obs, other_obs
+        out[:, self.red_slice] = rel.to(device=obs.device, dtype=obs.dtype)
+        out[:, self.visible_index] = 1
+        return out
+
+    def _visible(self, obs: torch.Tensor) -> torch.Tensor:
+        return obs[:, self.visible_index] > 0.5
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(n_fakes={self.cfg.n_fakes}, obs_radius={self.cfg.obs_radius})"
+
+
+class SelfStepsPairing(Pairing):
+    """The paper's pairing: self-steps (red out of view) as they are; other = red injected uniformly
+    inside the radius."""
+
+    name = "self_steps"
+
+    def pairs(self, obs: torch.Tensor, generator: torch.Generator) -> Pairs:
+        self._check(obs)
+        rows = torch.nonzero(~self._visible(obs)).squeeze(1)
+        self_obs = obs[rows]
+        return Pairs(self_obs, self.inject_red(self_obs, generator), rows)
+
+
+class RadiusInjectionPairing(Pairing):
+    """Every observation: self = red hidden; other = red injected uniformly inside the radius."""
+
+    name = "radius_injection"
+
+    def pairs(self, obs: torch.Tensor, generator: torch.Generator) -> Pairs:
+        self._check(obs)
+        return Pairs(self.hide_red(obs), self.inject_red(obs, generator), None)
 
 
 class MaskPairing(Pairing):
@@ -94,16 +135,15 @@ class MaskPairing(Pairing):
 
     name = "mask"
 
-    def __call__(
-        self, obs: torch.Tensor, generator: torch.Generator
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def pairs(self, obs: torch.Tensor, generator: torch.Generator) -> Pairs:
         self._check(obs)
-        visible = obs[:, self.visible_index] > 0.5
-        other_obs = obs[visible].clone()
-        return self.hide_red(other_obs), other_obs
+        rows = torch.nonzero(self._visible(obs)).squeeze(1)
+        other_obs = obs[rows]
+        return Pairs(self.hide_red(other_obs), other_obs, rows)
 
 
 PAIRINGS: dict[str, type[Pairing]] = {
+    "self_steps": SelfStepsPairing,
     "radius_injection": RadiusInjectionPairing,
     "mask": MaskPairing,
 }

@@ -8,17 +8,27 @@ modules). We iterate that Sequential and keep the output of every module that is
 i.e. every hidden layer after its nonlinearity, whatever the depth and ``activation_fn``. Everything runs
 on the live policy, so gradients flow into the features extractor and ``policy_net`` (never into the value
 network or ``action_net``).
+
+Reuse: PPO's own forward pass already computes the actor's activations on the minibatch. Inside
+``recording_actor_activations(policy)`` forward hooks on those hidden nonlinearities record them; given as
+``known`` (an ``ActorActivations``), ``soo_loss`` takes every variant row that equals its source
+observation (exact float equality) from them instead of running the actor on it again, and
+``random_loss`` / ``anchor_loss`` skip their forward pass. The result is the same loss (to float
+rounding), with the same gradients: the reused rows stay in PPO's autograd graph.
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
 import torch
 from stable_baselines3.common.policies import ActorCriticPolicy, BaseModel
 from torch import nn
+from torch.nn import functional as F
 
 if TYPE_CHECKING:
     from soo_rl.pairing import Pairing
@@ -58,11 +68,63 @@ def concat_activations(policy: ActorCriticPolicy, obs: Any) -> torch.Tensor:
     return torch.cat([a.flatten(1) for a in actor_hidden_activations(policy, obs)], dim=1)
 
 
-def soo_loss(policy: ActorCriticPolicy, self_obs: Any, other_obs: Any) -> torch.Tensor:
+@dataclass
+class ActorActivations:
+    """The actor's hidden activations ``layers`` (one ``(B, width)`` tensor per hidden layer, as
+    ``actor_hidden_activations``) on the observations ``obs`` ``(B, obs_dim)``."""
+
+    obs: torch.Tensor
+    layers: list[torch.Tensor]
+
+
+@contextmanager
+def recording_actor_activations(policy: ActorCriticPolicy) -> Iterator[list[torch.Tensor]]:
+    """Forward hooks on the hidden nonlinearities of the actor MLP for the duration of the block: the
+    yielded list receives their outputs (in layer order) for every actor forward pass run inside it."""
+    recorded: list[torch.Tensor] = []
+    hooks = [
+        module.register_forward_hook(lambda _m, _inp, out: recorded.append(out))
+        for module in policy.mlp_extractor.policy_net
+        if not isinstance(module, nn.Linear)
+    ]
+    try:
+        yield recorded
+    finally:
+        for hook in hooks:
+            hook.remove()
+
+
+def _variant_layers(
+    policy: ActorCriticPolicy, variant: torch.Tensor, known: ActorActivations | None,
+    rows: torch.Tensor | None,
+) -> list[torch.Tensor]:
+    """Hidden activations on ``variant``, taking row ``i`` from ``known`` where ``variant[i]`` equals
+    its source observation ``known.obs[rows[i]]`` and running the actor only on the other rows."""
+    if known is None:
+        return actor_hidden_activations(policy, variant)
+    source = known.obs if rows is None else known.obs[rows]
+    same = torch.all(variant == source, dim=1)
+    n_same = int(same.sum())
+    if n_same == 0:
+        return actor_hidden_activations(policy, variant)
+    kept = known.layers if rows is None else [a[rows] for a in known.layers]
+    if n_same == variant.shape[0]:
+        return kept
+    fresh_rows = torch.nonzero(~same).squeeze(1)
+    fresh = actor_hidden_activations(policy, variant[fresh_rows])
+    return [k.index_copy(0, fresh_rows, f) for k, f in zip(kept, fresh)]
+
+
+def soo_loss(
+    policy: ActorCriticPolicy, self_obs: Any, other_obs: Any, *,
+    known: ActorActivations | None = None, rows: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Mean squared difference between the concatenated hidden activations on ``self_obs`` and on
     ``other_obs`` (0-dim tensor, differentiable). An empty pair batch gives a constant 0.
 
-    The two variants go through two separate forward passes, so identical inputs give exactly 0.
+    The two variants go through separate forward passes, so identical inputs give exactly 0. With
+    ``known`` (activations on the observations the pairs were built from, ``rows`` as in
+    ``soo_rl.pairing.Pairs``), variant rows equal to their source observation are taken from it.
     """
     self_t = _as_obs_tensor(policy, self_obs)
     other_t = _as_obs_tensor(policy, other_obs)
@@ -70,9 +132,10 @@ def soo_loss(policy: ActorCriticPolicy, self_obs: Any, other_obs: Any) -> torch.
         raise ValueError(f"self/other batches differ in shape: {tuple(self_t.shape)} vs {tuple(other_t.shape)}")
     if self_t.shape[0] == 0:
         return torch.zeros((), device=policy.device)
-    a_self = concat_activations(policy, self_t)
-    a_other = concat_activations(policy, other_t)
-    return torch.mean((a_self - a_other) ** 2)
+    a_self = _variant_layers(policy, self_t, known, rows)
+    a_other = _variant_layers(policy, other_t, known, rows)
+    total = sum(F.mse_loss(a, b, reduction="sum") for a, b in zip(a_self, a_other))
+    return total / sum(a.numel() for a in a_self)
 
 
 def soo_value(
@@ -90,12 +153,17 @@ def soo_value(
 
 
 def random_loss(
-    policy: ActorCriticPolicy, obs: Any, magnitude: float | torch.Tensor, generator: torch.Generator
+    policy: ActorCriticPolicy, obs: Any, magnitude: float | torch.Tensor, generator: torch.Generator,
+    *, known: ActorActivations | None = None,
 ) -> torch.Tensor:
     """Noise control of SOO's magnitude: MSE between the live activations ``A`` and the target
     ``A.detach() + noise``, noise i.i.d. N(0, magnitude) per unit, so the loss's expected value is
-    ``magnitude`` and its gradient pushes the activations in a random direction."""
-    acts = concat_activations(policy, _as_obs_tensor(policy, obs))
+    ``magnitude`` and its gradient pushes the activations in a random direction. ``known``: the
+    activations on ``obs`` already computed (then the actor is not run again)."""
+    if known is not None:
+        acts = torch.cat([a.flatten(1) for a in known.layers], dim=1)
+    else:
+        acts = concat_activations(policy, _as_obs_tensor(policy, obs))
     if acts.shape[0] == 0:
         return torch.zeros((), device=policy.device)
     magnitude = float(magnitude.detach().item() if isinstance(magnitude, torch.Tensor) else magnitude)
@@ -106,16 +174,26 @@ def random_loss(
     return torch.mean((acts - target) ** 2)
 
 
-def action_mean(policy: ActorCriticPolicy, obs: Any) -> torch.Tensor:
+def action_mean(
+    policy: ActorCriticPolicy, obs: Any, known: ActorActivations | None = None
+) -> torch.Tensor:
     """The deterministic action output of the policy head (Gaussian mean / logits), before any
-    clipping or squashing."""
+    clipping or squashing. ``known``: the activations on ``obs`` already computed (the actor MLP's
+    output is its last hidden layer, so only ``action_net`` runs)."""
+    policy_net = policy.mlp_extractor.policy_net
+    if known is not None and known.layers and not isinstance(policy_net[-1], nn.Linear):
+        return policy.action_net(known.layers[-1])
     latent_pi = policy.mlp_extractor.forward_actor(_actor_features(policy, _as_obs_tensor(policy, obs)))
     return policy.action_net(latent_pi)
 
 
-def anchor_loss(policy: ActorCriticPolicy, ref_policy: ActorCriticPolicy, obs: Any) -> torch.Tensor:
-    """MSE between the live policy's action mean and a frozen reference policy's on the same ``obs``."""
+def anchor_loss(
+    policy: ActorCriticPolicy, ref_policy: ActorCriticPolicy, obs: Any, *,
+    known: ActorActivations | None = None,
+) -> torch.Tensor:
+    """MSE between the live policy's action mean and a frozen reference policy's on the same ``obs``
+    (``known``: the live policy's activations on ``obs``, if already computed)."""
     obs_t = _as_obs_tensor(policy, obs)
     with torch.no_grad():
         ref = action_mean(ref_policy, obs_t.to(ref_policy.device)).to(policy.device)
-    return torch.mean((action_mean(policy, obs_t) - ref) ** 2)
+    return torch.mean((action_mean(policy, obs_t, known) - ref) ** 2)

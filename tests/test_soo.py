@@ -16,14 +16,17 @@ from torch import nn
 
 from envs.config import DeceptionConfig
 from envs.core import DeceptionCore
+from soo_rl.config import PAIRING_NAMES
 from soo_rl.pairing import PAIRINGS, Pairing, make_generator, make_pairing
 from soo_rl.soo_loss import (
     SOO_VALUE_EPS,
+    ActorActivations,
     action_mean,
     actor_hidden_activations,
     anchor_loss,
     concat_activations,
     random_loss,
+    recording_actor_activations,
     soo_loss,
     soo_value,
 )
@@ -61,7 +64,7 @@ def random_obs(cfg: DeceptionConfig, n: int, seed: int) -> torch.Tensor:
 
 def test_registry_and_unknown_pairing():
     cfg = DeceptionConfig()
-    assert set(PAIRINGS) == {"radius_injection", "mask"}
+    assert tuple(PAIRINGS) == PAIRING_NAMES  # the config validates names without importing torch
     for name in PAIRINGS:
         p = make_pairing(name, cfg)
         assert isinstance(p, Pairing) and p.name == name
@@ -105,6 +108,36 @@ def test_pairs_differ_only_in_red_slot_and_flag(n_fakes, n, seed, obs_radius):
     assert torch.equal(o, obs[visible])
     assert torch.equal(s[:, keep], o[:, keep])
     assert torch.all(s[:, red] == 0) and torch.all(s[:, vis] == 0)
+
+    # self_steps (the paper's): only the observations with red out of view, as they are
+    s, o = make_pairing("self_steps", cfg)(obs, gen)
+    assert s.shape == o.shape == (int((~visible).sum()), cfg.blue_obs_dim)
+    assert torch.equal(s, obs[~visible])
+    assert torch.equal(o[:, keep], s[:, keep]) and torch.all(o[:, vis] == 1)
+    assert torch.all(torch.linalg.norm(o[:, red].double(), dim=1) < obs_radius)
+
+    # every pairing says which observation each pair came from
+    for name in PAIRINGS:
+        s, o, rows = make_pairing(name, cfg).pairs(obs, make_generator(seed))
+        source = obs if rows is None else obs[rows]
+        assert source.shape == s.shape
+        assert torch.equal(s[:, keep], source[:, keep]) and torch.equal(o[:, keep], source[:, keep])
+
+
+def test_self_steps_injects_like_radius_injection_and_can_be_empty():
+    cfg = DeceptionConfig()
+    obs = random_obs(cfg, 2000, seed=4)
+    hidden = obs[:, cfg.blue_visible_index] < 0.5
+    assert 0 < int(hidden.sum()) < len(obs)
+    s, o = make_pairing("self_steps", cfg)(obs, make_generator(5))
+    _, o_all = make_pairing("radius_injection", cfg)(obs[hidden], make_generator(5))
+    assert torch.equal(s, obs[hidden]) and torch.equal(o, o_all)
+    all_visible = obs.clone()
+    all_visible[:, cfg.blue_visible_index] = 1
+    s, o = make_pairing("self_steps", cfg)(all_visible, make_generator(0))
+    assert s.shape == o.shape == (0, cfg.blue_obs_dim)
+    assert math.isnan(soo_value(make_policy(cfg), all_visible, make_pairing("self_steps", cfg),
+                                make_generator(0)))
 
 
 def test_radius_injection_distribution_and_determinism():
@@ -186,6 +219,23 @@ def test_activations_are_post_nonlinearity_hidden_layers(share, arch, act):
     assert all(torch.equal(a, b) for a, b in zip(acts, acts_np))
 
 
+@pytest.mark.parametrize("share", [True, False])
+def test_recording_captures_the_policys_own_forward_pass_only_inside_the_block(share):
+    cfg = DeceptionConfig()
+    policy = make_policy(cfg, net_arch=[8, 12], share_features_extractor=share)
+    obs = env_obs(cfg, n=32)
+    actions = torch.zeros(32, 2)
+    with recording_actor_activations(policy) as recorded:
+        policy.evaluate_actions(obs, actions)
+    assert len(recorded) == 2  # the actor's hidden layers; the critic's are not recorded
+    for a, b in zip(recorded, actor_hidden_activations(policy, obs)):
+        assert torch.allclose(a, b, atol=1e-6)
+    assert recorded[0].requires_grad  # still in the autograd graph of PPO's loss
+    policy.evaluate_actions(obs, actions)
+    assert len(recorded) == 2  # hooks removed on exit
+    assert all(not m._forward_hooks for m in policy.mlp_extractor.policy_net)
+
+
 def test_no_hidden_layer_raises():
     policy = make_policy(net_arch=dict(pi=[], vf=[8]))
     with pytest.raises(ValueError, match="hidden"):
@@ -241,6 +291,46 @@ def test_soo_value():
     assert math.isnan(soo_value(policy, none_visible, make_pairing("mask", cfg), make_generator(1)))
 
 
+def _count_actor_rows(policy: ActorCriticPolicy) -> list[int]:
+    """Rows seen by the first layer of the actor MLP from now on (forward hook)."""
+    rows: list[int] = []
+    policy.mlp_extractor.policy_net[0].register_forward_hook(lambda _m, inp, _o: rows.append(len(inp[0])))
+    return rows
+
+
+@pytest.mark.parametrize("name", sorted(PAIRINGS))
+@pytest.mark.parametrize("share", [True, False])
+def test_soo_loss_reusing_known_activations_is_the_same_loss_and_gradient(name, share):
+    cfg = DeceptionConfig()
+    policy = make_policy(cfg, share_features_extractor=share)
+    obs = random_obs(cfg, 512, seed=2)
+    visible = obs[:, cfg.blue_visible_index] > 0.5
+    assert 0 < int(visible.sum()) < len(obs)
+    pairing = make_pairing(name, cfg)
+    s, o, rows = pairing.pairs(obs, make_generator(3))
+
+    policy.zero_grad()
+    plain = soo_loss(policy, s, o)
+    plain.backward()
+    grads = [p.grad.clone() for p in policy.mlp_extractor.policy_net.parameters()]
+
+    policy.zero_grad()
+    with recording_actor_activations(policy) as recorded:
+        policy.evaluate_actions(obs, torch.zeros(len(obs), 2))
+    counted = _count_actor_rows(policy)
+    reused = soo_loss(policy, s, o, known=ActorActivations(obs, recorded), rows=rows)
+    reused.backward()
+    assert reused.item() == pytest.approx(plain.item(), rel=1e-5)
+    for g, p in zip(grads, policy.mlp_extractor.policy_net.parameters()):
+        assert torch.allclose(g, p.grad, rtol=1e-4, atol=1e-7)
+    # the actor ran again only on the variant rows that differ from their observation
+    n_hidden, n_visible = int((~visible).sum()), int(visible.sum())
+    expected = {"self_steps": [n_hidden],  # self = the observation, other = injected
+                "radius_injection": [n_visible, len(obs)],  # self differs where red was seen
+                "mask": [n_visible]}[name]  # other = the observation, self = hidden
+    assert counted == expected
+
+
 # ---------------------------------------------------------------------------------------- controls
 
 
@@ -258,6 +348,10 @@ def test_random_loss_magnitude_and_gradient():
         assert p.grad is not None and p.grad.abs().sum() > 0
     with pytest.raises(ValueError):
         random_loss(policy, obs, -1.0, gen)
+    # with the activations already known: the same draws, the same loss
+    known = ActorActivations(obs, actor_hidden_activations(policy, obs))
+    a = random_loss(policy, obs, 0.02, make_generator(9)).item()
+    assert random_loss(policy, obs, 0.02, make_generator(9), known=known).item() == pytest.approx(a)
 
 
 def test_anchor_loss():
@@ -279,3 +373,26 @@ def test_anchor_loss():
     with torch.no_grad():
         expected = policy.get_distribution(obs).distribution.mean
     assert torch.allclose(action_mean(policy, obs), expected)
+    known = ActorActivations(obs, actor_hidden_activations(policy, obs))
+    assert torch.allclose(action_mean(policy, obs, known), expected, atol=1e-6)
+    assert anchor_loss(policy, ref, obs, known=known).item() == pytest.approx(loss.item(), rel=1e-5)
+
+
+def test_soo_value_eval_uses_self_steps_or_synthetic_ones_whatever_the_pairing():
+    from types import SimpleNamespace
+
+    from soo_rl.evaluation import soo_value_eval
+
+    cfg = DeceptionConfig()
+    model = SimpleNamespace(policy=make_policy(cfg))
+    obs = random_obs(cfg, 400, seed=6).numpy()
+    values = {name: soo_value_eval(model, obs, cfg, name, seed=1) for name in ("self_steps", "radius_injection")}
+    # on self-steps both pairings build the same pairs from the same draws: the paper's value
+    assert values["self_steps"] == values["radius_injection"]
+    hidden = obs[obs[:, cfg.blue_visible_index] < 0.5]
+    assert values["self_steps"] == soo_value(model.policy, torch.as_tensor(hidden),
+                                             make_pairing("self_steps", cfg), make_generator(1))
+    # red always in view: synthetic self-steps (red hidden), still a finite value
+    obs[:, cfg.blue_visible_index] = 1
+    both = [soo_value_eval(model, obs, cfg, name, seed=1) for name in ("self_steps", "radius_injection")]
+    assert math.isfinite(both[0]) and both[0] == both[1]

@@ -132,6 +132,32 @@ def test_weight_positive_changes_params_and_reduces_soo():
     assert end_soo < end_base - 1.0
 
 
+@pytest.mark.parametrize("aux,pairing", [("soo", "self_steps"), ("soo", "radius_injection"),
+                                         ("soo", "mask"), ("random", "self_steps"),
+                                         ("anchor", "self_steps")])
+def test_reusing_ppos_activations_trains_as_recomputing_them(monkeypatch, aux, pairing):
+    """train() hands the aux losses the activations of PPO's own forward pass; recomputing them
+    instead (known=None) must give the same training, up to float rounding."""
+    import agents.soo_ppo as soo_ppo
+
+    def learn() -> dict[str, torch.Tensor]:
+        model = SOOPPO("MlpPolicy", make_env(), seed=7, soo_weight=2.0, aux_loss=aux, pairing=pairing,
+                       **dict(SMALL, learning_rate=3e-3))
+        model.learn(total_timesteps=2 * N_STEPS * 2)
+        return params(model)
+
+    reused = learn()
+    for name in ("soo_loss", "random_loss", "anchor_loss"):
+        real = getattr(soo_ppo, name)
+        monkeypatch.setattr(soo_ppo, name, lambda *a, _real=real, **kw: _real(
+            *a, **{k: v for k, v in kw.items() if k not in ("known", "rows")}))
+    recomputed = learn()
+    for k in reused:
+        assert torch.allclose(reused[k], recomputed[k], rtol=1e-4, atol=1e-5), k
+    initial = params(SOOPPO("MlpPolicy", make_env(), seed=7, **SMALL))
+    assert any(not torch.equal(reused[k], initial[k]) for k in reused)
+
+
 def test_save_load_round_trip(tmp_path):
     cfg = DeceptionConfig(obs_radius=0.2)
     model = SOOPPO(
