@@ -77,7 +77,7 @@ def test_pygame_is_the_real_pygame_not_pygame_ce():
 def test_profile_training_reports_shares_and_the_soo_update_ratio(capsys):
     from experiments import profile_training
 
-    assert profile_training.main(["--rollouts", "1", "--json"]) == 0
+    assert profile_training.main(["--rollouts", "1", "--repeats", "1", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     off, on = result["soo_weight=0"], result["soo_weight=1"]
     assert off["soo/aux term"] == 0 and on["soo/aux term"] > 0  # the SOO term runs only when on
@@ -85,10 +85,35 @@ def test_profile_training_reports_shares_and_the_soo_update_ratio(capsys):
         assert 0 < r["vec env step"] < r["collect_rollouts"] < r["total"]
         assert 0 < r["train (update)"] < r["total"]
     assert result["update_slowdown_with_soo"] > 1.0
+    assert result["pairing"] == "self_steps" and result["checkpoint"] == ""
 
 
-def test_profile_training_rejects_bad_rollouts(capsys):
+def test_profile_training_from_a_checkpoint_with_another_pairing(tmp_path, capsys):
+    from agents.scripted import FollowerRed
+    from agents.soo_ppo import SOOPPO
+    from experiments import profile_training
+    from soo_rl.config import ExperimentConfig
+    from soo_rl.train import training_env
+
+    exp = ExperimentConfig()
+    cfg = exp.env_config()
+    ckpt = tmp_path / "blue.zip"
+    SOOPPO("MlpPolicy", training_env(exp, cfg, FollowerRed(cfg), 0), env_config=cfg, seed=0,
+           **exp.ppo.sb3_kwargs()).save(ckpt)
+    argv = ["--rollouts", "1", "--repeats", "1", "--checkpoint", str(ckpt), "--pairing", "mask"]
+    assert profile_training.main(argv + ["--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["pairing"] == "mask" and result["checkpoint"] == str(ckpt)
+    assert result["soo_weight=1"]["soo/aux term"] > 0
+
+
+@pytest.mark.parametrize("argv, words", [(["--rollouts", "0"], "--rollouts"),
+                                         (["--repeats", "0"], "--repeats"),
+                                         (["--checkpoint", "no/such.zip"], "no/such.zip"),
+                                         (["--pairing", "nope"], "nope")])
+def test_profile_training_rejects_bad_input_in_one_line(capsys, argv, words):
     from experiments import profile_training
 
-    assert profile_training.main(["--rollouts", "0"]) == 2
-    assert capsys.readouterr().err.count("\n") == 1
+    assert profile_training.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and words in err, err
