@@ -1,7 +1,7 @@
 """``SOOPPO``: SB3 PPO plus ``soo_weight`` x an auxiliary loss (SOO, or a control) (DESIGN.md section 3).
 
 ``SOOPPO.train()`` is a copy of ``PPO.train()`` of **stable-baselines3 2.9.2**
-(``stable_baselines3/ppo/ppo.py``) with two additions, both marked ``# SOO:``:
+(``stable_baselines3/ppo/ppo.py``) with these additions, all marked ``# SOO:``:
 
 1. inside the minibatch loop, just before the optimisation step, ``loss += soo_weight * aux`` where
    ``aux`` is computed on the minibatch's observations on the live policy:
@@ -10,6 +10,11 @@
      a noise loss of SOO's magnitude (the ``random_ft`` control);
    - ``aux_loss="anchor"``: ``anchor_loss`` to a frozen copy of the policy (the ``anchor_ft`` control);
 2. logging of ``soo/loss``, ``soo/weight`` and (when the term is active) ``soo/aux_loss``.
+
+When the term (or its logging) is needed, ``evaluate_actions`` runs inside
+``soo_rl.soo_loss.recording_actor_activations``: forward hooks record the actor's hidden activations
+of PPO's own forward pass, and the aux losses reuse them (for ``self_steps`` pairs the self variant
+is the observation itself, so only the "other" variants run through the actor again).
 
 With ``soo_weight == 0`` the auxiliary term is never computed, so training is exactly SB3 PPO (same
 parameters, same global RNG consumption). ``soo/loss`` is then still logged for monitoring: it is computed

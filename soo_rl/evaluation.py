@@ -29,15 +29,18 @@ def make_red(spec: str, cfg: DeceptionConfig) -> BatchPolicy:
 
 def soo_value_eval(model, obs: np.ndarray, cfg: DeceptionConfig, pairing: str = "self_steps",
                    seed: int = 0) -> float:
-    """Mean neural SOO value (log MSE, lower = more overlap) over self-steps (red not in view); if red
-    was always in view, over every observation with red hidden (synthetic self-steps)."""
+    """Mean neural SOO value (log MSE, lower = more overlap) of ``model`` on the pairs its pairing
+    builds from evaluation observations ``obs``. ``self_steps`` and ``radius_injection``: the paper's
+    value, over the self-steps (red not in view; if red was always in view, over every observation
+    with red hidden), so both pairings measure the same thing. ``mask``: over the observations with
+    red in view (nan if there is none)."""
     pairing_fn = make_pairing(pairing, cfg)
     obs_t = torch.as_tensor(obs, dtype=torch.float32, device=model.policy.device)
-    self_steps = obs_t[obs_t[:, cfg.blue_visible_index] < 0.5]
-    if len(self_steps) == 0:
-        self_steps = pairing_fn.hide_red(obs_t)
+    if pairing != "mask":
+        self_steps = obs_t[obs_t[:, cfg.blue_visible_index] < 0.5]
+        obs_t = self_steps if len(self_steps) else pairing_fn.hide_red(obs_t)
     generator = torch.Generator().manual_seed(seed)
-    return float(soo_value(model.policy, self_steps, pairing_fn, generator))
+    return float(soo_value(model.policy, obs_t, pairing_fn, generator))
 
 
 def evaluate_model(model, cfg: DeceptionConfig, red: str = "follower", n_episodes: int = 500,

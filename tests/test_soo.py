@@ -396,3 +396,19 @@ def test_soo_value_eval_uses_self_steps_or_synthetic_ones_whatever_the_pairing()
     obs[:, cfg.blue_visible_index] = 1
     both = [soo_value_eval(model, obs, cfg, name, seed=1) for name in ("self_steps", "radius_injection")]
     assert math.isfinite(both[0]) and both[0] == both[1]
+
+
+def test_soo_value_eval_with_mask_uses_the_steps_with_red_in_view():
+    from types import SimpleNamespace
+
+    from soo_rl.evaluation import soo_value_eval
+
+    cfg = DeceptionConfig()
+    model = SimpleNamespace(policy=make_policy(cfg))
+    obs = random_obs(cfg, 400, seed=8).numpy()
+    value = soo_value_eval(model, obs, cfg, "mask", seed=2)
+    seen = torch.as_tensor(obs[obs[:, cfg.blue_visible_index] > 0.5])
+    assert math.isfinite(value)
+    assert value == soo_value(model.policy, seen, make_pairing("mask", cfg), make_generator(2))
+    obs[:, cfg.blue_visible_index] = 0
+    assert math.isnan(soo_value_eval(model, obs, cfg, "mask", seed=2))  # red never seen: undefined
