@@ -19,8 +19,9 @@ is the observation itself, so only the "other" variants run through the actor ag
 With ``soo_weight == 0`` the auxiliary term is never computed, so training is exactly SB3 PPO (same
 parameters, same global RNG consumption). ``soo/loss`` is then still logged for monitoring: it is computed
 under ``torch.no_grad`` on every ``soo_log_every``-th minibatch (default 10; 0 = never) with the dedicated
-SOO generator, which neither touches the global torch/NumPy RNG nor the parameters (cost: about +3% of
-``train()`` time at the default, +30% with ``soo_log_every=1``, for a [64, 64] MLP on CPU). The same
+SOO generator, which neither touches the global torch/NumPy RNG nor the parameters (cost: +4% of
+``train()`` time at the default, +14% with ``soo_log_every=1``, measured with the default experiment's
+PPO settings and [64, 64] MLP on CPU). The same
 applies to ``aux_loss="anchor"``, whose loss does not need the SOO value. ``soo/loss`` is always
 the mean, over the minibatches where it was computed, of the SOO loss of the policy *before* that
 minibatch's optimisation step (minibatches without pairs, possible with the ``mask`` pairing, are
