@@ -153,6 +153,9 @@ def test_bad_resume_input(tmp_path, capsys, tiny_run, unfinished_run):
     bad_value = tmp_path / "badvalue"
     bad_value.mkdir()
     (bad_value / "config.json").write_text(json.dumps({"timesteps": -3}))
+    bad_pairing = tmp_path / "badpairing"
+    bad_pairing.mkdir()
+    (bad_pairing / "config.json").write_text(json.dumps({"pairing": "bogus"}))
     corrupt = tmp_path / "corrupt"
     corrupt.mkdir()
     (corrupt / "config.json").write_bytes((tiny_run / "config.json").read_bytes())
@@ -171,6 +174,7 @@ def test_bad_resume_input(tmp_path, capsys, tiny_run, unfinished_run):
         ([str(not_run)], "not a run directory"),
         ([str(bad_json)], "cannot read"),
         ([str(bad_value)], "invalid experiment setting 'timesteps'"),
+        ([str(bad_pairing)], "invalid experiment setting 'pairing': must be one of self_steps"),
         ([str(corrupt)], "checkpoint is not an SB3 .zip"),
         ([str(layout)], "observation layout"),
         ([str(unfinished_run), "--timesteps", "5"], "drop --timesteps"),
@@ -195,6 +199,7 @@ def test_bad_resume_input(tmp_path, capsys, tiny_run, unfinished_run):
 @pytest.mark.parametrize("argv, message", [
     (["--preset", "bogus"], "train_ppo_soo.py: error: argument --preset: invalid choice: 'bogus'"),
     (["--seeds", "abc"], "train_ppo_soo.py: error: argument --seeds: invalid int value: 'abc'"),
+    (["--pairing", "bogus"], "train_ppo_soo.py: error: argument --pairing: invalid choice: 'bogus'"),
     (["--resume", "/nonexistent/run"], "train_ppo_soo.py: error: --resume /nonexistent/run: no such"),
 ])
 def test_cli_errors_as_a_script(argv, message):
