@@ -43,6 +43,7 @@ through the normal SB3 ``.zip`` API; the pairing object, the generator and the a
 from __future__ import annotations
 
 import math
+from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
@@ -328,12 +329,11 @@ class SOOPPO(PPO):
                 # SOO: record the actor's activations of PPO's own forward pass when the aux term or
                 # its logging needs them (hooks only read; the pass is SB3's)
                 log_soo = self.soo_log_every > 0 and minibatch_idx % self.soo_log_every == 0
-                if self.soo_weight > 0 or log_soo:
-                    with recording_actor_activations(self.policy) as recorded:
-                        values, log_prob, entropy = self.policy.evaluate_actions(rollout_data.observations, actions)
-                    known = ActorActivations(rollout_data.observations, recorded)
-                else:
+                recording = (recording_actor_activations(self.policy) if self.soo_weight > 0 or log_soo
+                             else nullcontext([]))
+                with recording as recorded:
                     values, log_prob, entropy = self.policy.evaluate_actions(rollout_data.observations, actions)
+                known = ActorActivations(rollout_data.observations, recorded)
                 values = values.flatten()
                 # Normalize advantage
                 advantages = rollout_data.advantages

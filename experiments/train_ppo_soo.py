@@ -44,7 +44,13 @@ if __package__ in (None, ""):
 
 from experiments.cli import EXIT_BAD_INPUT, OneLineParser, UsageError  # noqa: E402
 from soo_rl.checkpoints import CheckpointError, checkpoint_data, one_line, write_json_atomic  # noqa: E402
-from soo_rl.config import CONDITIONS, PAIRING_NAMES, PRESETS, ExperimentConfig  # noqa: E402
+from soo_rl.config import (  # noqa: E402
+    CONDITIONS,
+    FINETUNE_REWARDS,
+    PAIRING_NAMES,
+    PRESETS,
+    ExperimentConfig,
+)
 
 PROG = "train_ppo_soo.py"
 EXIT_NON_FINITE = 1
@@ -81,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "reward only (preset value: 100)")
     p.add_argument("--conditions", default=None,
                    help="comma-separated subset of: " + ", ".join(CONDITIONS))
-    p.add_argument("--finetune-reward", choices=["deceptive", "guide"], default=None,
+    p.add_argument("--finetune-reward", choices=FINETUNE_REWARDS, default=None,
                    help="reward of the fine-tune conditions: deceptive (default) or guide (blue is "
                    "also paid while red is at the goal: tests whether SOO blinds blue to red)")
     p.add_argument("--pairing", choices=PAIRING_NAMES, default=None,

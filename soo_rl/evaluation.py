@@ -37,7 +37,7 @@ def soo_value_eval(model, obs: np.ndarray, cfg: DeceptionConfig, pairing: str = 
     pairing_fn = make_pairing(pairing, cfg)
     obs_t = torch.as_tensor(obs, dtype=torch.float32, device=model.policy.device)
     if pairing != "mask":
-        self_steps = obs_t[obs_t[:, cfg.blue_visible_index] < 0.5]
+        self_steps = obs_t[~pairing_fn.visible(obs_t)]
         obs_t = self_steps if len(self_steps) else pairing_fn.hide_red(obs_t)
     generator = torch.Generator().manual_seed(seed)
     return float(soo_value(model.policy, obs_t, pairing_fn, generator))

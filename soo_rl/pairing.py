@@ -100,7 +100,8 @@ class Pairing:
         out[:, self.visible_index] = 1
         return out
 
-    def _visible(self, obs: torch.Tensor) -> torch.Tensor:
+    def visible(self, obs: torch.Tensor) -> torch.Tensor:
+        """(B,) bool: the observations in which red is in view."""
         return obs[:, self.visible_index] > 0.5
 
     def __repr__(self) -> str:
@@ -115,7 +116,7 @@ class SelfStepsPairing(Pairing):
 
     def pairs(self, obs: torch.Tensor, generator: torch.Generator) -> Pairs:
         self._check(obs)
-        rows = torch.nonzero(~self._visible(obs)).squeeze(1)
+        rows = torch.nonzero(~self.visible(obs)).squeeze(1)
         self_obs = obs[rows]
         return Pairs(self_obs, self.inject_red(self_obs, generator), rows)
 
@@ -137,7 +138,7 @@ class MaskPairing(Pairing):
 
     def pairs(self, obs: torch.Tensor, generator: torch.Generator) -> Pairs:
         self._check(obs)
-        rows = torch.nonzero(self._visible(obs)).squeeze(1)
+        rows = torch.nonzero(self.visible(obs)).squeeze(1)
         other_obs = obs[rows]
         return Pairs(self.hide_red(other_obs), other_obs, rows)
 

@@ -96,13 +96,13 @@ def recording_actor_activations(policy: ActorCriticPolicy) -> Iterator[list[torc
 
 def _variant_layers(
     policy: ActorCriticPolicy, variant: torch.Tensor, known: ActorActivations | None,
-    rows: torch.Tensor | None,
+    rows: torch.Tensor | None, source: torch.Tensor | None,
 ) -> list[torch.Tensor]:
     """Hidden activations on ``variant``, taking row ``i`` from ``known`` where ``variant[i]`` equals
-    its source observation ``known.obs[rows[i]]`` and running the actor only on the other rows."""
+    its source observation ``source[i] = known.obs[rows[i]]`` and running the actor only on the
+    other rows."""
     if known is None:
         return actor_hidden_activations(policy, variant)
-    source = known.obs if rows is None else known.obs[rows]
     same = torch.all(variant == source, dim=1)
     n_same = int(same.sum())
     if n_same == 0:
@@ -132,8 +132,9 @@ def soo_loss(
         raise ValueError(f"self/other batches differ in shape: {tuple(self_t.shape)} vs {tuple(other_t.shape)}")
     if self_t.shape[0] == 0:
         return torch.zeros((), device=policy.device)
-    a_self = _variant_layers(policy, self_t, known, rows)
-    a_other = _variant_layers(policy, other_t, known, rows)
+    source = None if known is None else (known.obs if rows is None else known.obs[rows])
+    a_self = _variant_layers(policy, self_t, known, rows, source)
+    a_other = _variant_layers(policy, other_t, known, rows, source)
     total = sum(F.mse_loss(a, b, reduction="sum") for a, b in zip(a_self, a_other))
     return total / sum(a.numel() for a in a_self)
 
