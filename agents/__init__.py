@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING, Any
 from agents.scripted import BatchPolicy, FollowerRed, ScriptedBlue
 
 if TYPE_CHECKING:
-    from agents.soo_ppo import SOOPPO
+    from agents.soo.ppo import SOOPPO
 
 __all__ = ["BatchPolicy", "FollowerRed", "ScriptedBlue", "SOOPPO"]
 
 
 def __getattr__(name: str) -> Any:
     if name == "SOOPPO":
-        from agents.soo_ppo import SOOPPO
+        from agents.soo.ppo import SOOPPO
 
         return SOOPPO
     raise AttributeError(f"module 'agents' has no attribute {name!r}")

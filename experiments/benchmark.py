@@ -160,7 +160,7 @@ def ours_train_worker(soo_weight: float, steps: int, ppo: dict[str, Any], seed: 
 
     torch.set_num_threads(1)
     from agents.scripted import FollowerRed
-    from agents.soo_ppo import SOOPPO
+    from agents.soo.ppo import SOOPPO
     from envs.config import DeceptionConfig
     from soo_rl.config import PPOSettings
     from soo_rl.vec_env import DeceptionVecEnv

@@ -7,13 +7,9 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from soo_rl.checkpoints import one_line
+from soo_rl.errors import EXIT_BAD_INPUT, UsageError, one_line
 
-EXIT_BAD_INPUT = 2
-
-
-class UsageError(Exception):
-    """Bad input (a flag, a path, a file): reported as one line on stderr, exit status 2."""
+__all__ = ["EXIT_BAD_INPUT", "UsageError", "OneLineParser", "run_cli", "one_line"]
 
 
 class OneLineParser(argparse.ArgumentParser):

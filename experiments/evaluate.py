@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"evaluate.py: error: {err}", file=sys.stderr)
         return 2
 
-    from agents.soo_ppo import SOOPPO
+    from agents.soo.ppo import SOOPPO
     from envs.config import DeceptionConfig
     from soo_rl.checkpoints import CheckpointError, load_model
     from soo_rl.evaluation import evaluate_model

@@ -42,10 +42,10 @@ def _model(soo_weight: float, seed: int, pairing: str, checkpoint: Path | None =
     import torch
 
     from agents.scripted import FollowerRed
-    from agents.soo_ppo import SOOPPO
+    from agents.soo.ppo import SOOPPO
     from soo_rl.checkpoints import load_model
     from soo_rl.config import ExperimentConfig
-    from soo_rl.train import training_env
+    from soo_rl.training import training_env
 
     torch.set_num_threads(1)
     exp = ExperimentConfig()
@@ -112,7 +112,7 @@ def run(argv: list[str] | None) -> dict[str, dict[str, float]]:
         if getattr(args, name) < 1:
             raise UsageError(f"--{name} must be >= 1 (got {getattr(args, name)})")
     if args.checkpoint is not None:
-        from agents.soo_ppo import SOOPPO
+        from agents.soo.ppo import SOOPPO
         from soo_rl.checkpoints import CheckpointError, load_model
 
         try:  # fail before any work, with one line

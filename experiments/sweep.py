@@ -249,7 +249,9 @@ def run(argv: list[str] | None = None) -> dict:
     from tqdm import tqdm
 
     from experiments.train_ppo_soo import where
-    from soo_rl.train import Job, run_jobs, summarize
+    from soo_rl.backends import run_jobs
+    from soo_rl.jobs import Job
+    from soo_rl.summary import summarize
 
     if out.exists() and args.overwrite:
         shutil.rmtree(out)

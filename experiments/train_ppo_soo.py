@@ -190,7 +190,7 @@ def check_backend(args: argparse.Namespace) -> None:
         if args.ray_address:
             raise UsageError("--ray-address needs --backend ray")
         return
-    from soo_rl.ray_backend import check_available
+    from soo_rl.backends.ray_tasks import check_available
 
     missing = check_available()
     if missing:
@@ -277,9 +277,9 @@ def load_run(args: argparse.Namespace) -> tuple[Path, ExperimentConfig, str]:
 
 
 def check_resumable(run: Path, exp: ExperimentConfig) -> None:
-    from agents.soo_ppo import SOOPPO
+    from agents.soo.ppo import SOOPPO
     from soo_rl.checkpoints import load_model
-    from soo_rl.train import job_state, plan_jobs
+    from soo_rl.jobs import job_state, plan_jobs
 
     dim = exp.env_config().blue_obs_dim
     phase1, phase2 = plan_jobs(run, exp)
@@ -347,8 +347,10 @@ def _main(argv: list[str] | None) -> int:
 
     from tqdm import tqdm
 
-    from soo_rl.train import (NonFiniteError, StopSignal, TrainingInterrupted, format_table,
-                              job_budget, plan_jobs, run_jobs, summarize)
+    from soo_rl.backends import run_jobs
+    from soo_rl.jobs import NonFiniteError, TrainingInterrupted, job_budget, plan_jobs
+    from soo_rl.signals import StopSignal
+    from soo_rl.summary import format_table, summarize
 
     if not resume:
         write_json_atomic(out / "config.json", {"preset": preset, **exp.to_dict()})

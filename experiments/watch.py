@@ -133,7 +133,7 @@ def validate(args: argparse.Namespace) -> None:
 
 def load_blue_checkpoint(path: str):
     """A trained blue (``SOOPPO``) from ``path``; bad checkpoints raise ``UsageError``."""
-    from agents.soo_ppo import SOOPPO
+    from agents.soo.ppo import SOOPPO
     from soo_rl.checkpoints import CheckpointError, load_model
 
     try:

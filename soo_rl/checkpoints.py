@@ -8,17 +8,14 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from soo_rl.errors import one_line
+
 
 class CheckpointError(ValueError):
     """A checkpoint is missing, corrupt, or made for another observation layout."""
 
     def __init__(self, message: str):
         super().__init__(one_line(message))
-
-
-def one_line(message: Any) -> str:
-    """``message`` with every run of whitespace (newlines included) collapsed to one space."""
-    return " ".join(str(message).split())
 
 
 def _fsync_file(path: Path) -> None:

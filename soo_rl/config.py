@@ -43,7 +43,7 @@ CONDITIONS: dict[str, Condition] = {
 
 
 FINETUNE_REWARDS = ("deceptive", "guide")
-#: names of the SOO pairings of soo_rl.pairing.PAIRINGS (kept here so that configs validate without torch)
+#: names of the SOO pairings of agents.soo.pairing.PAIRINGS (kept here so that configs validate without torch)
 PAIRING_NAMES = ("self_steps", "radius_injection", "mask")
 
 
@@ -89,7 +89,7 @@ class ExperimentConfig:
     finetune_timesteps: int = 500_000  # budget of every fine-tune condition
     soo_weight: float = 1.0
     anchor_weight: float = 1.0
-    # SOO pairing (soo_rl/pairing.py): "self_steps" is the paper's (only steps with red out of view)
+    # SOO pairing (agents/soo/pairing.py): "self_steps" is the paper's (only steps with red out of view)
     pairing: str = "self_steps"
     # reward of the fine-tune conditions: "deceptive" (the main comparison) or "guide" (blue is also
     # paid while red is at the goal, so a blue that ignores red loses reward: does SOO blind blue?)

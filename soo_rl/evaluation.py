@@ -11,8 +11,8 @@ from agents.sb3_policy import SB3Policy
 from agents.scripted import BatchPolicy, FollowerRed
 from envs.config import DeceptionConfig
 from soo_rl.metrics import episode_metrics, run_episodes
-from soo_rl.pairing import make_pairing
-from soo_rl.soo_loss import soo_value
+from agents.soo.pairing import make_pairing
+from agents.soo.losses import soo_value
 
 
 def make_red(spec: str, cfg: DeceptionConfig) -> BatchPolicy:

@@ -44,7 +44,7 @@ class RunInfo:
         """The blue ``SOOPPO`` of (condition, seed), loaded on the CPU once."""
         path = self.checkpoints[condition][seed]
         if path not in self._models:
-            from agents.soo_ppo import SOOPPO
+            from agents.soo.ppo import SOOPPO
             from soo_rl.checkpoints import load_model
 
             self._models[path] = load_model(path, SOOPPO)

@@ -21,14 +21,16 @@ import pytest
 import torch
 from pettingzoo.test import parallel_seed_test, seed_test
 
-import soo_rl.train as train_mod
-from agents.soo_ppo import SOOPPO
+import soo_rl.finite as finite_mod
+import soo_rl.training as train_mod
+from agents.soo.ppo import SOOPPO
 from envs import deception_v0
 from envs.config import DeceptionConfig
 from experiments import evaluate, train_ppo_soo, watch
 from soo_rl.checkpoints import CheckpointError, checkpoint_data, load_model, save_atomic
 from soo_rl.config import PRESETS
-from soo_rl.train import Job, TrainingInterrupted, run_job
+from soo_rl.jobs import Job, TrainingInterrupted
+from soo_rl.training import run_job
 
 torch.set_num_threads(1)
 
@@ -284,7 +286,7 @@ KILL_CHILD = """
 import sys, torch
 torch.set_num_threads(1)
 sys.path.insert(0, {repo!r})
-from agents.soo_ppo import SOOPPO
+from agents.soo.ppo import SOOPPO
 from soo_rl.checkpoints import load_model, save_atomic
 model = load_model({src!r}, SOOPPO)
 print("ready", flush=True)
@@ -536,10 +538,10 @@ def test_finite_check_env_flags_rewards_and_actions():
     from soo_rl.evaluation import make_red
 
     cfg = DeceptionConfig()
-    env = train_mod.FiniteCheckVecEnv(train_mod.DeceptionVecEnv(cfg, 4, make_red("follower", cfg),
+    env = finite_mod.FiniteCheckVecEnv(train_mod.DeceptionVecEnv(cfg, 4, make_red("follower", cfg),
                                                                 seed=0))
     env.reset()
-    with pytest.raises(train_mod._NonFinite, match="actions"):
+    with pytest.raises(finite_mod.NonFinite, match="actions"):
         env.step_async(np.full((4, 2), np.inf, dtype=np.float32))
     env.step_async(np.zeros((4, 2), dtype=np.float32))
     env.step_wait()

@@ -1,4 +1,4 @@
-"""SOO pairings and losses (soo_rl/pairing.py, soo_rl/soo_loss.py)."""
+"""SOO pairings and losses (agents/soo/pairing.py, agents/soo/losses.py)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from torch import nn
 from envs.config import DeceptionConfig
 from envs.core import DeceptionCore
 from soo_rl.config import PAIRING_NAMES
-from soo_rl.pairing import PAIRINGS, Pairing, make_generator, make_pairing
-from soo_rl.soo_loss import (
+from agents.soo.pairing import PAIRINGS, Pairing, make_generator, make_pairing
+from agents.soo.losses import (
     SOO_VALUE_EPS,
     ActorActivations,
     action_mean,

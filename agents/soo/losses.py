@@ -31,7 +31,7 @@ from torch import nn
 from torch.nn import functional as F
 
 if TYPE_CHECKING:
-    from soo_rl.pairing import Pairing
+    from agents.soo.pairing import Pairing
 
 #: added inside the log of the neural SOO value (paper)
 SOO_VALUE_EPS = 1e-25
@@ -124,7 +124,7 @@ def soo_loss(
 
     The two variants go through separate forward passes, so identical inputs give exactly 0. With
     ``known`` (activations on the observations the pairs were built from, ``rows`` as in
-    ``soo_rl.pairing.Pairs``), variant rows equal to their source observation are taken from it.
+    ``agents.soo.pairing.Pairs``), variant rows equal to their source observation are taken from it.
     """
     self_t = _as_obs_tensor(policy, self_obs)
     other_t = _as_obs_tensor(policy, other_obs)

@@ -5,14 +5,14 @@
 
 1. inside the minibatch loop, just before the optimisation step, ``loss += soo_weight * aux`` where
    ``aux`` is computed on the minibatch's observations on the live policy:
-   - ``aux_loss="soo"``: the SOO loss (``soo_rl.soo_loss.soo_loss``) on the pairs built by the pairing;
+   - ``aux_loss="soo"``: the SOO loss (``agents.soo.losses.soo_loss``) on the pairs built by the pairing;
    - ``aux_loss="random"``: ``random_loss`` with magnitude = the current (detached) SOO loss value, i.e.
      a noise loss of SOO's magnitude (the ``random_ft`` control);
    - ``aux_loss="anchor"``: ``anchor_loss`` to a frozen copy of the policy (the ``anchor_ft`` control);
 2. logging of ``soo/loss``, ``soo/weight`` and (when the term is active) ``soo/aux_loss``.
 
 When the term (or its logging) is needed, ``evaluate_actions`` runs inside
-``soo_rl.soo_loss.recording_actor_activations``: forward hooks record the actor's hidden activations
+``agents.soo.losses.recording_actor_activations``: forward hooks record the actor's hidden activations
 of PPO's own forward pass, and the aux losses reuse them (for ``self_steps`` pairs the self variant
 is the observation itself, so only the "other" variants run through the actor again).
 
@@ -57,8 +57,8 @@ from stable_baselines3.common.utils import explained_variance
 from torch.nn import functional as F
 
 from envs.config import DeceptionConfig
-from soo_rl.pairing import PAIRINGS, make_generator, make_pairing
-from soo_rl.soo_loss import (
+from agents.soo.pairing import PAIRINGS, make_generator, make_pairing
+from agents.soo.losses import (
     ActorActivations,
     anchor_loss,
     random_loss,
@@ -70,7 +70,7 @@ from soo_rl.soo_loss import (
 SB3_VERSION = "2.9.2"
 if stable_baselines3.__version__ != SB3_VERSION:
     raise ImportError(
-        f"agents.soo_ppo.SOOPPO copies PPO.train() of stable-baselines3 {SB3_VERSION}, but "
+        f"agents.soo.ppo.SOOPPO copies PPO.train() of stable-baselines3 {SB3_VERSION}, but "
         f"stable-baselines3 {stable_baselines3.__version__} is installed: install "
         f"stable-baselines3=={SB3_VERSION} or re-port SOOPPO.train() from the new ppo.py"
     )
@@ -107,7 +107,7 @@ class SOOPPO(PPO):
     """PPO with ``soo_weight`` x an auxiliary loss (see the module docstring).
 
     :param soo_weight: lambda, the weight of the auxiliary loss (>= 0; 0 = plain PPO).
-    :param pairing: name of the SOO pairing (``soo_rl.pairing.PAIRINGS``).
+    :param pairing: name of the SOO pairing (``agents.soo.pairing.PAIRINGS``).
     :param env_config: the world config, for the blue observation layout (default ``DeceptionConfig()``);
         a dict is accepted too.
     :param aux_loss: ``"soo"`` | ``"random"`` | ``"anchor"``.

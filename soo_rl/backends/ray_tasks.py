@@ -9,7 +9,7 @@ module (``RAY_MISSING``, ``check_available``) loads without it.
   project directory first on ``PYTHONPATH``, so they run the same code as the driver (on a cluster
   that path must exist on every node).
 - *Jobs.* Each job is one task (``num_cpus=1``, one torch thread, no retries) calling
-  ``soo_rl.train.run_job``, which writes into the run directory exactly as locally: on a
+  ``soo_rl.training.run_job``, which writes into the run directory exactly as locally: on a
   multi-node cluster the run directory must be on a filesystem shared by every node. All
   randomness comes from the job's seed, so the results are those of the local backend.
 - *Progress and stop.* A small coordinator actor collects the tasks' step counts (polled by the
@@ -27,6 +27,10 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+
+from soo_rl.jobs import TrainingInterrupted
+from soo_rl.signals import StopSignal, poll_signals
+from soo_rl.training import run_job
 
 RAY_MISSING = "--backend ray needs the ray extra: pip install -e '.[ray]'"
 POLL_SECONDS = 0.25  # how often a task asks the coordinator whether to stop
@@ -72,10 +76,9 @@ class _Coordinator:
 
 
 def _task(job, key: int, coordinator) -> dict[str, float]:
-    """One job on a Ray worker (see ``soo_rl.train.run_job``)."""
+    """One job on a Ray worker (see ``soo_rl.training.run_job``)."""
     import ray
 
-    from soo_rl.train import TrainingInterrupted, run_job
 
     if ray.get(coordinator.start.remote(key)):
         raise TrainingInterrupted(f"{job.name}: not started")
@@ -133,11 +136,10 @@ def _cause(exc: BaseException) -> BaseException:
 
 def run_jobs(jobs: list, workers: int, progress=None, stop=None,
              address: str | None = None) -> None:
-    """``soo_rl.train.run_jobs`` on Ray: same contract (errors, stop, ``TrainingInterrupted``)."""
+    """``soo_rl.backends.run_jobs`` on Ray: same contract (errors, stop, ``TrainingInterrupted``)."""
     import ray
     from ray.exceptions import TaskCancelledError
 
-    from soo_rl.train import StopSignal, TrainingInterrupted, poll_signals
 
     if not jobs:
         return
