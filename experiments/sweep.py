@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                    help="parallel training processes (one torch thread each); 1 = in-process; "
                    "with --backend ray: the CPUs of the local Ray instance")
-    from experiments.train_ppo_soo import add_backend_flags
+    from experiments.cli import add_backend_flags
 
     add_backend_flags(p)  # --backend, --ray-address
     p.add_argument("--out", default=None, help="sweep directory (default: <from-run>-sweep)")
@@ -99,7 +99,7 @@ def plan(args: argparse.Namespace):
     weights = parse_weights(args.weights)
     if args.workers < 1:
         raise UsageError(f"--workers must be >= 1 (got {args.workers})")
-    from experiments.train_ppo_soo import check_backend  # raises the shared UsageError
+    from experiments.cli import check_backend  # raises the shared UsageError
 
     check_backend(args)
     if args.finetune_timesteps is not None and args.finetune_timesteps <= 0:
@@ -248,7 +248,7 @@ def run(argv: list[str] | None = None) -> dict:
 
     from tqdm import tqdm
 
-    from experiments.train_ppo_soo import where
+    from experiments.cli import where
     from soo_rl.backends import run_jobs
     from soo_rl.jobs import Job
     from soo_rl.summary import summarize

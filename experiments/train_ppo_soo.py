@@ -42,7 +42,14 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from experiments.cli import EXIT_BAD_INPUT, OneLineParser, UsageError  # noqa: E402
+from experiments.cli import (  # noqa: E402
+    EXIT_BAD_INPUT,
+    OneLineParser,
+    UsageError,
+    add_backend_flags,
+    check_workers,
+    where,
+)
 from soo_rl.checkpoints import CheckpointError, checkpoint_data, one_line, write_json_atomic  # noqa: E402
 from soo_rl.config import (  # noqa: E402
     CONDITIONS,
@@ -171,38 +178,6 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
     return exp
 
 
-def add_backend_flags(p: argparse.ArgumentParser) -> None:
-    """``--backend`` and ``--ray-address`` (shared with experiments/sweep.py)."""
-    p.add_argument("--backend", choices=["local", "ray"], default="local",
-                   help="where the training jobs (one per condition or weight, and seed) run: local = a process pool of --workers "
-                   "processes; ray = one Ray task per job (1 CPU, one torch thread) on the cluster "
-                   "at --ray-address, else a local Ray instance of --workers CPUs (needs the ray "
-                   "extra: pip install -e '.[ray]'); on a multi-node cluster the run directory "
-                   "must be on a filesystem shared by every node. Results are identical either way")
-    p.add_argument("--ray-address", metavar="ADDRESS", default=None,
-                   help="address of a running Ray cluster, only with --backend ray; when not "
-                   "given: $RAY_ADDRESS if set, else a local Ray instance is started")
-
-
-def check_backend(args: argparse.Namespace) -> None:
-    """``--ray-address`` only with ``--backend ray``, which needs ray installed."""
-    if args.backend != "ray":
-        if args.ray_address:
-            raise UsageError("--ray-address needs --backend ray")
-        return
-    from soo_rl.backends.ray_tasks import check_available
-
-    missing = check_available()
-    if missing:
-        raise UsageError(missing)
-
-
-def check_workers(args: argparse.Namespace) -> None:
-    if args.workers < 1:
-        raise UsageError(f"--workers must be >= 1 (got {args.workers})")
-    check_backend(args)
-
-
 def check_red(exp: ExperimentConfig) -> None:
     """A PPO red checkpoint must exist, load, and match red's observation layout."""
     if exp.red == "follower":
@@ -294,16 +269,6 @@ def check_resumable(run: Path, exp: ExperimentConfig) -> None:
         except CheckpointError as exc:
             raise UsageError(f"--resume: {exc} (delete that file to restart its job from the "
                              "start)") from None
-
-
-def where(args: argparse.Namespace) -> str:
-    """Where the jobs run, for the first line of output."""
-    if args.backend != "ray":
-        return f"{args.workers} worker(s)"
-    address = args.ray_address or os.environ.get("RAY_ADDRESS")
-    if address:
-        return f"the Ray cluster at {address}"
-    return f"a local Ray instance of {args.workers} CPU(s)"
 
 
 def resume_command(out: Path) -> str:
