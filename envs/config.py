@@ -1,4 +1,4 @@
-"""Typed, validated configuration of the physical-deception world (DESIGN.md section 1)."""
+"""Typed, validated configuration of the physical-deception world (docs/design.md section 1)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,19 @@ from typing import Any
 REWARD_MODES = ("deceptive", "honest", "guide")
 
 
+class ConfigError(ValueError):
+    """An invalid setting: ``field`` names it, ``why`` says what it must be (and what was given)."""
+
+    def __init__(self, kind: str, field: str, why: str):
+        super().__init__(f"invalid {kind} '{field}': {why}")
+        self.field, self.why = field, why
+
+
 @dataclass(frozen=True)
 class DeceptionConfig:
-    """All knobs of the world. Defaults follow the paper's released scenario (PAPER_NOTES.md).
+    """All knobs of the world. Defaults follow the paper's released scenario (docs/design.md section 7).
 
-    Invalid values raise ``ValueError`` naming the field.
+    Invalid values raise ``ConfigError`` (a ``ValueError``) naming the field.
     """
 
     reward_mode: str = "deceptive"  # "deceptive" | "honest" | "guide"
@@ -38,7 +46,7 @@ class DeceptionConfig:
 
     def __post_init__(self) -> None:
         def bad(name: str, why: str) -> None:
-            raise ValueError(f"invalid config field '{name}': {why} (got {getattr(self, name)!r})")
+            raise ConfigError("config field", name, f"{why} (got {getattr(self, name)!r})")
 
         if self.reward_mode not in REWARD_MODES:
             bad("reward_mode", f"must be one of {', '.join(REWARD_MODES)}")
@@ -50,7 +58,7 @@ class DeceptionConfig:
                      "sensitivity"):
             value = getattr(self, name)
             if not _is_number(value) or not value > 0 or value == float("inf"):
-                bad(name, "must be a finite number > 0")
+                bad(name, "must be > 0 and finite")
         if self.start_radius is not None and (
             not _is_number(self.start_radius) or not 0 <= self.start_radius <= 1
         ):

@@ -1,17 +1,21 @@
-"""What the experiment scripts share: bad input is one line on stderr and exit status 2."""
+"""What the experiment scripts share: one-line errors with exit status 2, the backend flags, and the
+flags built from the config dataclasses' field metadata (``add_config_flags``)."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from collections.abc import Callable
 from typing import Any
 
+from envs.config import ConfigError
 from soo_rl.errors import EXIT_BAD_INPUT, UsageError, one_line
 
 __all__ = ["EXIT_BAD_INPUT", "UsageError", "OneLineParser", "run_cli", "one_line", "add_backend_flags",
-           "check_backend", "check_workers", "where"]
+           "check_backend", "check_workers", "where", "flag_name", "add_config_flags",
+           "config_changes", "config_usage_error"]
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -73,3 +77,44 @@ def where(args: argparse.Namespace) -> str:
     if address:
         return f"the Ray cluster at {address}"
     return f"a local Ray instance of {args.workers} CPU(s)"
+
+
+def flag_name(field: str) -> str:
+    """The command-line flag of a config field: ``finetune_timesteps`` -> ``--finetune-timesteps``."""
+    return "--" + field.replace("_", "-")
+
+
+def _cli_fields(cls: type, names: tuple[str, ...]) -> list[tuple[dataclasses.Field, dict]]:
+    by_name = {f.name: f for f in dataclasses.fields(cls)}
+    return [(by_name[n], by_name[n].metadata["cli"]) for n in names]
+
+
+def add_config_flags(parser: argparse.ArgumentParser, cls: type, names: tuple[str, ...]) -> None:
+    """One flag per config field in ``names``, built from the field's ``cli`` metadata (its help,
+    type and choices: soo_rl.config.cli); the flag's default is None = the preset's value."""
+    for f, meta in _cli_fields(cls, names):
+        kwargs: dict[str, Any] = {"default": None, "help": meta["help"]}
+        if meta["choices"] is not None:
+            kwargs["choices"] = meta["choices"]
+        else:
+            kwargs["type"] = meta["type"] or type(f.default)
+        parser.add_argument(flag_name(f.name), **kwargs)
+
+
+def config_changes(args: argparse.Namespace, cls: type, names: tuple[str, ...]) -> dict[str, Any]:
+    """The config fields whose flags were given, as field values (``convert`` applied)."""
+    changes = {}
+    for f, meta in _cli_fields(cls, names):
+        value = getattr(args, f.name, None)
+        if value is not None:
+            changes[f.name] = meta["convert"](value) if meta["convert"] else value
+    return changes
+
+
+def config_usage_error(exc: ConfigError, flags: dict[str, str]) -> UsageError:
+    """A config's ``ConfigError`` as a ``UsageError`` naming the flag (``flags``: field -> flag) that
+    set the bad field, e.g. ``--timesteps must be > 0 (got 0)``."""
+    flag = flags.get(exc.field)
+    if flag is None:
+        return UsageError(str(exc))
+    return UsageError(f"{flag} {exc.why}" if exc.why.startswith("must") else f"{flag}: {exc.why}")

@@ -1,12 +1,18 @@
-"""Experiment configuration: conditions (DESIGN.md section 3), PPO settings and presets."""
+"""Experiment configuration: the conditions, PPO settings, ``ExperimentConfig`` and its presets.
+
+Each ``ExperimentConfig`` field is declared once: its type, default, help text (field metadata, from
+which experiments/cli.py builds the command-line flags) and its check in ``__post_init__``, the one
+validator. Why a default differs from the paper: docs/design.md section 6.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from envs.config import DeceptionConfig
+from envs.config import ConfigError, DeceptionConfig
 
 
 @dataclass(frozen=True)
@@ -47,24 +53,43 @@ FINETUNE_REWARDS = ("deceptive", "guide")
 PAIRING_NAMES = ("self_steps", "radius_injection", "mask")
 
 
+def cli(help: str, *, type: Callable[[str], Any] | None = None,
+        choices: tuple[str, ...] | None = None,
+        convert: Callable[[Any], Any] | None = None) -> dict[str, Any]:
+    """Field metadata that makes an ``ExperimentConfig`` field a command-line flag ``--field-name``.
+
+    :param help: the flag's help text
+    :param type: parses the flag's text (default: the type of the field's default value)
+    :param choices: the allowed values, as argparse's ``choices``
+    :param convert: turns the parsed flag value into the field's value (e.g. N -> seeds 0..N-1)
+    """
+    return {"cli": {"help": help, "type": type, "choices": choices, "convert": convert}}
+
+
+def _seed_range(n: int) -> tuple[int, ...]:
+    return tuple(range(n))
+
+
+def _condition_list(text: str) -> tuple[str, ...]:
+    names = tuple(c.strip() for c in text.split(",") if c.strip())
+    return names or ("",)  # nothing named: reported as an unknown condition ''
+
+
 @dataclass(frozen=True)
 class PPOSettings:
-    """PPO hyper-parameters shared by every condition (tuned: see README "Deviations")."""
+    """PPO hyper-parameters shared by every condition (tuned: docs/design.md section 6)."""
 
     n_envs: int = 64
     n_steps: int = 128
     batch_size: int = 2048
     n_epochs: int = 5
-    # 1e-3: at 3e-4 the deceptive blue needed ~2x the steps to start luring (measured, radius 0.25)
-    learning_rate: float = 1e-3
+    learning_rate: float = 1e-3  # 3e-4 needed ~2x the steps to lure (docs/design.md section 6)
     gamma: float = 0.99
     gae_lambda: float = 0.95
     clip_range: float = 0.2
     ent_coef: float = 0.0
     net_arch: tuple[int, ...] = (64, 64)
-    # factor on the training reward (per-step rewards of 5-15 give values in the hundreds):
-    # at 0.05 the deceptive blue lured after 0.5M steps instead of 2-3M (radius 0.25, measured)
-    reward_scale: float = 0.05
+    reward_scale: float = 0.05  # factor on blue's training reward (docs/design.md section 6)
 
     def sb3_kwargs(self) -> dict[str, Any]:
         return {
@@ -84,39 +109,45 @@ class PPOSettings:
 class ExperimentConfig:
     """Everything a run of experiments/train_ppo_soo.py needs; saved as config.json in the run."""
 
-    seeds: tuple[int, ...] = (0, 1, 2)
-    timesteps: int = 2_500_000  # from-scratch budget (deceptive, honest)
-    finetune_timesteps: int = 500_000  # budget of every fine-tune condition
-    soo_weight: float = 1.0
-    anchor_weight: float = 1.0
-    # SOO pairing (agents/soo/pairing.py): "self_steps" is the paper's (only steps with red out of view)
-    pairing: str = "self_steps"
-    # reward of the fine-tune conditions: "deceptive" (the main comparison) or "guide" (blue is also
-    # paid while red is at the goal, so a blue that ignores red loses reward: does SOO blind blue?)
-    finetune_reward: str = "deceptive"
-    conditions: tuple[str, ...] = tuple(CONDITIONS)
-    red: str = "follower"  # "follower" or a path to a PPO red .zip
-    eval_episodes: int = 500
+    seeds: tuple[int, ...] = field(default=(0, 1, 2), metadata=cli(
+        "number of seeds (0..N-1); overrides the preset", type=int, convert=_seed_range))
+    timesteps: int = field(default=2_500_000, metadata=cli(
+        "from-scratch budget per deceptive/honest agent, in env steps"))
+    finetune_timesteps: int = field(default=500_000, metadata=cli(
+        "budget of every fine-tune condition (soo and its controls), in env steps"))
+    soo_weight: float = field(default=1.0, metadata=cli(
+        "lambda: weight of the SOO loss (and of the random_ft noise loss)"))
+    anchor_weight: float = field(default=1.0, metadata=cli(
+        "weight of the action-anchoring loss of the anchor_ft control"))
+    pairing: str = field(default="self_steps", metadata=cli(
+        "how SOO builds (self, other) observation pairs: self_steps (the paper's: steps with red "
+        "out of view, red injected in the radius), radius_injection (every step, red hidden vs "
+        "injected), mask (steps with red in view, as seen vs hidden) (preset value: self_steps)",
+        choices=PAIRING_NAMES))
+    finetune_reward: str = field(default="deceptive", metadata=cli(
+        "reward of the fine-tune conditions: deceptive (default) or guide (blue is also paid while "
+        "red is at the goal: tests whether SOO blinds blue to red)", choices=FINETUNE_REWARDS))
+    conditions: tuple[str, ...] = field(default=tuple(CONDITIONS), metadata=cli(
+        "comma-separated subset of: " + ", ".join(CONDITIONS), type=str, convert=_condition_list))
+    red: str = field(default="follower", metadata=cli(
+        "red policy: 'follower' (scripted) or a path to a trained PPO red .zip"))
+    eval_episodes: int = field(default=500, metadata=cli("fixed-seed episodes per evaluation"))
     eval_every: int = 100_000  # timesteps between evaluations (TensorBoard curves)
     eval_seed: int = 10_000
-    # DeceptionConfig overrides. obs_radius 0.25 instead of the paper's 0.125: with 0.125 the
-    # follower red loses blue after one step of blue's motion and PPO never discovered luring
-    # (3M steps: red_trapped_rate 0.03, fake_first_rate 0.10, the same as going straight to the
-    # goal); with 0.25 the deceptive blue traps red in 0.97 of episodes after 2-3M steps.
+    # DeceptionConfig overrides; obs_radius 0.25, twice the paper's: docs/design.md section 6
     env: dict[str, Any] = field(default_factory=lambda: {"obs_radius": 0.25})
-    # k of the potential-based shaping of blue's training reward, phi = -k [red trapped]
-    # dist(blue, goal) (leaves the optimal policies unchanged; soo_rl/vec_env.py). Without it the
-    # deceptive blue lured red and then stayed at the fake (goal rate 0.13-0.16 in every variant
-    # tried); with k=100 it went on to the goal (0.98 after 2M steps). 0 = the paper's reward only.
-    goal_shaping: float = 100.0
+    goal_shaping: float = field(default=100.0, metadata=cli(
+        "k of the potential-based shaping of blue's training reward, phi = -k [red trapped] "
+        "dist(blue, goal) (optimal policies unchanged; without it the deceptive blue stays at the "
+        "fake after trapping red); 0 = the paper's reward only (preset value: 100)"))
     ppo: PPOSettings = PPOSettings()
 
     def __post_init__(self) -> None:
         def bad(name: str, why: str) -> None:
-            raise ValueError(f"invalid experiment setting '{name}': {why}")
+            raise ConfigError("experiment setting", name, why)
 
         if not self.seeds:
-            bad("seeds", "give at least one seed")
+            bad("seeds", "must be >= 1 seed (got none)")
         if len(set(self.seeds)) != len(self.seeds) or any(s < 0 for s in self.seeds):
             bad("seeds", "seeds must be distinct non-negative integers")
         for name in ("timesteps", "finetune_timesteps", "eval_episodes", "eval_every"):
@@ -124,7 +155,7 @@ class ExperimentConfig:
                 bad(name, f"must be > 0 (got {getattr(self, name)})")
         for name in ("soo_weight", "anchor_weight", "goal_shaping"):
             if not 0 <= getattr(self, name) < float("inf"):
-                bad(name, f"must be a finite number >= 0 (got {getattr(self, name)})")
+                bad(name, f"must be >= 0 and finite (got {getattr(self, name)})")
         if not 0 < self.ppo.reward_scale < float("inf"):
             bad("ppo.reward_scale", f"must be a finite number > 0 (got {self.ppo.reward_scale})")
         unknown = [c for c in self.conditions if c not in CONDITIONS]
@@ -132,12 +163,14 @@ class ExperimentConfig:
             bad("conditions", f"unknown condition '{unknown[0]}' (choose from {', '.join(CONDITIONS)})")
         if not self.conditions:
             bad("conditions", "give at least one condition")
+        if len(set(self.conditions)) != len(self.conditions):
+            bad("conditions", f"a condition is repeated ({','.join(self.conditions)})")
         if self.pairing not in PAIRING_NAMES:
             bad("pairing", f"must be one of {', '.join(PAIRING_NAMES)} (got {self.pairing!r})")
         if self.finetune_reward not in FINETUNE_REWARDS:
             bad("finetune_reward", f"must be one of {', '.join(FINETUNE_REWARDS)} "
                 f"(got {self.finetune_reward!r})")
-        self.env_config()  # validates the env overrides (ValueError names the field)
+        self.env_config()  # validates the env overrides (ConfigError names the field)
 
     def env_config(self, **extra: Any) -> DeceptionConfig:
         return DeceptionConfig.from_dict({**DeceptionConfig().to_dict(), **self.env, **extra})

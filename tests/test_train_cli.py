@@ -131,3 +131,13 @@ def test_evaluate_cli(smoke_run, capsys, tmp_path):
         assert evaluate.main(argv) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and message in err[0], (argv, err)
+
+
+def test_smoke_metrics_are_pinned(smoke_run):
+    """The smoke preset's summary.json metrics, byte for byte as before the code was reorganised into
+    floors (tests/data/smoke_summary_golden.json, made with the earlier layout): a refactor must not
+    change a single number."""
+    golden = json.loads((Path(__file__).parent / "data" / "smoke_summary_golden.json").read_text())
+    summary = json.loads((smoke_run / "summary.json").read_text())
+    assert json.dumps(summary["conditions"], sort_keys=True) == \
+        json.dumps(golden["conditions"], sort_keys=True)
