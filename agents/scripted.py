@@ -64,7 +64,7 @@ class _PDController:
 
 
 class FollowerRed:
-    """DESIGN.md's scripted red: moves toward blue while it sees blue, toward blue's last seen
+    """The scripted red (docs/design.md section 1): moves toward blue while it sees blue, toward blue's last seen
     position otherwise, then holds there. Blue's last seen position is remembered relative to a
     landmark (landmarks are static), so it needs no world coordinates."""
 

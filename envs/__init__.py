@@ -1,4 +1,4 @@
-"""The red/blue physical-deception environment (DESIGN.md section 1)."""
+"""The red/blue physical-deception environment (docs/design.md section 1)."""
 
 from envs import deception_v0
 from envs.config import DeceptionConfig, make_config

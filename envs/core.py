@@ -62,7 +62,7 @@ class StepResult:
 
 
 def sample_worlds(cfg: DeceptionConfig, n: int, rng: np.random.Generator) -> WorldState:
-    """Fresh episode starts (PAPER_NOTES.md): red uniform in the spawn box, blue at distance
+    """Fresh episode starts (docs/design.md section 7): red uniform in the spawn box, blue at distance
     U(0, start_radius) and a uniform angle from red, landmarks uniform, goal uniform, zero velocities."""
     s, L = cfg.spawn_range, cfg.n_landmarks
     red_pos = rng.uniform(-s, s, size=(n, 2))
@@ -197,7 +197,7 @@ def _integrate(cfg: DeceptionConfig, pos: np.ndarray, vel: np.ndarray, force: np
 
 
 def observe(cfg: DeceptionConfig, state: WorldState) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Egocentric observations (blue_obs, red_obs, visible) of all worlds (DESIGN.md section 1)."""
+    """Egocentric observations (blue_obs, red_obs, visible) of all worlds (docs/design.md section 1)."""
     geo = _geometry(state, [state.blue_pos])
     rel_red = state.red_pos - state.blue_pos
     visible = _norm(rel_red) < cfg.obs_radius

@@ -3,6 +3,14 @@
     from envs import deception_v0
     env = deception_v0.parallel_env(render_mode=None, reward_mode="deceptive")
     aec = deception_v0.env()
+
+| Import             | `from envs import deception_v0`                               |
+|--------------------|---------------------------------------------------------------|
+| Agents             | `agents = ["blue", "red"]`                                    |
+| Actions            | Box(-1, 1, (2,)) (force), or Discrete(5) with `continuous_actions=False` |
+| Observation shape  | blue (10,), red (7,) at `n_fakes=1` (layouts: docs/design.md section 1) |
+| Episode end        | truncation only, at `max_cycles` (50)                         |
+| Arguments          | `render_mode`, `config`, or any `DeceptionConfig` field        |
 """
 
 from __future__ import annotations
@@ -46,7 +54,7 @@ def info_for_world(info: dict[str, np.ndarray], i: int = 0) -> dict[str, Any]:
 
 
 class DeceptionParallelEnv(ParallelEnv):
-    """Red/blue physical deception (DESIGN.md section 1). Agents ``"blue"`` and ``"red"``."""
+    """Red/blue physical deception (docs/design.md section 1). Agents ``"blue"`` and ``"red"``."""
 
     metadata = {
         "render_modes": ["human", "rgb_array"],

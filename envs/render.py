@@ -1,4 +1,4 @@
-"""Pygame rendering of the physical-deception world (DESIGN.md section 1, "Rendering").
+"""Pygame rendering of the physical-deception world (docs/design.md section 1, "Rendering").
 
     renderer = DeceptionRenderer(cfg, "rgb_array")
     frame = renderer.draw(state, 0, {"step": 3, "returns": {"blue": 0.0, "red": 1.0},

@@ -1,4 +1,4 @@
-"""Evaluation of a trained blue: behaviour metrics plus its neural SOO value (DESIGN.md 2 and 4)."""
+"""Evaluation of a trained blue: behaviour metrics plus its neural SOO value (docs/design.md sections 2 and 4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Evaluation metrics of a blue policy (DESIGN.md section 4), over batched fixed-seed episodes.
+"""Evaluation metrics of a blue policy (docs/design.md section 4), over batched fixed-seed episodes.
 
 All episodes of an evaluation run in parallel as worlds of one batched core, with deterministic
 blue actions, so an evaluation of hundreds of episodes costs ``max_cycles`` policy calls.
@@ -16,7 +16,7 @@ from agents.scripted import BatchPolicy
 from envs.config import DeceptionConfig
 from envs.core import FIRST_FAKE, DeceptionCore, reset_outputs
 
-# TensorBoard tag of each metric (DESIGN.md section 4)
+# TensorBoard tag of each metric (docs/design.md section 4)
 METRIC_TAGS = {
     "fake_first_rate": "deception/fake_first_rate",
     "deceptive_step_rate": "deception/deceptive_step_rate",
@@ -84,7 +84,7 @@ def run_episodes(blue: BatchPolicy, red: BatchPolicy, cfg: DeceptionConfig, n_ep
 
 
 def episode_metrics(batch: EpisodeBatch) -> dict[str, float]:
-    """The DESIGN.md section 4 metrics of a batch of episodes."""
+    """The docs/design.md section 4 metrics of a batch of episodes."""
     seen = batch.red_visible_before
     n_seen = int(seen.sum())
     metrics = {

@@ -4,10 +4,8 @@ Every world is one SB3 "env". Episodes end only by truncation at ``max_cycles``;
 finished world carry ``terminal_observation`` and ``TimeLimit.truncated=True`` so that SB3 bootstraps
 the value there, and an ``episode`` entry (return, length) for SB3's rollout logging.
 
-The reward SB3 trains on can differ from the env's (the paper's) reward in two ways, both off by
-default: ``reward_scale`` multiplies it, and ``goal_shaping`` = k adds the potential-based shaping
-term ``gamma * phi(s') - phi(s)`` with ``phi = -k * [red trapped] * dist(blue, goal)`` (Ng et al.
-1999: it leaves the optimal policies unchanged). The episode returns in the infos stay unshaped.
+Blue's training reward may be scaled and goal-shaped (both off by default; why: docs/design.md
+section 6); the episode returns in the infos stay the env's.
 """
 
 from __future__ import annotations
@@ -33,7 +31,8 @@ class DeceptionVecEnv(VecEnv):
     :param learner: which agent SB3 controls ("blue" by default; "red" to train a PPO red)
     :param opponent: the policy of the other agent (a ``BatchPolicy``: scripted or a frozen model)
     :param reward_scale: factor on the training reward
-    :param goal_shaping: k of the potential-based shaping (blue only; 0 = none)
+    :param goal_shaping: k of the potential-based shaping term ``gamma * phi(s') - phi(s)``,
+        ``phi = -k * [red trapped] * dist(blue, goal)`` (blue only; 0 = none)
     :param gamma: the learner's discount, used by the shaping term
     """
 

@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 from gymnasium import spaces
-from pettingzoo.test import api_test, parallel_api_test, seed_test
+from pettingzoo.test import api_test, max_cycles_test, parallel_api_test, seed_test
 
 from envs import DeceptionConfig, deception_v0, make_config
 
@@ -68,6 +68,11 @@ def test_parallel_api(continuous, kw):
 def test_aec_api(continuous, kw):
     env = deception_v0.env(continuous_actions=continuous, **kw)
     _run_checking_warnings(api_test, env, num_cycles=120)
+
+
+def test_max_cycles():
+    """PettingZoo's own check that every agent is truncated at ``max_cycles``."""
+    max_cycles_test(deception_v0)
 
 
 @params

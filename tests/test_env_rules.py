@@ -1,4 +1,4 @@
-"""Rules of the world, unit-tested on envs.core with hand-built states (DESIGN.md section 1)."""
+"""Rules of the world, unit-tested on envs.core with hand-built states (docs/design.md section 1)."""
 
 from __future__ import annotations
 

@@ -1,20 +1,7 @@
-"""SOO loss on the actor MLP of an SB3 ``ActorCriticPolicy`` (DESIGN.md section 2), plus the control
-losses of the ``random_ft`` and ``anchor_ft`` conditions.
-
-Activations: the actor path of the policy is ``features = extract(preprocess(obs))`` (the actor's
-features extractor, exactly as ``ActorCriticPolicy.get_distribution`` does it, for a shared or a separate
-extractor) followed by ``policy.mlp_extractor.policy_net`` (an ``nn.Sequential`` of Linear and activation
-modules). We iterate that Sequential and keep the output of every module that is not an ``nn.Linear``,
-i.e. every hidden layer after its nonlinearity, whatever the depth and ``activation_fn``. Everything runs
-on the live policy, so gradients flow into the features extractor and ``policy_net`` (never into the value
-network or ``action_net``).
-
-Reuse: PPO's own forward pass already computes the actor's activations on the minibatch. Inside
-``recording_actor_activations(policy)`` forward hooks on those hidden nonlinearities record them; given as
-``known`` (an ``ActorActivations``), ``soo_loss`` takes every variant row that equals its source
-observation (exact float equality) from them instead of running the actor on it again, and
-``random_loss`` / ``anchor_loss`` skip their forward pass. The result is the same loss (to float
-rounding), with the same gradients: the reused rows stay in PPO's autograd graph.
+"""The SOO loss and value on the actor MLP of an SB3 ``ActorCriticPolicy``, and the control losses
+of the ``random_ft`` and ``anchor_ft`` conditions (docs/design.md section 2). Activations are every
+hidden layer of the actor after its nonlinearity (``actor_hidden_activations``); inside
+``recording_actor_activations`` PPO's own forward pass is recorded and reused (``known=``).
 """
 
 from __future__ import annotations
@@ -49,7 +36,12 @@ def _actor_features(policy: ActorCriticPolicy, obs: torch.Tensor) -> torch.Tenso
 
 
 def actor_hidden_activations(policy: ActorCriticPolicy, obs: Any) -> list[torch.Tensor]:
-    """Every hidden layer of the actor MLP after its nonlinearity, each ``(B, width)``, on the live policy."""
+    """Every hidden layer of the actor MLP after its nonlinearity, each ``(B, width)``, on the live policy.
+
+    The actor path is the actor's features extractor (as ``ActorCriticPolicy.get_distribution``, for a
+    shared or a separate extractor), then ``policy.mlp_extractor.policy_net``, whose every module that
+    is not an ``nn.Linear`` gives one layer, whatever the depth and ``activation_fn``. Gradients flow
+    into the features extractor and ``policy_net``, never into the value network or ``action_net``."""
     x = _actor_features(policy, _as_obs_tensor(policy, obs))
     acts: list[torch.Tensor] = []
     for module in policy.mlp_extractor.policy_net:
@@ -80,7 +72,12 @@ class ActorActivations:
 @contextmanager
 def recording_actor_activations(policy: ActorCriticPolicy) -> Iterator[list[torch.Tensor]]:
     """Forward hooks on the hidden nonlinearities of the actor MLP for the duration of the block: the
-    yielded list receives their outputs (in layer order) for every actor forward pass run inside it."""
+    yielded list receives their outputs (in layer order) for every actor forward pass run inside it.
+
+    Given as ``known`` (an ``ActorActivations``), ``soo_loss`` takes every variant row that equals its
+    source observation (exact float equality) from them instead of running the actor again, and
+    ``random_loss`` / ``anchor_loss`` skip their forward pass: the same loss (to float rounding) and
+    the same gradients, as the reused rows stay in PPO's autograd graph."""
     recorded: list[torch.Tensor] = []
     hooks = [
         module.register_forward_hook(lambda _m, _inp, out: recorded.append(out))

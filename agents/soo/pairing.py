@@ -1,30 +1,8 @@
-"""SOO pairings: build (self, other) variants of a batch of blue observations (DESIGN.md section 2).
-
-A pairing is a callable ``pairing(obs, generator) -> (self_obs, other_obs)``: ``obs`` is a float tensor
-``(B, blue_obs_dim)`` in the blue observation layout of ``DeceptionConfig`` (goal, landmarks, red's
-relative position, red-visible flag, red-trapped flag). The two outputs have the same shape
-``(B', blue_obs_dim)`` and row ``i`` of one is the counterpart of row ``i`` of the other; they differ only
-in red's slot and the visible flag.
-
-``pairing.pairs(obs, generator)`` returns the same two tensors and ``rows``: the row of ``obs`` each pair
-was built from (``None`` = row ``i`` of ``obs``, i.e. all of them in order). The trainer uses it to reuse
-PPO's own actor activations on ``obs`` for every variant that equals its source observation (e.g. the
-"self" variant of an observation in which red is already out of view) instead of a second forward pass.
-
-Randomness comes only from the ``torch.Generator`` passed in (a dedicated one, owned by the caller), so
-building pairs never consumes the global torch / NumPy RNG.
-
-Pairings:
-
-- ``self_steps`` (the paper's): only self-steps, the observations in which red is out of view, are
-  paired: self = the observation as is; other = the same with red placed at a uniform angle and
-  distance U(0, obs_radius) from blue (flag 1). Goal, landmarks and trapped flag are left as they are
-  (the paper's code also zeroed the trapped flag in the "other" variant; we keep it identical so that
-  the pair differs only in whether/where red is seen). Empty ``(0, D)`` tensors if red is always seen.
-- ``radius_injection``: every observation is paired: self = red hidden (slot zeroed, flag 0), other =
-  red injected as in ``self_steps``; observations with red in view thus give a synthetic self variant.
-- ``mask``: only observations in which red is actually visible are used: other = the observation as is,
-  self = the same with red hidden. Returns empty ``(0, D)`` tensors if no observation has red visible.
+"""SOO pairings: (self, other) variants of a batch of blue observations that differ only in red's
+slot and visible flag; ``make_pairing(name, cfg)`` builds one of ``PAIRINGS`` (docs/design.md
+section 2). Randomness comes only from the ``torch.Generator`` passed in (``make_generator``), never
+from the global torch / NumPy RNG. To add a pairing: subclass ``Pairing``, register it in
+``PAIRINGS`` and its name in ``soo_rl.config.PAIRING_NAMES``.
 """
 
 from __future__ import annotations
@@ -52,7 +30,13 @@ class Pairs(NamedTuple):
 
 class Pairing:
     """Base class of SOO pairings: ``pairs(obs, generator) -> Pairs``; calling the pairing returns
-    ``(self_obs, other_obs)``."""
+    ``(self_obs, other_obs)``.
+
+    ``obs`` is a float tensor ``(B, blue_obs_dim)`` in the blue layout of the ``DeceptionConfig``;
+    both outputs are ``(B', blue_obs_dim)``, row ``i`` of one the counterpart of row ``i`` of the
+    other. ``Pairs.rows`` lets the trainer reuse PPO's own actor activations for every variant that
+    equals its source observation instead of a second forward pass.
+    """
 
     name: str = ""
 
@@ -110,7 +94,9 @@ class Pairing:
 
 class SelfStepsPairing(Pairing):
     """The paper's pairing: self-steps (red out of view) as they are; other = red injected uniformly
-    inside the radius."""
+    inside the radius. Goal, landmarks and the trapped flag are kept (the paper's code also zeroed
+    the trapped flag in "other"; we keep it so the pair differs only in whether and where red is
+    seen). Empty ``(0, D)`` tensors if red is always in view."""
 
     name = "self_steps"
 
@@ -132,7 +118,8 @@ class RadiusInjectionPairing(Pairing):
 
 
 class MaskPairing(Pairing):
-    """Observed pairs: other = observations where red is visible, self = the same with red hidden."""
+    """Observed pairs: other = observations where red is visible, self = the same with red hidden
+    (empty ``(0, D)`` tensors if red is never in view)."""
 
     name = "mask"
 

@@ -1,43 +1,9 @@
-"""``SOOPPO``: SB3 PPO plus ``soo_weight`` x an auxiliary loss (SOO, or a control) (DESIGN.md section 3).
+"""``SOOPPO``: SB3 PPO plus ``soo_weight`` x an auxiliary loss (SOO, or a control) in every minibatch.
 
-``SOOPPO.train()`` is a copy of ``PPO.train()`` of **stable-baselines3 2.9.2**
-(``stable_baselines3/ppo/ppo.py``) with these additions, all marked ``# SOO:``:
-
-1. inside the minibatch loop, just before the optimisation step, ``loss += soo_weight * aux`` where
-   ``aux`` is computed on the minibatch's observations on the live policy:
-   - ``aux_loss="soo"``: the SOO loss (``agents.soo.losses.soo_loss``) on the pairs built by the pairing;
-   - ``aux_loss="random"``: ``random_loss`` with magnitude = the current (detached) SOO loss value, i.e.
-     a noise loss of SOO's magnitude (the ``random_ft`` control);
-   - ``aux_loss="anchor"``: ``anchor_loss`` to a frozen copy of the policy (the ``anchor_ft`` control);
-2. logging of ``soo/loss``, ``soo/weight`` and (when the term is active) ``soo/aux_loss``.
-
-When the term (or its logging) is needed, ``evaluate_actions`` runs inside
-``agents.soo.losses.recording_actor_activations``: forward hooks record the actor's hidden activations
-of PPO's own forward pass, and the aux losses reuse them (for ``self_steps`` pairs the self variant
-is the observation itself, so only the "other" variants run through the actor again).
-
-With ``soo_weight == 0`` the auxiliary term is never computed, so training is exactly SB3 PPO (same
-parameters, same global RNG consumption). ``soo/loss`` is then still logged for monitoring: it is computed
-under ``torch.no_grad`` on every ``soo_log_every``-th minibatch (default 10; 0 = never) with the dedicated
-SOO generator, which neither touches the global torch/NumPy RNG nor the parameters (cost: +4% of
-``train()`` time at the default, +14% with ``soo_log_every=1``, measured with the default experiment's
-PPO settings and [64, 64] MLP on CPU). The same
-applies to ``aux_loss="anchor"``, whose loss does not need the SOO value. ``soo/loss`` is always
-the mean, over the minibatches where it was computed, of the SOO loss of the policy *before* that
-minibatch's optimisation step (minibatches without pairs, possible with the ``mask`` pairing, are
-skipped).
-
-All SOO randomness (pair sampling, the noise of the random control) comes from a dedicated
-``torch.Generator`` seeded by ``soo_seed`` (default: derived from ``seed``; fresh OS entropy if both are
-None). It is not saved: after ``load`` it restarts from its seed.
-
-The anchor policy (``aux_loss="anchor"``) is a frozen deep copy of the policy taken when the model is
-built and refreshed whenever parameters are loaded (``SOOPPO.load`` / ``set_parameters``), unless one
-was given explicitly with ``set_anchor_policy``.
-
-Save/load: ``soo_weight``, ``pairing``, ``env_config`` (a frozen dataclass, cloudpickled by SB3 with its
-fields readable in the zip's ``data``), ``aux_loss``, ``soo_seed`` and ``soo_log_every`` round-trip
-through the normal SB3 ``.zip`` API; the pairing object, the generator and the anchor are rebuilt.
+``SOOPPO.train()`` is a copy of ``PPO.train()`` of **stable-baselines3 2.9.2** whose additions are all
+marked ``# SOO:``: the aux term added to the loss before the optimisation step, and the ``soo/*``
+logs. With ``soo_weight == 0`` it is exactly SB3 PPO (same parameters, same RNG consumption).
+docs/design.md sections 2 and 3 describe the method.
 """
 
 from __future__ import annotations
@@ -104,17 +70,30 @@ def frozen_policy_copy(policy: ActorCriticPolicy) -> ActorCriticPolicy:
 
 
 class SOOPPO(PPO):
-    """PPO with ``soo_weight`` x an auxiliary loss (see the module docstring).
+    """PPO with ``soo_weight`` x an auxiliary loss on the minibatch's observations, computed on the
+    live policy. When the term (or its logging) is needed, ``evaluate_actions`` runs inside
+    ``recording_actor_activations``, so the aux losses reuse PPO's own actor activations.
 
     :param soo_weight: lambda, the weight of the auxiliary loss (>= 0; 0 = plain PPO).
     :param pairing: name of the SOO pairing (``agents.soo.pairing.PAIRINGS``).
     :param env_config: the world config, for the blue observation layout (default ``DeceptionConfig()``);
         a dict is accepted too.
-    :param aux_loss: ``"soo"`` | ``"random"`` | ``"anchor"``.
-    :param soo_seed: seed of the dedicated SOO generator (default: ``seed + 0x500``, or OS entropy).
+    :param aux_loss: ``"soo"`` (the SOO loss on the pairing's pairs), ``"random"`` (``random_loss``
+        with the magnitude of the current, detached SOO loss: the ``random_ft`` control) or
+        ``"anchor"`` (``anchor_loss`` to a frozen copy of the policy: the ``anchor_ft`` control; the
+        copy is taken when the model is built and re-taken whenever parameters are loaded, unless one
+        was given with ``set_anchor_policy``).
+    :param soo_seed: seed of the dedicated ``torch.Generator`` behind all SOO randomness (pairs, the
+        random control's noise), which never touches the global RNG (default: ``seed + 0x500``, or OS
+        entropy). Not saved: after ``load`` it restarts from its seed.
     :param soo_log_every: when the SOO loss is not needed for the loss (weight 0, or ``aux_loss="anchor"``),
-        compute it for ``soo/loss`` under no_grad on every N-th minibatch of ``train()``; 0 = don't.
-    All other arguments are those of ``stable_baselines3.PPO``.
+        compute it for ``soo/loss`` under no_grad on every N-th minibatch of ``train()``; 0 = don't
+        (cost: +4% of ``train()`` time at 10, +14% at 1; default experiment's PPO settings on CPU).
+        ``soo/loss`` is the mean over those minibatches of the SOO loss before the minibatch's step
+        (minibatches without pairs, possible with ``mask``, are skipped).
+    All other arguments are those of ``stable_baselines3.PPO``. ``soo_weight``, ``pairing``,
+    ``env_config``, ``aux_loss``, ``soo_seed`` and ``soo_log_every`` are saved in the ``.zip``; the
+    pairing, the generator and the anchor are rebuilt on load.
     """
 
     def __init__(
