@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices
+from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvStepReturn
 
 from agents.scripted import BatchPolicy
 from envs.config import DeceptionConfig
@@ -91,7 +91,7 @@ class DeceptionVecEnv(VecEnv):
     def step_async(self, actions: np.ndarray) -> None:
         self._actions = actions
 
-    def step_wait(self):
+    def step_wait(self) -> VecEnvStepReturn:
         assert self._actions is not None and self._last_opp_obs is not None, "reset() first"
         opp_action = self.opponent.act(self._last_opp_obs)
         if self.learner == "blue":
@@ -148,24 +148,17 @@ class DeceptionVecEnv(VecEnv):
     # --- attribute plumbing required by VecEnv (single shared "env") ------------------------
     def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
         if attr_name == "render_mode":
-            return [None] * len(self._indices(indices))
-        return [getattr(self, attr_name)] * len(self._indices(indices))
+            return [None] * len(self._get_indices(indices))
+        return [getattr(self, attr_name)] * len(self._get_indices(indices))
 
     def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
         setattr(self, attr_name, value)
 
     def env_method(self, method_name: str, *args, indices: VecEnvIndices = None, **kwargs):
-        return [getattr(self, method_name)(*args, **kwargs) for _ in self._indices(indices)]
+        return [getattr(self, method_name)(*args, **kwargs) for _ in self._get_indices(indices)]
 
     def env_is_wrapped(self, wrapper_class, indices: VecEnvIndices = None) -> list[bool]:
-        return [False] * len(self._indices(indices))
+        return [False] * len(self._get_indices(indices))
 
     def get_images(self):
         raise NotImplementedError("render episodes with experiments/watch.py")
-
-    def _indices(self, indices: VecEnvIndices) -> list[int]:
-        if indices is None:
-            return list(range(self.num_envs))
-        if isinstance(indices, int):
-            return [indices]
-        return list(indices)

@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from experiments import benchmark
+from soo_rl.benchmark import runner
 
 ENV_FIELDS = ("n_worlds", "calls", "seconds", "calls_per_s", "steps_per_s", "peak_rss_mib")
 TRAIN_FIELDS = ("timesteps", "seconds", "steps_per_s", "peak_rss_mib")
@@ -25,18 +26,18 @@ def test_quick_benchmark_writes_json(tmp_path, capsys):
     assert any("skipped" in n for n in res["meta"]["notes"])
 
     ours = res["env_steps"]["ours"]
-    assert [r["n_worlds"] for r in ours] == list(benchmark.WORLD_COUNTS)
+    assert [r["n_worlds"] for r in ours] == list(runner.WORLD_COUNTS)
     for r in ours:
         for field in ENV_FIELDS:
             assert r[field] > 0, (r["n_worlds"], field)
         assert r["steps_per_s"] == pytest.approx(r["n_worlds"] * r["calls_per_s"])
     assert res["env_steps"]["mpe2"] is None
-    assert set(res["env_steps"]["ratio_vs_mpe2"]) == {str(n) for n in benchmark.WORLD_COUNTS}
+    assert set(res["env_steps"]["ratio_vs_mpe2"]) == {str(n) for n in runner.WORLD_COUNTS}
 
     tr = res["training"]
     for key, weight in (("ours_soo0", 0.0), ("ours_soo1", 1.0)):
         assert tr[key]["soo_weight"] == weight
-        assert tr[key]["timesteps"] >= benchmark.QUICK_TRAIN_STEPS
+        assert tr[key]["timesteps"] >= runner.QUICK_TRAIN_STEPS
         for field in TRAIN_FIELDS:
             assert tr[key][field] > 0, (key, field)
         assert tr[key]["torch_threads"] == 1
@@ -49,16 +50,16 @@ def test_quick_benchmark_writes_json(tmp_path, capsys):
 
 def test_worker_subprocess_reports_json():
     """The isolated path (the default without --quick): one env measurement in a subprocess."""
-    r = benchmark.call_worker(sys.executable, "--worker",
-                              {"kind": "ours_env", "n_worlds": 8, "seconds": 0.05}, timeout=120)
+    r = runner.call_worker(sys.executable, "--worker",
+                           {"kind": "ours_env", "n_worlds": 8, "seconds": 0.05}, timeout=120)
     assert r["n_worlds"] == 8 and r["calls"] > 0 and r["steps_per_s"] > 0
     assert r["peak_rss_mib"] >= r["baseline_rss_mib"] > 0
 
 
 def test_missing_mpe2_python_is_skipped_with_a_note(tmp_path):
-    probe, note = benchmark.probe_mpe2(None)
-    assert probe is None and benchmark.MPE2_ENV_VAR in note
-    probe, note = benchmark.probe_mpe2(str(tmp_path / "no-such-python"))
+    probe, note = runner.probe_mpe2(None)
+    assert probe is None and runner.MPE2_ENV_VAR in note
+    probe, note = runner.probe_mpe2(str(tmp_path / "no-such-python"))
     assert probe is None and "does not exist" in note
 
 

@@ -6,6 +6,7 @@ import pytest
 from envs.config import DeceptionConfig
 from experiments import train_red
 from soo_rl.evaluation import make_red
+from soo_rl.red_training import MixedBlue
 
 
 def test_trains_a_red_that_the_experiment_can_load(tmp_path, capsys):
@@ -23,7 +24,7 @@ def test_trains_a_red_that_the_experiment_can_load(tmp_path, capsys):
 
 
 def test_mixed_blue_draws_per_world_and_resets_only_masked():
-    blue = train_red.MixedBlue(DeceptionConfig(), seed=0)
+    blue = MixedBlue(DeceptionConfig(), seed=0)
     blue.reset(200)
     first = blue.use_lure.copy()
     assert 0.3 < first.mean() < 0.7

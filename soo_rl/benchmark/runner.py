@@ -1,0 +1,294 @@
+"""The parent side of the benchmark: ``run_benchmark(BenchmarkConfig)`` runs every measurement
+(in-process or as a ``worker`` subprocess, the mpe2 ones in the reference venv) and returns the
+results dict; ``format_table`` prints it. CLI: experiments/benchmark.py.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from soo_rl.benchmark import worker
+from soo_rl.benchmark.worker import MAX_CYCLES, RESULT_PREFIX, WORKER_FLAGS, WORKERS, load1
+from soo_rl.errors import UsageError
+
+MPE2_ENV_VAR = "SOO_RL_MPE2_PYTHON"
+#: the folder that holds ``soo_rl``, ``agents`` and ``envs``: our workers' PYTHONPATH and cwd
+IMPORT_ROOT = Path(__file__).resolve().parents[2]
+
+WORLD_COUNTS = (1, 64, 1024, 16384)
+# 8 envs, as an SB3 user would run MPE; n_steps cannot then be ours (8 x 128 = 1024 samples per
+# rollout is below batch_size=2048), so by default the mpe2 run keeps our samples per rollout
+MPE2_N_ENVS = 8
+
+# defaults / --quick
+DEFAULT_ENV_SECONDS = 3.0
+DEFAULT_TRAIN_STEPS = 100_000
+DEFAULT_MPE2_TRAIN_STEPS = 40_960  # 5 rollouts of 8192 samples; keeps the reference well under a minute
+QUICK_ENV_SECONDS = 0.1
+QUICK_TRAIN_STEPS = 1024
+QUICK_PPO = {"n_envs": 16, "n_steps": 64, "batch_size": 256, "n_epochs": 1}
+
+
+@dataclass
+class BenchmarkConfig:
+    """One benchmark run. A budget left ``None`` takes its default, or with ``quick`` its quick value;
+    ``in_process`` left ``None`` is ``quick``. Bad values raise ``UsageError`` naming the flag."""
+
+    quick: bool = False  # tiny budgets and PPO settings (QUICK_PPO): a smoke test
+    skip_mpe2: bool = False
+    mpe2_python: str | None = None  # python of the mpe2 reference venv; None: the reference is skipped
+    worlds: list[int] = field(default_factory=lambda: list(WORLD_COUNTS))
+    env_seconds: float | None = None  # timed seconds per env-step measurement
+    train_steps: int | None = None  # timesteps per SOOPPO training measurement
+    mpe2_train_steps: int | None = None  # timesteps of the mpe2 PPO measurement
+    mpe2_n_steps: int | None = None  # None: n_envs * n_steps / MPE2_N_ENVS, our samples per rollout
+    in_process: bool | None = None  # ours in this process (faster; memory = its running peak)
+
+    def __post_init__(self) -> None:
+        if self.in_process is None:
+            self.in_process = self.quick
+        if self.env_seconds is None:
+            self.env_seconds = QUICK_ENV_SECONDS if self.quick else DEFAULT_ENV_SECONDS
+        if self.train_steps is None:
+            self.train_steps = QUICK_TRAIN_STEPS if self.quick else DEFAULT_TRAIN_STEPS
+        if self.mpe2_train_steps is None:
+            self.mpe2_train_steps = QUICK_TRAIN_STEPS if self.quick else DEFAULT_MPE2_TRAIN_STEPS
+        for name in ("env_seconds", "train_steps", "mpe2_train_steps"):
+            if not getattr(self, name) > 0:
+                raise UsageError(f"--{name.replace('_', '-')} must be > 0")
+        if any(n < 1 for n in self.worlds):
+            raise UsageError("--worlds must be >= 1")
+
+
+class WorkerError(RuntimeError):
+    pass
+
+
+def call_worker(python: str, flag: str, spec: dict[str, Any], timeout: float = 1800) -> dict[str, Any]:
+    """Run ``python worker.py FLAG SPEC`` and return its JSON result plus load averages.
+
+    ``flag`` is ``--worker`` (ours: the project is put on PYTHONPATH) or ``--mpe2-worker`` (the
+    reference venv, which must not see the project, e.g. its ``envs`` package)."""
+    if flag not in WORKER_FLAGS:
+        raise ValueError(f"flag must be one of {WORKER_FLAGS} (got {flag!r})")
+    env = dict(os.environ)
+    cwd: str | None = None
+    if flag == "--worker":
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(IMPORT_ROOT), env.get("PYTHONPATH")) if p)
+        cwd = str(IMPORT_ROOT)
+    else:
+        env.pop("PYTHONPATH", None)
+    load_before = load1()
+    try:
+        proc = subprocess.run([python, str(Path(worker.__file__).resolve()), flag, json.dumps(spec)],
+                              capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise WorkerError(f"{spec['kind']} worker could not run: {exc}") from exc
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(RESULT_PREFIX)]
+    if proc.returncode != 0 or not lines:
+        tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
+        raise WorkerError(f"{spec['kind']} worker failed (exit {proc.returncode}):\n{tail}")
+    result = json.loads(lines[-1][len(RESULT_PREFIX):])
+    result["load1_before"], result["load1_after"] = load_before, load1()
+    return result
+
+
+def run_in_process(spec: dict[str, Any]) -> dict[str, Any]:
+    """Run one of our measurements in this process (``--in-process``), with load averages."""
+    spec = dict(spec)
+    load_before = load1()
+    result = WORKERS[spec.pop("kind")](**spec)
+    result["load1_before"], result["load1_after"] = load_before, load1()
+    return result
+
+
+def probe_mpe2(python: str | None) -> tuple[dict[str, Any] | None, str]:
+    """(probe result, note). The result is None when the reference cannot be run: no ``python``,
+    or one that cannot import mpe2, SB3 and torch. mpe2 is never installed into the project's venv
+    (its pygame-ce would overwrite our pygame); how to make its venv: experiments/benchmark.py."""
+    if not python:
+        return None, (f"mpe2 reference skipped: no --mpe2-python and ${MPE2_ENV_VAR} is not set "
+                      "(see this script's docstring for the reference venv)")
+    if not Path(python).exists():
+        return None, f"mpe2 reference skipped: python {python!r} does not exist"
+    try:
+        probe = call_worker(python, "--mpe2-worker", {"kind": "mpe2_probe"}, timeout=300)
+    except WorkerError as exc:
+        return None, f"mpe2 reference skipped: {python} cannot import mpe2/SB3/torch: {exc}"
+    return probe, f"mpe2 reference: {python}"
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a and b else None
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
+    """Speed and scale of ours against mpe2, each measurement in its own subprocess (so that peak
+    memory is per measurement) unless ``config.in_process``; progress on stderr.
+
+    (a) ``env_steps``: ``worker.ours_env_worker`` at each of ``config.worlds`` worlds against
+    ``worker.mpe2_env_worker`` (one env); both continuous actions, 50-step episodes; ratios ours / mpe2.
+    (b) ``training``: ``worker.ours_train_worker`` with ``soo_weight`` 0 and 1 against
+    ``worker.mpe2_train_worker`` in a ``MPE2_N_ENVS``-env ``DummyVecEnv``, with the same network and
+    PPO settings; its ``n_steps`` is ours x n_envs / 8 unless ``config.mpe2_n_steps``: the same 8192
+    samples per rollout, minibatches and gradient steps per sample.
+    (c) memory: every result's ``peak_rss_mib``, ``baseline_rss_mib`` and ``rss_delta_mib``.
+    Each result records the 1-minute load average before and after it: on a shared 2-core machine
+    compare only numbers from the same run (the ratios), taken at a low load.
+    """
+    from soo_rl.config import PPOSettings
+
+    settings = PPOSettings(**QUICK_PPO) if config.quick else PPOSettings()
+    ppo = dataclasses.asdict(settings)
+    ppo["net_arch"] = list(settings.net_arch)
+    rollout = settings.n_envs * settings.n_steps
+    mpe2_n_steps = config.mpe2_n_steps or max(1, rollout // MPE2_N_ENVS)
+    me = sys.executable
+
+    def ours(spec: dict[str, Any]) -> dict[str, Any]:
+        return run_in_process(spec) if config.in_process else call_worker(me, "--worker", spec)
+
+    notes: list[str] = []
+    mpe2_python = None if config.skip_mpe2 else config.mpe2_python
+    if config.skip_mpe2:
+        probe, note = None, "mpe2 reference skipped (--skip-mpe2)"
+    else:
+        probe, note = probe_mpe2(mpe2_python)
+    notes.append(note)
+
+    def mpe2_call(spec: dict[str, Any]) -> dict[str, Any] | None:
+        try:
+            return call_worker(mpe2_python, "--mpe2-worker", spec)
+        except WorkerError as exc:
+            notes.append(f"mpe2 {spec['kind']} failed: {exc}")
+            _log(notes[-1])
+            return None
+
+    results: dict[str, Any] = {
+        "meta": {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "quick": config.quick,
+            "cpu_count": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "load1_start": load1(),
+            "max_cycles": MAX_CYCLES,
+            "env_seconds": config.env_seconds,
+            "train_steps": config.train_steps,
+            "mpe2_train_steps": config.mpe2_train_steps,
+            "ppo": ppo,
+            "mpe2_ppo": {"n_envs": MPE2_N_ENVS, "n_steps": mpe2_n_steps},
+            "mpe2": {"available": probe is not None, "python": mpe2_python,
+                     **({"versions": probe["versions"]} if probe else {})},
+            "notes": notes,
+            "in_process": config.in_process,
+            "memory": ("peak_rss_mib = ru_maxrss of the measurement's own process; rss_delta_mib = "
+                       "peak minus the peak before the timed part") if not config.in_process else
+                      ("ours measured in one process (--in-process): peak_rss_mib is that process's "
+                       "running peak, rss_delta_mib what a measurement raised it by"),
+        },
+    }
+
+    # (a) env steps/s
+    ours_env = []
+    for n in config.worlds:
+        _log(f"env steps: ours N={n} ...")
+        ours_env.append(ours({"kind": "ours_env", "n_worlds": n, "seconds": config.env_seconds}))
+    mpe2_env = None
+    if probe is not None:
+        _log("env steps: mpe2 simple_adversary_v3 ...")
+        mpe2_env = mpe2_call({"kind": "mpe2_env", "seconds": config.env_seconds})
+    ref = mpe2_env["steps_per_s"] if mpe2_env else None
+    results["env_steps"] = {
+        "ours": ours_env,
+        "mpe2": mpe2_env,
+        "ratio_vs_mpe2": {str(r["n_worlds"]): _ratio(r["steps_per_s"], ref) for r in ours_env},
+    }
+
+    # (b) training steps/s
+    training: dict[str, Any] = {}
+    for w in (0.0, 1.0):
+        _log(f"training: SOOPPO soo_weight={w:g}, {config.train_steps} steps ...")
+        training[f"ours_soo{w:g}"] = ours({"kind": "ours_train", "soo_weight": w,
+                                           "steps": config.train_steps, "ppo": ppo})
+    mpe2_train = None
+    if probe is not None:
+        _log(f"training: mpe2 PPO, {config.mpe2_train_steps} steps ...")
+        mpe2_train = mpe2_call({"kind": "mpe2_train", "steps": config.mpe2_train_steps,
+                                "sb3_kwargs": settings.sb3_kwargs(), "n_envs": MPE2_N_ENVS,
+                                "n_steps": mpe2_n_steps})
+    training["mpe2_ppo"] = mpe2_train
+    ref = mpe2_train["steps_per_s"] if mpe2_train else None
+    training["ratio_vs_mpe2"] = {k: _ratio(training[k]["steps_per_s"], ref)
+                                 for k in ("ours_soo0", "ours_soo1")}
+    training["soo1_over_soo0"] = _ratio(training["ours_soo1"]["steps_per_s"],
+                                        training["ours_soo0"]["steps_per_s"])
+    results["training"] = training
+    results["meta"]["load1_end"] = load1()
+    return results
+
+
+def _fmt(x: float | None, spec: str = ",.0f") -> str:
+    return "-" if x is None else format(x, spec)
+
+
+def format_table(res: dict[str, Any]) -> str:
+    """The results of ``run_benchmark`` as a text table, with its notes."""
+    meta = res["meta"]
+    head = f"{'measurement':<34} {'steps/s':>12} {'ratio':>9} {'peak RSS':>9} {'delta':>7} {'load1':>11}"
+    rule = "-" * len(head)
+
+    def row(name: str, r: dict[str, Any] | None, ratio: float | None) -> str:
+        if r is None:
+            return f"{name:<34} {'(not run)':>12}"
+        load = f"{_fmt(r.get('load1_before'), '.2f')}/{_fmt(r.get('load1_after'), '.2f')}"
+        return (f"{name:<34} {_fmt(r['steps_per_s']):>12} {_fmt(ratio, '.2f'):>9} "
+                f"{_fmt(r['peak_rss_mib'], '.0f'):>5} MiB {_fmt(r['rss_delta_mib'], '.0f'):>3} MiB "
+                f"{load:>11}")
+
+    env, tr = res["env_steps"], res["training"]
+    lines = [
+        f"Speed and scale ({'quick' if meta['quick'] else 'default budgets'}; {meta['cpu_count']} CPUs; "
+        f"load1 {meta['load1_start']} -> {meta['load1_end']})",
+        "",
+        "(a) env world-steps/s, random actions (ratio = ours / mpe2 simple_adversary_v3)",
+        head, rule,
+    ]
+    for r in env["ours"]:
+        lines.append(row(f"DeceptionCore N={r['n_worlds']}", r, env["ratio_vs_mpe2"][str(r["n_worlds"])]))
+    lines.append(row("mpe2 simple_adversary_v3 (1 env)", env["mpe2"], 1.0 if env["mpe2"] else None))
+    ppo = meta["ppo"]
+    lines += [
+        "",
+        f"(b) training env-steps/s in model.learn (ratio = ours / mpe2 PPO); net {ppo['net_arch']}, "
+        f"batch {ppo['batch_size']}, {ppo['n_epochs']} epochs",
+        head, rule,
+        row(f"SOOPPO soo_weight=0 ({ppo['n_envs']}x{ppo['n_steps']})", tr["ours_soo0"],
+            tr["ratio_vs_mpe2"]["ours_soo0"]),
+        row(f"SOOPPO soo_weight=1 ({ppo['n_envs']}x{ppo['n_steps']})", tr["ours_soo1"],
+            tr["ratio_vs_mpe2"]["ours_soo1"]),
+        row(f"mpe2 PPO ({meta['mpe2_ppo']['n_envs']}x{meta['mpe2_ppo']['n_steps']} DummyVecEnv)",
+            tr["mpe2_ppo"], 1.0 if tr["mpe2_ppo"] else None),
+        f"SOO overhead: soo_weight=1 runs at {_fmt(tr['soo1_over_soo0'], '.2f')} x the speed of "
+        "soo_weight=0",
+        "",
+        ("peak RSS = ru_maxrss of the measurement's own process; delta = added by the timed part"
+         if not meta["in_process"] else
+         "ours measured in one process (--in-process): peak RSS = its running peak, delta = raise"),
+        "load1 = 1-min load average before/after",
+    ]
+    lines += [f"note: {n}" for n in meta["notes"]]
+    return "\n".join(lines)
