@@ -1,4 +1,5 @@
-"""Policies: the scripted red follower and scripted blues, and the PPO+SOO learner ``SOOPPO``.
+"""Policies and learners: the scripted red follower and scripted blues, and the SOO method
+(``agents.soo``: pairings, losses, ``SOOPPO``).
 
 ``SOOPPO`` is imported lazily (on first attribute access) so that ``import agents`` stays cheap and does
 not pull in torch / stable-baselines3 for users of the scripted policies only.
@@ -6,12 +7,12 @@ not pull in torch / stable-baselines3 for users of the scripted policies only.
 
 from typing import TYPE_CHECKING, Any
 
-from agents.scripted import BatchPolicy, FollowerRed, ScriptedBlue
+from agents.scripted import BatchPolicy, FollowerRed, MixedBlue, ScriptedBlue
 
 if TYPE_CHECKING:
     from agents.soo.ppo import SOOPPO
 
-__all__ = ["BatchPolicy", "FollowerRed", "ScriptedBlue", "SOOPPO"]
+__all__ = ["BatchPolicy", "FollowerRed", "MixedBlue", "ScriptedBlue", "SOOPPO"]
 
 
 def __getattr__(name: str) -> Any:

@@ -1,4 +1,5 @@
-"""Batched policy interface and the scripted policies: the red `follower` and two scripted blues.
+"""Batched policy interface and the scripted policies: the red `follower` and the scripted blues
+(`straight`, `lure`, and `MixedBlue`, one of the two per world and episode).
 
 A policy acts for N worlds at once from observations only (no access to world state). Scripted
 policies that need their own velocity estimate it from how a static landmark moves in their
@@ -146,3 +147,25 @@ class ScriptedBlue:
         lure = self.pd.force(lure_target, vel, max_force=self.lure_speed)
         direct = self.pd.force(goal, vel)
         return to_action_space(self.cfg, np.where(trapped[:, None], direct, lure))
+
+
+class MixedBlue:
+    """Per-world scripted blue: straight or lure, drawn at every episode start."""
+
+    def __init__(self, cfg: DeceptionConfig, seed: int = 0):
+        self.straight, self.lure = ScriptedBlue(cfg, "straight"), ScriptedBlue(cfg, "lure")
+        self.rng = np.random.default_rng(seed)
+        self.use_lure: np.ndarray | None = None
+
+    def reset(self, n: int, mask: np.ndarray | None = None) -> None:
+        self.straight.reset(n, mask)
+        self.lure.reset(n, mask)
+        draw = self.rng.random(n) < 0.5
+        if self.use_lure is None or len(self.use_lure) != n or mask is None:
+            self.use_lure = draw
+        else:
+            self.use_lure[mask] = draw[mask]
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        a, b = self.straight.act(obs), self.lure.act(obs)
+        return np.where(self.use_lure[:, None] if a.ndim == 2 else self.use_lure, b, a)

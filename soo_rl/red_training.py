@@ -7,34 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 #: the scripted blues red can train against (``mix``: ``MixedBlue``)
 BLUES = ("straight", "lure", "mix")
-
-
-class MixedBlue:
-    """Per-world scripted blue: straight or lure, drawn at every episode start."""
-
-    def __init__(self, cfg, seed: int = 0):
-        from agents.scripted import ScriptedBlue
-
-        self.straight, self.lure = ScriptedBlue(cfg, "straight"), ScriptedBlue(cfg, "lure")
-        self.rng = np.random.default_rng(seed)
-        self.use_lure: np.ndarray | None = None
-
-    def reset(self, n: int, mask: np.ndarray | None = None) -> None:
-        self.straight.reset(n, mask)
-        self.lure.reset(n, mask)
-        draw = self.rng.random(n) < 0.5
-        if self.use_lure is None or len(self.use_lure) != n or mask is None:
-            self.use_lure = draw
-        else:
-            self.use_lure[mask] = draw[mask]
-
-    def act(self, obs: np.ndarray) -> np.ndarray:
-        a, b = self.straight.act(obs), self.lure.act(obs)
-        return np.where(self.use_lure[:, None] if a.ndim == 2 else self.use_lure, b, a)
 
 
 def train_red(out: Path, timesteps: int, blue: str = "straight", obs_radius: float = 0.25,
@@ -49,7 +23,7 @@ def train_red(out: Path, timesteps: int, blue: str = "straight", obs_radius: flo
     import torch
     from stable_baselines3 import PPO
 
-    from agents.scripted import ScriptedBlue
+    from agents.scripted import MixedBlue, ScriptedBlue
     from envs.config import DeceptionConfig
     from soo_rl.checkpoints import save_atomic
     from soo_rl.config import PPOSettings

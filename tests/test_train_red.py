@@ -6,7 +6,7 @@ import pytest
 from envs.config import DeceptionConfig
 from experiments import train_red
 from soo_rl.evaluation import make_red
-from soo_rl.red_training import MixedBlue
+from agents.scripted import MixedBlue
 
 
 def test_trains_a_red_that_the_experiment_can_load(tmp_path, capsys):
