@@ -53,23 +53,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"evaluate.py: error: {err}", file=sys.stderr)
         return 2
 
-    from agents.soo.ppo import SOOPPO
-    from envs.config import DeceptionConfig
-    from soo_rl.checkpoints import CheckpointError, load_model
-    from soo_rl.evaluation import evaluate_model
+    from soo_rl.checkpoints import CheckpointError
+    from soo_rl.evaluation import evaluate_model, load_blue
 
     try:
-        model = load_model(Path(args.checkpoint), SOOPPO)
-        cfg = model.env_config if isinstance(model.env_config, DeceptionConfig) else DeceptionConfig()
-        overrides = {k: v for k, v in [("reward_mode", args.reward_mode),
-                                        ("obs_radius", args.obs_radius),
-                                        ("start_radius", args.start_radius),
-                                        ("n_fakes", args.n_fakes)] if v is not None}
-        cfg = cfg.replace(**overrides)
-        if model.observation_space.shape[0] != cfg.blue_obs_dim:
-            raise CheckpointError(
-                f"checkpoint {args.checkpoint} was trained on {model.observation_space.shape[0]}-dim "
-                f"observations, this environment gives {cfg.blue_obs_dim} (another observation layout)")
+        model, cfg = load_blue(Path(args.checkpoint), reward_mode=args.reward_mode,
+                               obs_radius=args.obs_radius, start_radius=args.start_radius,
+                               n_fakes=args.n_fakes)
         metrics = evaluate_model(model, cfg, args.red, args.episodes, args.seed, model.pairing)
     except (CheckpointError, ValueError) as exc:
         print(f"evaluate.py: error: {' '.join(str(exc).split())}", file=sys.stderr)

@@ -103,7 +103,13 @@ def load_model(path: Path, cls, expected_obs_dim: int | None = None, **kwargs):
         model = cls.load(path, device="cpu", **kwargs)
     except Exception as exc:  # SB3 raises many types for a damaged archive
         raise CheckpointError(f"cannot load checkpoint {path}: {type(exc).__name__}: {exc}") from None
-    obs_dim = model.observation_space.shape[0]
-    if expected_obs_dim is not None and obs_dim != expected_obs_dim:
-        raise _layout_error(path, obs_dim, expected_obs_dim)
+    if expected_obs_dim is not None:
+        check_obs_dim(model, expected_obs_dim, path)
     return model
+
+
+def check_obs_dim(model, expected_obs_dim: int, path: Path) -> None:
+    """``CheckpointError`` unless the model loaded from ``path`` takes ``expected_obs_dim`` inputs."""
+    obs_dim = model.observation_space.shape[0]
+    if obs_dim != expected_obs_dim:
+        raise _layout_error(Path(path), obs_dim, expected_obs_dim)

@@ -43,6 +43,19 @@ def soo_value_eval(model, obs: np.ndarray, cfg: DeceptionConfig, pairing: str = 
     return float(soo_value(model.policy, obs_t, pairing_fn, generator))
 
 
+def load_blue(path: Path, **overrides) -> tuple:
+    """A trained blue (``SOOPPO`` checkpoint) and the env config to evaluate it in: the one it was
+    trained in, with the ``overrides`` that are not None; ``CheckpointError`` if the layouts differ."""
+    from agents.soo.ppo import SOOPPO
+    from soo_rl.checkpoints import check_obs_dim, load_model
+
+    model = load_model(Path(path), SOOPPO)
+    cfg = model.env_config if isinstance(model.env_config, DeceptionConfig) else DeceptionConfig()
+    cfg = cfg.replace(**{k: v for k, v in overrides.items() if v is not None})
+    check_obs_dim(model, cfg.blue_obs_dim, path)
+    return model, cfg
+
+
 def evaluate_model(model, cfg: DeceptionConfig, red: str = "follower", n_episodes: int = 500,
                    seed: int = 10_000, pairing: str = "self_steps") -> dict[str, float]:
     """Deterministic fixed-seed episodes of ``model`` as blue: metrics and ``soo_value_eval``."""
