@@ -4,11 +4,9 @@
     python experiments/classify.py runs/<run> --positive deceptive_ft --negative soo
     python experiments/classify.py runs/<run> --episodes 1,10,100,500 --eval-seeds 20 --json
 
-Scores every agent (condition/seed_k checkpoint) by its mean neural SOO value on fresh episodes per
-evaluation seed; a pair (negative/seed_k, positive/seed_k) is classified correctly when the negative
-agent's value is lower; AUROC over all agents uses positive = ``--positive``. Prints accuracy and
-AUROC (mean ± 95% CI over evaluation seeds) per number of evaluation episodes. See
-soo_rl/classifier.py for the exact protocol. Bad input: one line on stderr, exit status 2.
+The command line of ``soo_rl.classifier.classify_run`` (the protocol: its docstring); entry point
+``main(argv)``. Prints accuracy and AUROC (mean ± 95% CI over evaluation seeds) per number of
+evaluation episodes. Bad input: one line on stderr, exit status 2.
 """
 
 from __future__ import annotations
@@ -73,7 +71,7 @@ def run(argv: list[str] | None = None) -> dict:
 
     from soo_rl.checkpoints import CheckpointError
     from soo_rl.classifier import classify_run, format_curve
-    from soo_rl.report_data import RunError, load_run
+    from soo_rl.run_dir import RunError, load_run
 
     torch.set_num_threads(1)
     try:

@@ -1,22 +1,7 @@
-"""The neural-SOO deception classifier (PAPER_NOTES.md, "Their classification"), on independently
-trained agents.
-
-Each agent gets a score: its mean neural SOO value (``soo_rl.evaluation.soo_value_eval``: log MSE of
-the actor's hidden activations between "red hidden" and "red injected inside the radius", over the
-self-steps of its own episodes; lower = more self-other overlap). The claim under test is that
-deceptive agents have a higher value than honest ones.
-
-- Pairs: for every seed ``k`` present in both conditions, ``negative/seed_k`` and ``positive/seed_k`` are
-  two independently trained agents (from-scratch conditions share nothing but the seed number;
-  fine-tune conditions share the deceptive starting checkpoint of seed ``k``). A pair is classified
-  correctly when the negative (e.g. honest) agent's value is lower (a tie counts 1/2).
-- AUROC over all agents of both conditions: positive class = ``positive``, score = SOO value.
-
-Both are computed per *evaluation seed* (a fresh, disjoint block of episodes for each evaluation
-seed, the same episodes for every agent) and for each number of episodes ``E``: the score uses the
-observations of the first ``E`` episodes of the evaluation seed's block (so the curves over ``E`` are
-nested, not independent). Reported: mean and 95% CI over evaluation seeds. The spread over evaluation seeds is
-measurement noise only; with few trained seeds the AUROC takes few distinct values.
+"""The neural-SOO deception classifier on independently trained agents (the original's version:
+docs/design.md section 7): does an agent's neural SOO value tell deceptive from honest agents?
+Entry point: ``classify_run(run, positive, negative, episodes, n_eval_seeds)``; ``format_curve``
+prints its result. experiments/classify.py and the report (soo_rl.report) call it.
 """
 
 from __future__ import annotations
@@ -28,7 +13,7 @@ import numpy as np
 from agents.sb3_policy import SB3Policy
 from soo_rl.evaluation import make_red, soo_value_eval
 from soo_rl.metrics import mean_ci95, run_episodes
-from soo_rl.report_data import RunError, RunInfo
+from soo_rl.run_dir import RunError, RunInfo
 from soo_rl.stats import auroc
 
 DEFAULT_EPISODES = (1, 2, 5, 10, 20, 50, 100)
@@ -58,7 +43,27 @@ def agent_soo_values(model, cfg, red: str, episodes: list[int], n_eval_seeds: in
 def classify_run(run: RunInfo, positive: str = "deceptive", negative: str = "honest",
                  episodes: tuple[int, ...] | list[int] = DEFAULT_EPISODES, n_eval_seeds: int = 10,
                  red: str | None = None, progress=None) -> dict[str, Any]:
-    """Classifier accuracy and AUROC vs the number of evaluation episodes (see the module docstring).
+    """Classifier accuracy and AUROC vs the number of evaluation episodes.
+
+    Each agent (condition/seed_k checkpoint) gets a score: its mean neural SOO value
+    (``soo_rl.evaluation.soo_value_eval``: log MSE of the actor's hidden activations between "red
+    hidden" and "red injected inside the radius", over the self-steps of its own episodes; lower = more
+    self-other overlap). The claim under test is that deceptive agents have a higher value than honest
+    ones.
+
+    - Pairs: for every seed ``k`` present in both conditions, ``negative/seed_k`` and
+      ``positive/seed_k`` are two independently trained agents (from-scratch conditions share nothing
+      but the seed number; fine-tune conditions share the deceptive starting checkpoint of seed ``k``).
+      A pair is classified correctly when the negative (e.g. honest) agent's value is lower (a tie
+      counts 1/2).
+    - AUROC over all agents of both conditions: positive class = ``positive``, score = SOO value.
+
+    Both are computed per *evaluation seed* (a fresh, disjoint block of episodes for each evaluation
+    seed, the same episodes for every agent: ``agent_soo_values``) and for each number of episodes
+    ``E``: the score uses the observations of the first ``E`` episodes of the evaluation seed's block
+    (so the curves over ``E`` are nested, not independent). Reported: mean and 95% CI over evaluation
+    seeds. The spread over evaluation seeds is measurement noise only; with few trained seeds the AUROC
+    takes few distinct values.
 
     Raises ``RunError`` if a condition has no checkpoint or no seed is shared by both."""
     for cond in (positive, negative):

@@ -1,18 +1,6 @@
-"""Evaluation of a trained blue on held-out environment variants that training never saw.
-
-Variants (relative to the checkpoint's training config ``cfg``):
-
-- ``trained``: ``cfg`` itself (the reference row);
-- ``radius_x0.5`` / ``radius_x2``: observation radius of both agents x0.5 / x2. The start distance is
-  pinned to the trained one (``start_radius = cfg.start_distance``), because by default it follows the
-  radius and the variant would otherwise change two things at once;
-- ``start_x0.5`` / ``start_x2``: blue starts at U(0, start) from red with start x0.5 / x2 (capped at 1);
-- ``fakes_2``: two fake landmarks, played through ``NearestFakeAdapter`` (see there) because a
-  checkpoint trained with one fake takes a 10-dim observation and the 2-fake world gives 12.
-
-Every variant keeps reward mode, blindness and everything else of ``cfg``. Metrics are those of
-``soo_rl.metrics.episode_metrics`` plus the neural SOO value (on the adapted observations, with the
-variant's radius for the pairing), over the same fixed-seed episodes for every checkpoint.
+"""Evaluation of a trained blue on held-out environment variants that training never saw. Entry point:
+``evaluate_generalisation(model, train_cfg)`` over ``default_variants(train_cfg)``; a checkpoint trained
+with fewer fakes than a variant has plays it through ``NearestFakeAdapter``.
 """
 
 from __future__ import annotations
@@ -39,7 +27,18 @@ class Variant:
 
 
 def default_variants(cfg: DeceptionConfig) -> list[Variant]:
-    """The held-out variants of a checkpoint trained on ``cfg`` (see the module docstring)."""
+    """The held-out variants of a checkpoint trained on ``cfg``:
+
+    - ``trained``: ``cfg`` itself (the reference row);
+    - ``radius_x0.5`` / ``radius_x2``: observation radius of both agents x0.5 / x2. The start distance
+      is pinned to the trained one (``start_radius = cfg.start_distance``), because by default it
+      follows the radius and the variant would otherwise change two things at once;
+    - ``start_x0.5`` / ``start_x2``: blue starts at U(0, start) from red with start x0.5 / x2 (capped
+      at 1);
+    - ``fakes_<n+1>``: one more fake landmark, played through ``NearestFakeAdapter`` because a
+      checkpoint trained with ``n`` fakes takes a smaller observation than that world gives.
+
+    Every variant keeps reward mode, blindness and everything else of ``cfg``."""
     r, s = cfg.obs_radius, cfg.start_distance
     return [
         Variant("trained", f"training env (radius {r:g}, start {s:g}, {cfg.n_fakes} fake)"),
@@ -98,7 +97,9 @@ class NearestFakeAdapter:
 
 def evaluate_variant(model, train_cfg: DeceptionConfig, variant: Variant, red: str = "follower",
                      n_episodes: int = 500, seed: int = 40_000, pairing: str = "self_steps") -> dict:
-    """Metrics of ``model`` (trained on ``train_cfg``) in ``variant``: ``episode_metrics`` + SOO value."""
+    """Metrics of ``model`` (trained on ``train_cfg``) in ``variant``: ``soo_rl.metrics.episode_metrics``
+    plus the neural SOO value (on the adapted observations, with the variant's radius for the pairing),
+    over the same fixed-seed episodes for every checkpoint."""
     cfg = variant.config(train_cfg)
     blue = SB3Policy(model)
     if cfg.n_fakes != train_cfg.n_fakes:

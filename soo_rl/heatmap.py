@@ -1,19 +1,7 @@
-"""The paper's threshold-sweep deception heatmap and its "behavioural difference" (PAPER_NOTES.md,
-"Their deception measure").
-
-Over the steps in which red was within blue's observation radius before the step
-(``EpisodeBatch.red_visible_before``), cell ``[j, i]`` of the heatmap is the fraction of those steps with
-
-    disp_fake_cos > xs[i]    (blue's displacement points toward the nearest fake)
-    goal_fake_cos < ys[j]    (the goal and the fake lie in different directions from blue)
-
-for thresholds ``xs`` in [0, 1] and ``ys`` in [-1, 1] (50 values each by default; the paper used a
-100 x 100 grid and raw counts - we normalise by the number of in-view steps so that agents and
-evaluations of different sizes are comparable). Rows are y, columns are x, so
-``plt.imshow(h, origin="lower", extent=(0, 1, -1, 1))`` draws it the paper's way round.
-
-A batch without any in-view step has no defined heatmap: it is all NaN, and ``mean_heatmap`` skips it.
-``behavioural_difference(h1, h2)`` is the mean squared difference of two heatmaps (0 for identical).
+"""The original experiment's threshold-sweep deception heatmap and its "behavioural difference"
+(docs/design.md section 7; the normalisation by in-view steps: section 6). Entry points:
+``deception_heatmap(batch)`` and ``behavioural_difference(h1, h2)``; ``mean_heatmap``,
+``seed_to_seed_difference`` and ``noise_difference`` average over seeds and give the noise level.
 """
 
 from __future__ import annotations
@@ -56,7 +44,18 @@ def deception_heatmap(batch: EpisodeBatch, xs: np.ndarray | None = None,
                       ys: np.ndarray | None = None, normalise: bool = True) -> np.ndarray:
     """The threshold-sweep heatmap of ``batch`` (shape ``(len(ys), len(xs))``).
 
-    ``normalise=True``: fraction of in-view steps (NaN everywhere if there is none);
+    Over the steps in which red was within blue's observation radius before the step
+    (``EpisodeBatch.red_visible_before``), cell ``[j, i]`` counts the steps with
+
+        disp_fake_cos > xs[i]    (blue's displacement points toward the nearest fake)
+        goal_fake_cos < ys[j]    (the goal and the fake lie in different directions from blue)
+
+    for thresholds ``xs`` in [0, 1] and ``ys`` in [-1, 1] (``N_GRID`` values each by default; the paper
+    used a 100 x 100 grid). Rows are y, columns are x, so ``plt.imshow(h, origin="lower",
+    extent=(0, 1, -1, 1))`` draws it the paper's way round.
+
+    ``normalise=True``: fraction of in-view steps, so that agents and evaluations of different sizes
+    are comparable (NaN everywhere if there is none: ``mean_heatmap`` skips such a heatmap);
     ``normalise=False``: raw counts, as in the paper.
     """
     xs = x_grid() if xs is None else np.asarray(xs, dtype=np.float64)
@@ -89,8 +88,8 @@ def mean_heatmap(heatmaps: Iterable[np.ndarray]) -> np.ndarray:
 
 
 def behavioural_difference(h1: np.ndarray, h2: np.ndarray) -> float:
-    """The paper's behavioural difference: mean squared difference of two heatmaps (NaN if either is
-    undefined)."""
+    """The paper's behavioural difference: mean squared difference of two heatmaps (0 for identical,
+    NaN if either is undefined)."""
     a, b = np.asarray(h1, dtype=np.float64), np.asarray(h2, dtype=np.float64)
     if a.shape != b.shape:
         raise ValueError(f"heatmaps differ in shape: {a.shape} vs {b.shape}")

@@ -1,5 +1,5 @@
-"""The report's building blocks (heatmap, statistics, held-out variants) and experiments/report.py on a
-tiny smoke run (shared with tests/test_sweep_classify.py)."""
+"""The report's building blocks (heatmap, statistics, held-out variants), soo_rl.report and
+experiments/report.py on a tiny smoke run (shared with tests/test_sweep_classify.py)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from experiments import report
 from soo_rl.heatmap import (behavioural_difference, deception_heatmap, mean_heatmap,
                             seed_to_seed_difference, threshold_counts, x_grid, y_grid)
 from soo_rl.metrics import EpisodeBatch, mean_ci95
+from soo_rl.report import write_report
 from soo_rl.stats import (auroc, bootstrap_diff_ci, compare, describe, holm, mann_whitney, paired_t,
                           welch_t)
 from tests.test_sweep_classify import shared_smoke_run, shared_sweep
@@ -165,7 +166,7 @@ def test_nearest_fake_adapter_keeps_goal_and_nearest_fake():
 
 def test_variants_of_a_checkpoint(tmp_path_factory):
     from soo_rl.generalisation import default_variants, evaluate_generalisation
-    from soo_rl.report_data import load_run
+    from soo_rl.run_dir import load_run
 
     run = load_run(shared_smoke_run(tmp_path_factory))
     cfg = run.env_config("soo")
@@ -231,7 +232,7 @@ def test_report_skips_missing_conditions_and_honours_out(tmp_path_factory, tmp_p
     for cond in ("deceptive", "honest"):
         shutil.copytree(src / cond, run / cond)
     out = tmp_path / "elsewhere" / "r.md"
-    path = report.write_report(run, quick=True, out=out, log=lambda msg: None)
+    path = write_report(run, quick=True, out=out, log=lambda msg: None)
     assert path == out
     md = out.read_text()
     assert "soo, deceptive_ft, random_ft, anchor_ft, blind" in md  # listed as missing

@@ -1,6 +1,7 @@
-"""Reading a finished (or partial) run directory written by ``soo_rl.train`` (see its layout), for the
-report, the classifier and the sweep: which conditions and seeds have checkpoints, their configs,
-models (loaded once and cached), TensorBoard curves and per-seed final metrics.
+"""Reading a finished (or partial) run directory written by experiments/train_ppo_soo.py (layout: README
+"The main job"), for the report, the classifier and the sweep. Entry point: ``load_run(run_dir)``, a
+``RunInfo`` (conditions and seeds with checkpoints, configs, cached models, per-seed final metrics);
+``read_scalars`` reads a seed's TensorBoard curves.
 """
 
 from __future__ import annotations
@@ -129,28 +130,3 @@ def read_scalars(seed_dir: Path, tags: list[str]) -> dict[str, tuple[np.ndarray,
             last = np.append(steps[1:] != steps[:-1], True)
             out[tag] = (steps[last], values[last])
     return out
-
-
-def aggregate_curves(curves: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, np.ndarray]:
-    """Mean and 95% t-CI band across seeds of curves on (possibly) different step grids.
-
-    The grid is the union of all steps; each seed is linearly interpolated inside its own range and
-    missing outside it; at each step the statistics use the seeds present there.
-    """
-    from soo_rl.metrics import mean_ci95
-
-    grid = np.unique(np.concatenate([s for s, _ in curves])) if curves else np.array([])
-    table = np.full((len(curves), len(grid)), np.nan)
-    for i, (s, v) in enumerate(curves):
-        if len(s) == 0:
-            continue
-        inside = (grid >= s[0]) & (grid <= s[-1])
-        table[i, inside] = np.interp(grid[inside], s, v)
-    mean = np.full(len(grid), np.nan)
-    ci = np.zeros(len(grid))
-    n = np.sum(~np.isnan(table), axis=0)
-    for j in range(len(grid)):
-        col = table[:, j][~np.isnan(table[:, j])]
-        if len(col):
-            mean[j], ci[j] = mean_ci95(col)
-    return {"steps": grid, "mean": mean, "ci95": ci, "n": n}

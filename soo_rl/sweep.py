@@ -1,0 +1,275 @@
+"""The lambda sweep: fine-tune the deceptive checkpoints of an existing run with the SOO loss at several
+weights, summarise the results and plot the deception / task trade-off. Entry points: ``plan_sweep``
+(every check before a file is touched) then ``run_sweep``; experiments/sweep.py is their command line
+and the report (soo_rl.report) draws ``plot_tradeoff``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from soo_rl.config import ExperimentConfig
+from soo_rl.errors import UsageError
+from soo_rl.run_dir import RunInfo
+
+PLOT_METRICS = ("fake_first_rate", "red_trapped_rate", "blue_goal_rate")
+
+
+def weight_name(w: float) -> str:
+    """Directory / JSON key of a weight: 0, 0.1, 10, 1e-05 ..."""
+    return f"{w:g}"
+
+
+def parse_weights(text: str) -> list[float]:
+    """The comma-separated weights of ``--weights`` (finite, >= 0, distinct); else ``UsageError``."""
+    try:
+        weights = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise UsageError(f"--weights must be comma-separated numbers (got {text!r})") from None
+    if not weights:
+        raise UsageError("--weights: give at least one weight")
+    bad = [w for w in weights if not (w >= 0 and math.isfinite(w))]
+    if bad:
+        raise UsageError(f"--weights must be finite numbers >= 0 (got {bad[0]})")
+    names = [weight_name(w) for w in weights]
+    if len(set(names)) != len(names):
+        raise UsageError(f"--weights has duplicates (got {text!r})")
+    return weights
+
+
+def _inside(a: Path, b: Path) -> bool:
+    """a == b or a is inside b."""
+    try:
+        a.resolve().relative_to(b.resolve())
+        return True
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    """A validated sweep: the run to start from, the weights and seeds, the fine-tune config (the run's,
+    with only ``soo`` and the chosen seeds and budget) and the output directory."""
+
+    run: RunInfo
+    weights: list[float]
+    seeds: tuple[int, ...]
+    exp: ExperimentConfig
+    out: Path
+    overwrite: bool
+
+
+def plan_sweep(from_run: str | Path, weights: list[float], *, seeds: int | None = None,
+               finetune_timesteps: int | None = None, out: str | Path | None = None,
+               overwrite: bool = False) -> SweepPlan:
+    """Validate everything before any file is touched; bad input raises ``UsageError`` naming the flag.
+
+    ``seeds``: the first N seeds of the run (default: every seed with a deceptive checkpoint);
+    ``finetune_timesteps``: default the run's; ``out``: default ``<from_run>-sweep``, which must lie
+    outside the run and holds no sweep unless ``overwrite`` (which only replaces a sweep directory).
+    """
+    from soo_rl.run_dir import RunError, load_run
+
+    if finetune_timesteps is not None and finetune_timesteps <= 0:
+        raise UsageError(f"--finetune-timesteps must be > 0 (got {finetune_timesteps})")
+    if seeds is not None and seeds < 1:
+        raise UsageError(f"--seeds must be >= 1 (got {seeds})")
+    try:
+        run = load_run(from_run)
+    except RunError as exc:
+        raise UsageError(f"--from-run: {exc}") from None
+    available = run.seeds("deceptive")
+    if not available:
+        raise UsageError(f"--from-run {run.path} has no deceptive/seed_<k>/model.zip to fine-tune from")
+    wanted = [s for s in run.exp.seeds if s in available] + [s for s in available
+                                                             if s not in run.exp.seeds]
+    if seeds is not None:
+        if seeds > len(wanted):
+            raise UsageError(f"--seeds {seeds}: the run has only {len(wanted)} deceptive "
+                             f"checkpoint(s) (seeds {', '.join(map(str, wanted))})")
+        wanted = wanted[:seeds]
+    chosen = tuple(sorted(wanted))
+    out = Path(out) if out else run.path.parent / f"{run.path.name}-sweep"
+    if _inside(run.path, out) or _inside(out, run.path):
+        raise UsageError(f"--out {out} must lie outside --from-run {run.path} (and not contain it)")
+    if (out / "sweep.json").exists() and not overwrite:
+        raise UsageError(f"--out {out} already holds a sweep (sweep.json): choose another --out "
+                         "or pass --overwrite")
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()):
+        if not overwrite:
+            raise UsageError(f"--out {out} is not empty: choose another --out or pass --overwrite")
+        if not ((out / "sweep.json").exists() or any(out.glob("lambda_*"))):
+            raise UsageError(f"--out {out} is not empty and holds no sweep: --overwrite only replaces "
+                             "a sweep directory")
+    changes: dict[str, Any] = {"conditions": ("soo",), "seeds": chosen}
+    if finetune_timesteps is not None:
+        changes["finetune_timesteps"] = finetune_timesteps
+    return SweepPlan(run, weights, chosen, run.exp.replace(**changes), out, overwrite)
+
+
+def run_sweep(plan: SweepPlan, workers: int, *, backend: str = "local", ray_address: str | None = None,
+              where: str = "", progress: bool = True) -> dict:
+    """Run the sweep; returns the content of ``<out>/sweep.json``.
+
+    For each weight ``w`` and seed ``k``, ``<out>/lambda_<w>/soo/seed_<k>`` is the ``soo`` condition
+    (deceptive reward + w x SOO loss) fine-tuned from ``<from-run>/deceptive/seed_<k>``, with every
+    other setting from the run's ``config.json`` (so ``lambda_0`` equals the run's ``deceptive_ft``
+    control up to the env stream). The starting checkpoints and their ``metrics.json`` are copied into
+    ``<out>/lambda_<w>/deceptive/seed_<k>/``, so each lambda directory is a run directory of its own
+    (``config.json``, ``summary.json``) that the report and the classifier can read. Writes
+    ``<out>/sweep.json`` (``summarize_sweep``) and ``<out>/tradeoff.png`` (``plot_tradeoff``); an
+    existing sweep in ``out`` is replaced only with ``plan.overwrite``. Prints one line first (``where``:
+    where the jobs run) and a progress bar unless ``progress`` is False.
+    """
+    from tqdm import tqdm
+
+    from soo_rl.backends import run_jobs
+    from soo_rl.jobs import Job
+    from soo_rl.summary import summarize
+
+    run_info, weights, seeds, exp, out = plan.run, plan.weights, plan.seeds, plan.exp, plan.out
+    if out.exists() and plan.overwrite:
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    jobs = []
+    for w in weights:
+        lam_exp = exp.replace(soo_weight=w)
+        d = out / f"lambda_{weight_name(w)}"
+        for s in seeds:  # the starting checkpoints (Job.init_path = <run_dir>/deceptive/seed_k)
+            src = run_info.path / "deceptive" / f"seed_{s}"
+            dst = d / "deceptive" / f"seed_{s}"
+            dst.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src / "model.zip", dst / "model.zip")
+            if (src / "metrics.json").is_file():
+                shutil.copy2(src / "metrics.json", dst / "metrics.json")
+        (d / "config.json").write_text(json.dumps({"preset": "sweep", **lam_exp.to_dict()}, indent=2))
+        jobs += [Job(str(d), "soo", s, lam_exp.to_dict()) for s in seeds]
+    print(f"sweep {out}: lambda in {{{', '.join(weight_name(w) for w in weights)}}} x seeds "
+          f"{', '.join(map(str, seeds))} from {run_info.path}; {len(jobs)} fine-tunes of "
+          f"{exp.finetune_timesteps:,} steps on {where}")
+    with tqdm(total=len(jobs) * exp.finetune_timesteps, unit="step", unit_scale=True,
+              disable=not progress, dynamic_ncols=True) as bar:
+        run_jobs(jobs, workers, bar.update, backend=backend, ray_address=ray_address)
+    for w in weights:
+        d = out / f"lambda_{weight_name(w)}"
+        lam_exp = exp.replace(soo_weight=w)
+        (d / "summary.json").write_text(json.dumps({**summarize(d, lam_exp),
+                                                    "config": lam_exp.to_dict()}, indent=2))
+    sweep = summarize_sweep(out, run_info, weights, seeds, exp)
+    sweep["wall_seconds"] = round(time.time() - t0, 1)
+    tmp = out / "sweep.json.tmp"
+    tmp.write_text(json.dumps(sweep, indent=2))
+    os.replace(tmp, out / "sweep.json")
+    plot_tradeoff(sweep, out / "tradeoff.png")
+    return sweep
+
+
+def summarize_sweep(out: Path, run, weights: list[float], seeds: tuple[int, ...], exp) -> dict:
+    """sweep.json's content from the finished lambda directories: per lambda, the per-seed final
+    metrics and their mean ± 95% CI over seeds; the run's ``deceptive``, ``honest`` and
+    ``deceptive_ft`` metrics (same seeds) as references."""
+    from soo_rl.stats import describe
+
+    lambdas = []
+    for w in weights:
+        d = out / f"lambda_{weight_name(w)}"
+        per_seed = {}
+        for s in seeds:
+            f = d / "soo" / f"seed_{s}" / "metrics.json"
+            if f.is_file():
+                per_seed[str(s)] = json.loads(f.read_text())["metrics"]
+        keys = list(next(iter(per_seed.values()))) if per_seed else []
+        lambdas.append({"weight": w, "name": weight_name(w), "dir": str(d), "n_seeds": len(per_seed),
+                        "per_seed": per_seed,
+                        "stats": {k: describe([m[k] for m in per_seed.values()]) for k in keys}})
+    references = {}
+    for cond in ("deceptive", "honest", "deceptive_ft"):
+        per = {s: m for s, m in run.per_seed_metrics(cond).items() if s in seeds}
+        if per:
+            keys = list(next(iter(per.values())))
+            references[cond] = {"per_seed": {str(s): m for s, m in per.items()},
+                                "stats": {k: describe([m[k] for m in per.values()]) for k in keys}}
+    return {"from_run": str(run.path), "weights": weights, "seeds": list(seeds),
+            "finetune_timesteps": exp.finetune_timesteps, "config": exp.to_dict(),
+            "lambdas": lambdas, "references": references}
+def plot_tradeoff(sweep: dict, path: Path) -> Path:
+    """Left: fake_first_rate vs blue_goal_rate, one point per lambda (95% CI bars both ways), with the
+    run's deceptive (start point) and honest agents as references. Right: the metrics vs lambda."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.4))
+    pts = [entry for entry in sweep["lambdas"] if entry["stats"]]
+    cmap = plt.get_cmap("viridis")
+    xs = [e["stats"]["blue_goal_rate"]["mean"] for e in pts]
+    ys = [e["stats"]["fake_first_rate"]["mean"] for e in pts]
+    if pts:
+        ax.plot(xs, ys, color="0.75", lw=1, zorder=1)
+    for i, e in enumerate(pts):
+        st = e["stats"]
+        color = cmap(i / max(1, len(pts) - 1))
+        ax.errorbar(st["blue_goal_rate"]["mean"], st["fake_first_rate"]["mean"],
+                    xerr=st["blue_goal_rate"]["ci95"], yerr=st["fake_first_rate"]["ci95"],
+                    fmt="o", color=color, capsize=3, zorder=2, label=f"λ = {e['name']}")
+        ax.annotate(f"λ={e['name']}", (st["blue_goal_rate"]["mean"], st["fake_first_rate"]["mean"]),
+                    textcoords="offset points", xytext=(6, 4 + 9 * (i % 3)), fontsize=7, color=color)
+    for cond, marker in (("deceptive", "s"), ("honest", "D")):
+        ref = sweep.get("references", {}).get(cond)
+        if ref:
+            st = ref["stats"]
+            ax.errorbar(st["blue_goal_rate"]["mean"], st["fake_first_rate"]["mean"],
+                        xerr=st["blue_goal_rate"]["ci95"], yerr=st["fake_first_rate"]["ci95"],
+                        fmt=marker, mfc="none", color="k" if cond == "deceptive" else "tab:green",
+                        capsize=3, label=f"{cond} (run)")
+    ax.set_xlabel("blue_goal_rate (task)")
+    ax.set_ylabel("fake_first_rate (deception)")
+    ax.set_title(f"SOO weight trade-off ({len(sweep['seeds'])} seeds, mean ± 95% CI)")
+    ax.legend(fontsize=7, loc="best")
+    ax.grid(alpha=0.3)
+    if pts:
+        lam = [e["weight"] for e in pts]
+        for metric, color in zip(PLOT_METRICS, ("tab:red", "tab:purple", "tab:green")):
+            m = [e["stats"][metric]["mean"] for e in pts]
+            c = [e["stats"][metric]["ci95"] for e in pts]
+            ax2.errorbar(lam, m, yerr=c, fmt="o-", color=color, capsize=3, label=metric)
+        ax2.set_xscale("symlog", linthresh=min([w for w in lam if w > 0], default=1.0))
+        if all("soo_value_eval" in e["stats"] for e in pts):
+            ax3 = ax2.twinx()  # the quantity SOO optimises, to set the behaviour against
+            ax3.errorbar(lam, [e["stats"]["soo_value_eval"]["mean"] for e in pts],
+                         yerr=[e["stats"]["soo_value_eval"]["ci95"] for e in pts], fmt="s--",
+                         color="0.4", capsize=3, label="soo_value_eval (right axis)")
+            ax3.set_ylabel("neural SOO value (lower = more overlap)", color="0.4")
+            ax3.legend(fontsize=7, loc="lower right")
+    ax2.set_xlabel("λ (SOO weight)")
+    ax2.set_ylabel("rate")
+    ax2.set_title("final metrics vs λ")
+    ax2.legend(fontsize=7, loc="center left")
+    ax2.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def format_sweep(sweep: dict) -> str:
+    """Plain-text table of a sweep: per lambda, the mean ± 95% CI over seeds of the main metrics."""
+    cols = ("fake_first_rate", "red_trapped_rate", "blue_goal_rate", "blue_return", "soo_value_eval")
+    head = f"{'lambda':>8}  " + "".join(f"{c:>22}" for c in cols)
+    lines = [head, "-" * len(head)]
+    for e in sweep["lambdas"]:
+        cells = "".join(f"{e['stats'][c]['mean']:>13.3f} ± {e['stats'][c]['ci95']:<6.3f}"
+                        if c in e["stats"] else f"{'-':>22}" for c in cols)
+        lines.append(f"{e['name']:>8}  {cells}")
+    return "\n".join(lines)
