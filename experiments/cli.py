@@ -6,16 +6,17 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+from dataclasses import fields
 import sys
 from collections.abc import Callable
 from typing import Any
 
-from envs.config import ConfigError
-from soo_rl.errors import EXIT_BAD_INPUT, UsageError, one_line
+from envs.config import REWARD_MODES, DeceptionConfig, make_config
+from soo_rl.errors import EXIT_BAD_INPUT, UsageError, flag_error, flag_name, one_line
 
 __all__ = ["EXIT_BAD_INPUT", "UsageError", "OneLineParser", "run_cli", "one_line", "add_backend_flags",
            "check_backend", "check_workers", "where", "flag_name", "add_config_flags",
-           "config_changes", "config_usage_error"]
+           "config_changes", "flag_error", "add_env_flags", "env_config_from_args"]
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -79,21 +80,18 @@ def where(args: argparse.Namespace) -> str:
     return f"a local Ray instance of {args.workers} CPU(s)"
 
 
-def flag_name(field: str) -> str:
-    """The command-line flag of a config field: ``finetune_timesteps`` -> ``--finetune-timesteps``."""
-    return "--" + field.replace("_", "-")
-
-
 def _cli_fields(cls: type, names: tuple[str, ...]) -> list[tuple[dataclasses.Field, dict]]:
     by_name = {f.name: f for f in dataclasses.fields(cls)}
     return [(by_name[n], by_name[n].metadata["cli"]) for n in names]
 
 
-def add_config_flags(parser: argparse.ArgumentParser, cls: type, names: tuple[str, ...]) -> None:
+def add_config_flags(parser: argparse.ArgumentParser, cls: type, names: tuple[str, ...],
+                     note: str = "") -> None:
     """One flag per config field in ``names``, built from the field's ``cli`` metadata (its help,
-    type and choices: soo_rl.config.cli); the flag's default is None = the preset's value."""
+    type and choices: soo_rl.config.cli); the flag's default is None = the preset's value (``note``,
+    appended to the help, may say otherwise)."""
     for f, meta in _cli_fields(cls, names):
-        kwargs: dict[str, Any] = {"default": None, "help": meta["help"]}
+        kwargs: dict[str, Any] = {"default": None, "help": f"{meta['help']} {note}".strip()}
         if meta["choices"] is not None:
             kwargs["choices"] = meta["choices"]
         else:
@@ -111,10 +109,31 @@ def config_changes(args: argparse.Namespace, cls: type, names: tuple[str, ...]) 
     return changes
 
 
-def config_usage_error(exc: ConfigError, flags: dict[str, str]) -> UsageError:
-    """A config's ``ConfigError`` as a ``UsageError`` naming the flag (``flags``: field -> flag) that
-    set the bad field, e.g. ``--timesteps must be > 0 (got 0)``."""
-    flag = flags.get(exc.field)
-    if flag is None:
-        return UsageError(str(exc))
-    return UsageError(f"{flag} {exc.why}" if exc.why.startswith("must") else f"{flag}: {exc.why}")
+def add_env_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per ``DeceptionConfig`` field; only the flags given override the defaults."""
+    group = parser.add_argument_group("environment config (DeceptionConfig fields)")
+    for f in fields(DeceptionConfig):
+        flag = "--" + f.name.replace("_", "-")
+        default = f.default
+        kwargs: dict[str, Any] = {"dest": f.name, "default": argparse.SUPPRESS,
+                                  "help": f"default: {default}"}
+        if isinstance(default, bool):
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif f.name == "reward_mode":
+            kwargs["choices"] = REWARD_MODES
+        elif isinstance(default, int):
+            kwargs["type"] = int
+        elif isinstance(default, float) or default is None:
+            kwargs["type"] = float
+        group.add_argument(flag, **kwargs)
+
+
+def env_config_from_args(args: argparse.Namespace,
+                     base: DeceptionConfig | None = None) -> DeceptionConfig:
+    """The flags given, applied on ``base`` (a checkpoint's config) or on the defaults."""
+    overrides = {f.name: getattr(args, f.name) for f in fields(DeceptionConfig)
+                 if hasattr(args, f.name)}
+    try:
+        return make_config(base, **overrides)
+    except ValueError as e:
+        raise UsageError(str(e)) from None

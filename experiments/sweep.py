@@ -19,7 +19,15 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from experiments.cli import OneLineParser, add_backend_flags, check_workers, run_cli, where  # noqa: E402
+from experiments.cli import (  # noqa: E402
+    OneLineParser,
+    add_backend_flags,
+    add_config_flags,
+    check_workers,
+    run_cli,
+    where,
+)
+from soo_rl.config import ExperimentConfig  # noqa: E402
 from soo_rl.sweep import format_sweep, parse_weights, plan_sweep, run_sweep  # noqa: E402
 
 PROG = "sweep.py"
@@ -36,8 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, default=None,
                    help="use the first N seeds of the run (default: every seed with a deceptive "
                         "checkpoint)")
-    p.add_argument("--finetune-timesteps", type=int, default=None,
-                   help="fine-tune budget per job (default: the run's finetune_timesteps)")
+    add_config_flags(p, ExperimentConfig, ("finetune_timesteps",),
+                     note="(default: the run's finetune_timesteps)")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                    help="parallel training processes (one torch thread each); 1 = in-process; "
                    "with --backend ray: the CPUs of the local Ray instance")

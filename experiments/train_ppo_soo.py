@@ -31,7 +31,7 @@ from experiments.cli import (  # noqa: E402
     add_config_flags,
     check_workers,
     config_changes,
-    config_usage_error,
+    flag_error,
     flag_name,
     one_line,
     where,
@@ -90,7 +90,7 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
         exp = exp.replace(**changes)
     except ConfigError as exc:
         flags = {f: flag_name(f) for f in fields} | {"obs_radius": "--obs-radius"}
-        raise config_usage_error(exc, flags) from None
+        raise flag_error(exc, flags) from None
     check_red(exp)
     return exp
 

@@ -16,50 +16,25 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from dataclasses import fields
 from typing import Any, Sequence
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
-from experiments.cli import EXIT_BAD_INPUT, OneLineParser, UsageError  # noqa: E402
+from experiments.cli import (  # noqa: E402
+    EXIT_BAD_INPUT,
+    OneLineParser,
+    UsageError,
+    add_env_flags,
+    env_config_from_args,
+)
 import numpy as np  # noqa: E402
 
 from agents.scripted import BatchPolicy, FollowerRed, ScriptedBlue  # noqa: E402
-from envs.config import REWARD_MODES, DeceptionConfig, make_config  # noqa: E402
+from envs.config import DeceptionConfig  # noqa: E402
 from soo_rl.playback import (check_checkpoint_fits, check_video_path, load_blue_checkpoint,  # noqa: E402
                              play_episodes, save_video)
-
-
-def add_config_args(parser: argparse.ArgumentParser) -> None:
-    """One flag per ``DeceptionConfig`` field; only the flags given override the defaults."""
-    group = parser.add_argument_group("environment config (DeceptionConfig fields)")
-    for f in fields(DeceptionConfig):
-        flag = "--" + f.name.replace("_", "-")
-        default = f.default
-        kwargs: dict[str, Any] = {"dest": f.name, "default": argparse.SUPPRESS,
-                                  "help": f"default: {default}"}
-        if isinstance(default, bool):
-            kwargs["action"] = argparse.BooleanOptionalAction
-        elif f.name == "reward_mode":
-            kwargs["choices"] = REWARD_MODES
-        elif isinstance(default, int):
-            kwargs["type"] = int
-        elif isinstance(default, float) or default is None:
-            kwargs["type"] = float
-        group.add_argument(flag, **kwargs)
-
-
-def config_from_args(args: argparse.Namespace,
-                     base: DeceptionConfig | None = None) -> DeceptionConfig:
-    """The flags given, applied on ``base`` (a checkpoint's config) or on the defaults."""
-    overrides = {f.name: getattr(args, f.name) for f in fields(DeceptionConfig)
-                 if hasattr(args, f.name)}
-    try:
-        return make_config(base, **overrides)
-    except ValueError as e:
-        raise UsageError(str(e)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -85,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                       "imageio-ffmpeg)")
     parser.add_argument("--fps", type=float, default=10.0, help="frames per second (default 10)")
     parser.add_argument("--size", type=int, default=600, help="frame size in pixels (default 600)")
-    add_config_args(parser)
+    add_env_flags(parser)
     return parser
 
 
@@ -121,10 +96,6 @@ def make_blue_policy(args: argparse.Namespace, cfg: DeceptionConfig,
         raise UsageError(str(e)) from None
 
 
-def make_red_policy(args: argparse.Namespace, cfg: DeceptionConfig) -> BatchPolicy:
-    return FollowerRed(cfg)
-
-
 def run(args: argparse.Namespace) -> int:
     """Validate, play and save. A CHECKPOINT's env settings are read from it and flags override them;
     a missing, corrupt or mismatched checkpoint is a ``UsageError``."""
@@ -135,10 +106,10 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError("--blue chooses a scripted blue: it cannot be combined with a "
                              "CHECKPOINT")
         model = load_blue_checkpoint(args.checkpoint)
-    cfg = config_from_args(args, base=model.env_config if model is not None else None)
+    cfg = env_config_from_args(args, base=model.env_config if model is not None else None)
     if model is not None:
         check_checkpoint_fits(model, cfg, args.checkpoint)
-    blue, red = make_blue_policy(args, cfg, model), make_red_policy(args, cfg)
+    blue, red = make_blue_policy(args, cfg, model), FollowerRed(cfg)
     record = bool(args.gif or args.mp4)
     if args.seed is not None:
         base_seed = args.seed

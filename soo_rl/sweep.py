@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from soo_rl.config import ExperimentConfig
-from soo_rl.errors import UsageError
+from envs.config import ConfigError
+from soo_rl.errors import UsageError, flag_error
 from soo_rl.run_dir import RunInfo
 
 PLOT_METRICS = ("fake_first_rate", "red_trapped_rate", "blue_goal_rate")
@@ -77,8 +78,11 @@ def plan_sweep(from_run: str | Path, weights: list[float], *, seeds: int | None 
     """
     from soo_rl.run_dir import RunError, load_run
 
-    if finetune_timesteps is not None and finetune_timesteps <= 0:
-        raise UsageError(f"--finetune-timesteps must be > 0 (got {finetune_timesteps})")
+    if finetune_timesteps is not None:
+        try:  # the config's own check
+            ExperimentConfig().replace(finetune_timesteps=finetune_timesteps)
+        except ConfigError as exc:
+            raise flag_error(exc, {"finetune_timesteps": "--finetune-timesteps"}) from None
     if seeds is not None and seeds < 1:
         raise UsageError(f"--seeds must be >= 1 (got {seeds})")
     try:

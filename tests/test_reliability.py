@@ -26,6 +26,7 @@ import soo_rl.training as train_mod
 from agents.soo.ppo import SOOPPO
 from envs import deception_v0
 from envs.config import DeceptionConfig
+from experiments.cli import env_config_from_args
 from experiments import evaluate, train_ppo_soo, watch
 from soo_rl.checkpoints import CheckpointError, checkpoint_data, load_model, save_atomic
 from soo_rl.config import PRESETS
@@ -237,7 +238,7 @@ def test_watch_plays_a_trained_blue(tmp_path, capsys, tiny_run):
     # the blue that plays is the model: same actions as SB3's deterministic predict
     model = load_model(ckpt, SOOPPO)
     args = watch.build_parser().parse_args([str(ckpt)])
-    cfg = watch.config_from_args(args, base=model.env_config)
+    cfg = env_config_from_args(args, base=model.env_config)
     assert cfg == model.env_config
     blue = watch.make_blue_policy(args, cfg, model)
     obs, _ = deception_v0.parallel_env(config=cfg).reset(seed=0)

@@ -23,6 +23,7 @@ from envs import deception_v0  # noqa: E402
 from envs.config import DeceptionConfig  # noqa: E402
 from envs.core import DeceptionCore  # noqa: E402
 from envs.render import TRAIL_LENGTH, DeceptionRenderer  # noqa: E402
+from experiments.cli import env_config_from_args
 from experiments import watch  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -153,7 +154,7 @@ def test_watch_mp4_without_ffmpeg_exits_2(tmp_path, capsys):
 
 def test_make_blue_policy_is_batched():
     args = watch.build_parser().parse_args(["--blue", "straight"])
-    cfg = watch.config_from_args(args)
+    cfg = env_config_from_args(args)
     policy = watch.make_blue_policy(args, cfg)
     policy.reset(1)
     obs, _ = deception_v0.parallel_env(config=cfg).reset(seed=0)
