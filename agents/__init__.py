@@ -10,14 +10,14 @@ from typing import TYPE_CHECKING, Any
 from agents.scripted import BatchPolicy, FollowerRed, MixedBlue, ScriptedBlue
 
 if TYPE_CHECKING:
-    from agents.soo.ppo import SOOPPO
+    from agents.soo import SOOPPO
 
 __all__ = ["BatchPolicy", "FollowerRed", "MixedBlue", "ScriptedBlue", "SOOPPO"]
 
 
 def __getattr__(name: str) -> Any:
     if name == "SOOPPO":
-        from agents.soo.ppo import SOOPPO
+        from agents.soo import SOOPPO
 
         return SOOPPO
     raise AttributeError(f"module 'agents' has no attribute {name!r}")
