@@ -35,6 +35,9 @@ class DeceptionConfig:
     spawn_range: float = 0.825  # red and landmarks spawn uniformly in [-spawn_range, spawn_range]^2
     continuous_actions: bool = True  # False: MPE-like discrete 5 actions (noop, -x, +x, -y, +y)
     blind: bool = False  # red is never visible to blue (the `blind` control)
+    # red also observes where it last saw blue (relative to red now) and the time since (docs/design.md
+    # section 1): a learned red can then follow blue out of view, as the scripted follower does
+    red_memory: bool = False
     dt: float = 0.1
     damping: float = 0.25
     sensitivity: float = 5.0  # force = sensitivity * action
@@ -71,7 +74,7 @@ class DeceptionConfig:
             value = getattr(self, name)
             if not _is_number(value) or value != value or abs(value) == float("inf"):
                 bad(name, "must be a finite number")
-        for name in ("continuous_actions", "blind"):
+        for name in ("continuous_actions", "blind", "red_memory"):
             if not isinstance(getattr(self, name), bool):
                 bad(name, "must be a bool")
 
@@ -95,8 +98,9 @@ class DeceptionConfig:
 
     @property
     def red_obs_dim(self) -> int:
-        """each landmark, shuffled (2 each) + blue (2) + blue-visible (1)."""
-        return 2 * self.n_landmarks + 3
+        """each landmark, shuffled (2 each) + blue (2) + blue-visible (1) [+ with ``red_memory``:
+        blue's last seen position relative to red (2) + steps since then / max_cycles (1)]."""
+        return 2 * self.n_landmarks + 3 + (3 if self.red_memory else 0)
 
     # Index helpers for the blue observation (used by SOO pairing and metrics).
     @property

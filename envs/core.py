@@ -33,17 +33,22 @@ class WorldState:
     trapped: np.ndarray  # (N,) bool
     first_reached: np.ndarray  # (N,) int8: FIRST_NONE / FIRST_GOAL / FIRST_FAKE
     t: np.ndarray  # (N,) int: steps taken in the episode
+    # red's memory of blue (only with ``red_memory``, else None): where red last saw blue
+    blue_seen_pos: np.ndarray | None = None  # (N, 2) absolute position
+    blue_seen_t: np.ndarray | None = None  # (N,) int: step at which red last saw blue, -1 = never
 
     def take(self, idx: np.ndarray | slice | int) -> "WorldState":
         """A copy of the worlds selected by ``idx`` (keeps the leading axis)."""
         if isinstance(idx, (int, np.integer)):
             idx = slice(int(idx), int(idx) + 1)
-        return WorldState(**{f.name: getattr(self, f.name)[idx].copy() for f in fields(self)})
+        return WorldState(**{f.name: getattr(self, f.name)[idx].copy() for f in fields(self)
+                             if getattr(self, f.name) is not None})
 
     def put(self, idx: np.ndarray | slice, other: "WorldState") -> None:
         """Write ``other``'s worlds into the worlds selected by ``idx``."""
         for f in fields(self):
-            getattr(self, f.name)[idx] = getattr(other, f.name)
+            if getattr(self, f.name) is not None:
+                getattr(self, f.name)[idx] = getattr(other, f.name)
 
     def copy(self) -> "WorldState":
         return self.take(slice(None))
@@ -84,8 +89,19 @@ def sample_worlds(cfg: DeceptionConfig, n: int, rng: np.random.Generator) -> Wor
         first_reached=np.zeros(n, dtype=np.int8),
         t=np.zeros(n, dtype=np.int64),
     )
+    if cfg.red_memory:
+        state.blue_seen_pos = np.zeros((n, 2))
+        state.blue_seen_t = np.full(n, -1, dtype=np.int64)
+        _update_red_memory(cfg, state)
     _update_landmark_events(cfg, state, _geometry(state, [state.blue_pos, state.red_pos]))
     return state
+
+
+def _update_red_memory(cfg: DeceptionConfig, state: WorldState) -> None:
+    """Where red sees blue now (within the radius), remember blue's position and the step."""
+    sees = _norm(state.blue_pos - state.red_pos) < cfg.obs_radius
+    state.blue_seen_pos[sees] = state.blue_pos[sees]
+    state.blue_seen_t[sees] = state.t[sees]
 
 
 def _norm(v: np.ndarray) -> np.ndarray:
@@ -232,6 +248,12 @@ def _observations(cfg: DeceptionConfig, state: WorldState, lm_from_blue: np.ndar
         red_obs[:, 2 * k:2 * k + 2] = lm_from_red[k]
     red_obs[:, 2 * n_lm:2 * n_lm + 2] = np.where(visible[:, None], -rel_red, 0.0)
     red_obs[:, 2 * n_lm + 2] = visible
+    if cfg.red_memory:  # blue's last seen position relative to red now; steps since / max_cycles
+        seen = state.blue_seen_t >= 0
+        red_obs[:, 2 * n_lm + 3:2 * n_lm + 5] = np.where(
+            seen[:, None], state.blue_seen_pos - state.red_pos, 0.0)
+        red_obs[:, 2 * n_lm + 5] = np.where(
+            seen, (state.t - state.blue_seen_t) / cfg.max_cycles, 1.0)
     return blue_obs, red_obs
 
 
@@ -258,6 +280,8 @@ def step_worlds(
     geo = _geometry(state, [state.blue_pos, state.red_pos, old_blue])
     _update_landmark_events(cfg, state, geo)
     state.t += 1
+    if cfg.red_memory:
+        _update_red_memory(cfg, state)
     return _outputs(cfg, state, geo, old_blue, visible_before)
 
 

@@ -8,7 +8,7 @@
 |--------------------|---------------------------------------------------------------|
 | Agents             | `agents = ["blue", "red"]`                                    |
 | Actions            | Box(-1, 1, (2,)) (force), or Discrete(5) with `continuous_actions=False` |
-| Observation shape  | blue (10,), red (7,) at `n_fakes=1` (layouts: docs/design.md section 1) |
+| Observation shape  | blue (10,), red (7,) at `n_fakes=1`; red (10,) with `red_memory` (docs/design.md section 1) |
 | Episode end        | truncation only, at `max_cycles` (50)                         |
 | Arguments          | `render_mode`, `config`, or any `DeceptionConfig` field        |
 """
@@ -31,14 +31,16 @@ AGENTS = ("blue", "red")
 def observation_spaces(cfg: DeceptionConfig) -> dict[str, spaces.Box]:
     """Box spaces: relative positions lie in [-2, 2] (walls at +-1), flags in [0, 1]."""
 
-    def box(n_rel: int, n_flags: int) -> spaces.Box:
-        low = np.array([-2.0] * n_rel + [0.0] * n_flags, dtype=np.float32)
-        high = np.array([2.0] * n_rel + [1.0] * n_flags, dtype=np.float32)
+    def box(n_rel: int, n_flags: int, n_memory: int = 0) -> spaces.Box:
+        low = np.array([-2.0] * n_rel + [0.0] * n_flags + [-2.0, -2.0, 0.0] * n_memory,
+                       dtype=np.float32)
+        high = np.array([2.0] * n_rel + [1.0] * n_flags + [2.0, 2.0, 1.0] * n_memory,
+                        dtype=np.float32)
         return spaces.Box(low, high, dtype=np.float32)
 
     return {
         "blue": box(cfg.blue_obs_dim - 2, 2),
-        "red": box(cfg.red_obs_dim - 1, 1),
+        "red": box(2 * cfg.n_landmarks + 2, 1, int(cfg.red_memory)),
     }
 
 

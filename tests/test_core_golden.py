@@ -98,7 +98,8 @@ def _run_case(overrides: dict, n: int) -> dict[str, str]:
             core.reset_worlds(res.truncated)
             feed_result("reset_outputs.", reset_outputs(cfg, core.state))
     for key, value in vars(core.state).items():
-        feed(f"state.{key}", value)
+        if value is not None:  # red_memory's fields exist only with that option
+            feed(f"state.{key}", value)
     return {name: h.hexdigest() for name, h in sorted(hashes.items())}
 
 

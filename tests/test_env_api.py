@@ -25,6 +25,7 @@ ENV_CONFIGS = [
     {"reward_mode": "guide"},
     {"blind": True},
     {"n_fakes": 2},
+    {"red_memory": True},
 ]
 ACTION_MODES = [True, False]
 

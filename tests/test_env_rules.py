@@ -552,3 +552,57 @@ def test_take_put_and_reset_worlds():
     np.testing.assert_array_equal(core.state.t, np.where(mask, 0, 5))
     with pytest.raises(ValueError, match="num_worlds"):
         DeceptionCore(cfg, 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# red_memory: where red last saw blue, and how long ago
+
+
+def _memory_state(cfg, blue, red):
+    state = make_state(cfg, blue=blue, red=red)
+    state.blue_seen_pos = np.zeros((1, 2))
+    state.blue_seen_t = np.full(1, -1, dtype=np.int64)
+    return state
+
+
+def test_red_memory_layout_and_dims():
+    cfg = make_config(red_memory=True)
+    assert cfg.red_obs_dim == make_config().red_obs_dim + 3 == 10
+    env = deception_v0.parallel_env(red_memory=True)
+    obs, _ = env.reset(seed=0)
+    assert obs["red"].shape == (10,) and env.observation_space("red").contains(obs["red"])
+    core = DeceptionCore(make_config(), 8, seed=3)  # without the option: no memory state at all
+    assert core.state.blue_seen_pos is None and core.observe()[1].shape == (8, 7)
+
+
+def test_red_memory_before_red_ever_saw_blue_is_zero_and_one():
+    cfg = make_config(red_memory=True, obs_radius=0.2)
+    state = _memory_state(cfg, blue=(0.0, 0.0), red=FAR)
+    _, red_obs, _ = observe(cfg, state)
+    assert red_obs[0, 7:].tolist() == [0.0, 0.0, 1.0]
+
+
+def test_red_memory_follows_blue_out_of_view():
+    cfg = make_config(red_memory=True, obs_radius=0.2, max_cycles=50)
+    state = _memory_state(cfg, blue=(0.0, 0.0), red=(0.1, 0.0))
+    res = still_step(cfg, state)  # red sees blue: memory = blue now, 0 steps ago
+    assert np.allclose(res.red_obs[0, 4:6], [-0.1, 0.0]) and res.red_obs[0, 6] == 1.0
+    assert np.allclose(res.red_obs[0, 7:9], [-0.1, 0.0]) and res.red_obs[0, 9] == 0.0
+    state.blue_pos[:] = (0.6, 0.6)  # blue leaves red's view; red moves a little
+    state.red_pos[:] = (0.2, 0.0)
+    res = still_step(cfg, state)
+    assert res.red_obs[0, 6] == 0.0 and np.allclose(res.red_obs[0, 4:6], 0.0)
+    # blue's last seen position (0, 0) relative to red now, seen one step ago
+    assert np.allclose(res.red_obs[0, 7:9], [-0.2, 0.0], atol=1e-6)
+    assert np.isclose(res.red_obs[0, 9], 1 / 50)
+    res = still_step(cfg, state)
+    assert np.isclose(res.red_obs[0, 9], 2 / 50)
+
+
+def test_red_memory_resets_with_the_world():
+    cfg = make_config(red_memory=True)
+    core = DeceptionCore(cfg, 4, seed=0)
+    core.state.blue_seen_t[:] = 7
+    core.reset_worlds(np.array([True, False, True, False]))
+    # red starts within blue's radius: every fresh world has seen blue at step 0
+    assert core.state.blue_seen_t.tolist() == [0, 7, 0, 7]
