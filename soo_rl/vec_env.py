@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvStepReturn
 
+from agents.reward import TrainingReward
 from agents.scripted import BatchPolicy
 from envs.config import DeceptionConfig
 from envs.core import FIRST_FAKE, DeceptionCore, reset_outputs
@@ -43,10 +44,7 @@ class DeceptionVecEnv(VecEnv):
             raise ValueError(f"learner must be one of {LEARNERS} (got {learner!r})")
         if goal_shaping and learner != "blue":
             raise ValueError("goal_shaping shapes blue's reward: use it with learner='blue'")
-        self.reward_scale = float(reward_scale)
-        self.goal_shaping = float(goal_shaping)
-        self.gamma = float(gamma)
-        self._phi = np.zeros(num_envs)
+        self.train_reward = TrainingReward(num_envs, reward_scale, goal_shaping, gamma)
         self.cfg = config
         self.learner = learner
         self.opponent = opponent
@@ -75,7 +73,7 @@ class DeceptionVecEnv(VecEnv):
         self._ep_return[:] = 0.0
         self._ep_goal[:] = False
         out = reset_outputs(self.cfg, self.core.state)
-        self._phi = self._potential(out.info)
+        self.train_reward.start(out.info)
         self.reset_infos = [{} for _ in range(self.num_envs)]
         self._reset_options()
         return self._split(out.blue_obs, out.red_obs)
@@ -102,11 +100,7 @@ class DeceptionVecEnv(VecEnv):
             reward = res.red_reward
         obs = self._split(res.blue_obs, res.red_obs)
         self._ep_return += reward
-        train_reward = reward.astype(np.float64)
-        if self.goal_shaping:
-            phi = self._potential(res.info)
-            train_reward = train_reward + self.gamma * phi - self._phi
-            self._phi = phi
+        train_reward = self.train_reward(reward, res.info)
         self._ep_goal |= res.info["blue_at_goal"]
         dones = res.truncated.copy()
         infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
@@ -128,19 +122,14 @@ class DeceptionVecEnv(VecEnv):
             self._ep_return[dones] = 0.0
             self._ep_goal[dones] = False
             fresh = reset_outputs(self.cfg, self.core.state)
-            if self.goal_shaping:
-                self._phi = np.where(dones, self._potential(fresh.info), self._phi)
+            self.train_reward.start(fresh.info, dones)
             new_obs = self._split(fresh.blue_obs, fresh.red_obs)
             obs = np.where(dones[:, None], new_obs, obs)
             if self.learner == "blue":
                 self._last_opp_obs = np.where(dones[:, None], fresh.red_obs, res.red_obs)
             else:
                 self._last_opp_obs = np.where(dones[:, None], fresh.blue_obs, res.blue_obs)
-        return obs, (self.reward_scale * train_reward).astype(np.float32), dones, infos
-
-    def _potential(self, info: dict[str, np.ndarray]) -> np.ndarray:
-        """phi of the shaping: -k x dist(blue, goal) where red is trapped, else 0."""
-        return -self.goal_shaping * info["red_trapped"] * info["dist_blue_goal"]
+        return obs, train_reward, dones, infos
 
     def close(self) -> None:
         pass

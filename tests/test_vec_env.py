@@ -134,7 +134,7 @@ def test_goal_shaping_pays_for_approaching_the_goal_once_red_is_trapped():
         env.reset()
         state = env.core.state
         state.trapped[:] = True  # red already trapped
-        env._phi = env._potential(reset_outputs(cfg, state).info)
+        env.train_reward.start(reset_outputs(cfg, state).info)
         to_goal = state.landmarks[np.arange(8), state.goal_idx] - state.blue_pos
         action = to_goal / np.linalg.norm(to_goal, axis=1, keepdims=True)
         rewards.append(env.step(action.astype(np.float32))[1])
