@@ -1,0 +1,260 @@
+"""Joint training: blue and red learn at the same time, each with its own SB3 model, from the same
+batched rollouts of ``DeceptionCore`` (independent PPO). Entry point: ``JointTrainer.learn``.
+
+Each learner keeps its own RolloutBuffer, training reward, truncation bootstrap, ``train()``,
+optimiser and logger; a frozen agent only acts. Design: docs/design.md section 3.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
+from stable_baselines3.common.utils import obs_as_tensor
+from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices
+
+from agents.reward import TrainingReward
+from envs.config import DeceptionConfig
+from envs.core import DeceptionCore, reset_outputs
+from envs.deception_v0 import action_space, observation_spaces
+
+AGENTS = ("blue", "red")
+
+
+class AgentEnv(VecEnv):
+    """One agent's view of the trainer's worlds, as SB3 needs it to build a model on ``num_envs``
+    worlds (spaces, RolloutBuffer shape) and to start ``learn``: ``reset()`` returns the agent's
+    observation of the trainer's (once reset) worlds, ``seed()`` (blue's) seeds their next reset.
+    The trainer steps the worlds itself: ``step`` is not available."""
+
+    def __init__(self, trainer: "JointTrainer", agent: str):
+        self.trainer, self.agent = trainer, agent
+        self.render_mode = None
+        cfg = trainer.cfg
+        super().__init__(trainer.num_envs, observation_spaces(cfg)[agent], action_space(cfg))
+
+    def reset(self) -> np.ndarray:
+        return self.trainer.observation(self.agent)
+
+    def seed(self, seed: int | None = None) -> list[int | None]:
+        if self.agent == "blue":
+            self.trainer.next_seed = seed
+        return [seed] * self.num_envs
+
+    def step_async(self, actions: np.ndarray) -> None:
+        raise NotImplementedError("JointTrainer steps the worlds: call JointTrainer.learn")
+
+    def step_wait(self):
+        raise NotImplementedError("JointTrainer steps the worlds: call JointTrainer.learn")
+
+    def close(self) -> None:
+        pass
+
+    def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
+        value = None if attr_name == "render_mode" else getattr(self, attr_name)
+        return [value] * len(self._get_indices(indices))
+
+    def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
+        setattr(self, attr_name, value)
+
+    def env_method(self, method_name: str, *args, indices: VecEnvIndices = None, **kwargs):
+        return [getattr(self, method_name)(*args, **kwargs) for _ in self._get_indices(indices)]
+
+    def env_is_wrapped(self, wrapper_class, indices: VecEnvIndices = None) -> list[bool]:
+        return [False] * len(self._get_indices(indices))
+
+
+class JointTrainer:
+    """``num_envs`` worlds of ``cfg`` shared by blue and red.
+
+    Build each agent's model on ``trainer.env(agent)`` (new, or ``load(..., env=trainer.env(agent))``),
+    then ``learn({"blue": blue, "red": red}, total, learning=("blue", "red"))``. A learner that is
+    not in ``learning`` acts deterministically and is never updated. With red frozen, blue trains
+    exactly as ``model.learn`` on ``soo_rl.vec_env.DeceptionVecEnv`` with that red would.
+
+    :param rewards: each agent's ``TrainingReward`` (default: the env reward, unscaled)
+    :param seed: seed of the worlds' RNG (blue's model seeds it again through ``AgentEnv.seed``)
+    """
+
+    def __init__(self, cfg: DeceptionConfig, num_envs: int, seed: int | None = None,
+                 rewards: dict[str, TrainingReward] | None = None):
+        self.cfg, self.num_envs = cfg, num_envs
+        self.core = DeceptionCore(cfg, num_envs, seed)
+        self.rewards = rewards or {a: TrainingReward(num_envs) for a in AGENTS}
+        self.next_seed: int | None = seed
+        self.obs: dict[str, np.ndarray] = {}
+        self.ep_return = {a: np.zeros(num_envs) for a in AGENTS}
+        self._envs = {a: AgentEnv(self, a) for a in AGENTS}
+        self._reset_in_this_learn = False
+        self._t0 = time.time()
+
+    def env(self, agent: str) -> AgentEnv:
+        return self._envs[agent]
+
+    # ------------------------------------------------------------------ worlds
+
+    def observation(self, agent: str) -> np.ndarray:
+        """The agent's observation of every world; resets the worlds first, once per ``learn``."""
+        if not self._reset_in_this_learn:
+            self._reset()
+        return self.obs[agent]
+
+    def _reset(self) -> None:
+        if self.next_seed is not None:
+            self.core.seed(self.next_seed)
+            self.next_seed = None
+        self.core.reset()
+        out = reset_outputs(self.cfg, self.core.state)
+        for agent in AGENTS:
+            self.rewards[agent].start(out.info)
+            self.ep_return[agent][:] = 0.0
+        self.obs = {"blue": out.blue_obs, "red": out.red_obs}
+        self._reset_in_this_learn = True
+
+    # ------------------------------------------------------------------ training
+
+    def learn(self, models: dict[str, BaseAlgorithm], total_timesteps: int,
+              learning: tuple[str, ...] = AGENTS, callback: BaseCallback | None = None,
+              reset_num_timesteps: bool = True) -> bool:
+        """Collect rollouts and update every learner until blue has taken ``total_timesteps`` more
+        steps (from 0 with ``reset_num_timesteps``), as SB3's ``OnPolicyAlgorithm.learn`` does for
+        each learner. ``callback`` is blue's (SB3 callback protocol). Returns False when the
+        callback stopped training (the partial rollout is then not trained on)."""
+        learners = {a: models[a] for a in AGENTS if a in learning}
+        for model in learners.values():
+            if not isinstance(model, OnPolicyAlgorithm):
+                raise TypeError(f"a learner must be an SB3 on-policy model (got {type(model)})")
+        self._reset_in_this_learn = False
+        totals, callbacks = {}, {}
+        for agent, model in learners.items():  # blue first: its seed resets the worlds
+            totals[agent], callbacks[agent] = model._setup_learn(
+                total_timesteps, callback if agent == "blue" else None, reset_num_timesteps)
+        if not self._reset_in_this_learn and not self.obs:
+            self._reset()
+        for cb in callbacks.values():
+            cb.on_training_start(locals(), globals())
+        driver = "blue" if "blue" in learners else next(iter(learners))
+        iteration = 0
+        completed = True
+        while learners[driver].num_timesteps < totals[driver]:
+            if not self._collect_rollouts(models, learners, callbacks):
+                completed = False
+                break
+            iteration += 1
+            for agent, model in learners.items():
+                model._update_current_progress_remaining(model.num_timesteps, totals[agent])
+                model.dump_logs(iteration)
+                model.train()
+        for cb in callbacks.values():
+            cb.on_training_end()
+        return completed
+
+    def _collect_rollouts(self, models: dict[str, BaseAlgorithm],
+                          learners: dict[str, OnPolicyAlgorithm],
+                          callbacks: dict[str, BaseCallback]) -> bool:
+        """One rollout of ``n_steps`` in every world, into each learner's RolloutBuffer (as SB3's
+        ``collect_rollouts``); False if blue's callback stopped it."""
+        n_steps = {a: m.n_steps for a, m in learners.items()}
+        if len(set(n_steps.values())) != 1:
+            raise ValueError(f"the learners must share n_steps (got {n_steps})")
+        for model in learners.values():
+            model.policy.set_training_mode(False)
+            model.rollout_buffer.reset()
+        for cb in callbacks.values():
+            cb.on_rollout_start()
+        dones = np.zeros(self.num_envs, dtype=bool)
+        for _ in range(next(iter(n_steps.values()))):
+            # COLLECT: every agent acts on its own observation
+            actions, values, log_probs, env_actions = {}, {}, {}, {}
+            for agent in AGENTS:
+                model = models[agent]
+                if agent in learners:
+                    with th.no_grad():
+                        obs_tensor = obs_as_tensor(model._last_obs, model.device)
+                        act, values[agent], log_probs[agent] = model.policy(obs_tensor)
+                    actions[agent] = act.cpu().numpy()
+                    env_actions[agent] = _clip(model, actions[agent])
+                else:
+                    with th.no_grad():
+                        env_actions[agent], _ = model.predict(self.obs[agent], deterministic=True)
+            res = self.core.step(env_actions["blue"], env_actions["red"])
+            env_rewards = {"blue": res.blue_reward, "red": res.red_reward}
+            next_obs = {"blue": res.blue_obs, "red": res.red_obs}
+            rewards, infos = {}, {}
+            for agent in AGENTS:
+                rewards[agent] = self.rewards[agent](env_rewards[agent], res.info)
+                self.ep_return[agent] += env_rewards[agent]
+            dones = res.truncated.copy()
+            for agent in AGENTS:
+                infos[agent] = self._infos(agent, dones, next_obs[agent], res.info["t"])
+            if dones.any():  # episodes end only by truncation: start new ones
+                self.core.reset_worlds(dones)
+                fresh = reset_outputs(self.cfg, self.core.state)
+                first = {"blue": fresh.blue_obs, "red": fresh.red_obs}
+                for agent in AGENTS:
+                    self.rewards[agent].start(fresh.info, dones)
+                    self.ep_return[agent][dones] = 0.0
+                    next_obs[agent] = np.where(dones[:, None], first[agent], next_obs[agent])
+            self.obs = next_obs
+            for agent, model in learners.items():
+                model.num_timesteps += self.num_envs
+                if agent in callbacks:
+                    callbacks[agent].update_locals(locals())
+                    if not callbacks[agent].on_step():
+                        return False
+            for agent, model in learners.items():
+                model._update_info_buffer(infos[agent], dones)
+                acts = actions[agent]
+                if isinstance(model.action_space, spaces.Discrete):
+                    acts = acts.reshape(-1, 1)
+                # BOOTSTRAP truncated episodes from the agent's own terminal observation
+                _bootstrap_truncated(model, rewards[agent], infos[agent], dones)
+                model.rollout_buffer.add(model._last_obs, acts, rewards[agent],
+                                         model._last_episode_starts, values[agent],
+                                         log_probs[agent])
+                model._last_obs = next_obs[agent]
+                model._last_episode_starts = dones
+        # ADVANTAGE
+        for agent, model in learners.items():
+            with th.no_grad():
+                last_values = model.policy.predict_values(obs_as_tensor(self.obs[agent], model.device))
+            model.rollout_buffer.compute_returns_and_advantage(last_values=last_values, dones=dones)
+        for cb in callbacks.values():
+            cb.update_locals(locals())
+            cb.on_rollout_end()
+        return True
+
+    def _infos(self, agent: str, dones: np.ndarray, obs: np.ndarray,
+               t: np.ndarray) -> list[dict[str, Any]]:
+        """SB3's per-world infos: the terminal observation and episode of every ended world."""
+        infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
+        elapsed = round(time.time() - self._t0, 6)
+        for i in np.flatnonzero(dones):
+            infos[i] = {"terminal_observation": obs[i].copy(), "TimeLimit.truncated": True,
+                        "episode": {"r": float(self.ep_return[agent][i]), "l": int(t[i]),
+                                    "t": elapsed}}
+        return infos
+
+
+def _clip(model: BaseAlgorithm, actions: np.ndarray) -> np.ndarray:
+    """The action the env takes (as SB3's ``collect_rollouts``: clipped to a Box)."""
+    if isinstance(model.action_space, spaces.Box):
+        return np.clip(actions, model.action_space.low, model.action_space.high)
+    return actions
+
+
+def _bootstrap_truncated(model: OnPolicyAlgorithm, rewards: np.ndarray, infos: list[dict],
+                         dones: np.ndarray) -> None:
+    """Add ``gamma * V(terminal observation)`` to the reward of every truncated world, in place
+    (SB3's rule: a time limit is not a terminal state)."""
+    for idx in np.flatnonzero(dones):
+        terminal_obs = model.policy.obs_to_tensor(infos[idx]["terminal_observation"])[0]
+        with th.no_grad():
+            terminal_value = model.policy.predict_values(terminal_obs)[0]
+        rewards[idx] += model.gamma * terminal_value

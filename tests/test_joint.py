@@ -1,0 +1,121 @@
+"""The joint trainer (agents/joint.py): both agents learn from the same rollouts, each with its own
+buffer; frozen red = the single-learner path, exactly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from stable_baselines3 import PPO
+
+from agents.joint import JointTrainer
+from agents.reward import TrainingReward
+from agents.sb3_policy import SB3Policy
+from agents.soo.ppo import SOOPPO
+from envs import deception_v0
+from envs.config import DeceptionConfig
+from soo_rl.vec_env import DeceptionVecEnv
+
+KW = dict(n_steps=32, batch_size=64, n_epochs=2, learning_rate=1e-3, device="cpu",
+          policy_kwargs={"net_arch": [16, 16]})
+
+
+def _params(model) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in model.policy.parameters()]
+
+
+def _red(cfg: DeceptionConfig, trainer: JointTrainer | None = None, seed: int = 3) -> PPO:
+    env = trainer.env("red") if trainer else JointTrainer(cfg, 8).env("red")
+    return PPO("MlpPolicy", env, seed=seed, **KW)
+
+
+@pytest.mark.parametrize("soo_weight", [0.0, 1.0])
+def test_frozen_red_trains_blue_exactly_as_the_single_learner_path(soo_weight):
+    cfg = DeceptionConfig(obs_radius=0.25)
+    steps = 8 * 32 * 3
+    red = _red(cfg)  # a frozen (untrained) PPO red, acting deterministically in both paths
+    env = DeceptionVecEnv(cfg, 8, SB3Policy(red), seed=11, reward_scale=0.05, goal_shaping=100.0)
+    single = SOOPPO("MlpPolicy", env, seed=1, soo_weight=soo_weight, env_config=cfg, **KW)
+    single.learn(steps)
+
+    trainer = JointTrainer(cfg, 8, seed=11, rewards={"blue": TrainingReward(8, 0.05, 100.0, 0.99),
+                                                      "red": TrainingReward(8, 0.05)})
+    joint = SOOPPO("MlpPolicy", trainer.env("blue"), seed=1, soo_weight=soo_weight, env_config=cfg,
+                   **KW)
+    red_before = _params(red)
+    assert trainer.learn({"blue": joint, "red": red}, steps, learning=("blue",))
+    assert joint.num_timesteps == single.num_timesteps == steps
+    for a, b in zip(_params(single), _params(joint)):
+        assert torch.equal(a, b)
+    assert all(torch.equal(a, b) for a, b in zip(red_before, _params(red)))  # frozen
+
+
+def test_each_buffer_holds_its_own_agents_steps_of_the_pettingzoo_env():
+    """Step for step, with truncation and resets: what each learner's buffer holds equals what the
+    PettingZoo env gives that agent for the same actions (one world, so that both use one RNG)."""
+    cfg = DeceptionConfig(obs_radius=0.25, max_cycles=5, red_memory=True)
+    n_steps, scale, gamma = 12, 0.05, 0.99
+    kw = {**KW, "n_steps": n_steps, "batch_size": 12, "gamma": gamma}
+    trainer = JointTrainer(cfg, 1, rewards={a: TrainingReward(1, scale) for a in ("blue", "red")})
+    blue = PPO("MlpPolicy", trainer.env("blue"), seed=5, **kw)
+    red = PPO("MlpPolicy", trainer.env("red"), seed=6, **kw)
+    values_before = {a: m.policy for a, m in (("blue", blue), ("red", red))}
+    other = JointTrainer(cfg, 1)  # (a model built on trainer.env("blue") would re-seed its worlds)
+    frozen = {a: PPO("MlpPolicy", other.env(a), seed=9, **kw) for a in ("blue", "red")}
+    for a in frozen:  # copies of the policies as they acted (train() changes them after the rollout)
+        frozen[a].policy.load_state_dict(values_before[a].state_dict())
+    # the worlds were seeded by blue's model (seed 5), then red's model re-seeded only the globals
+    assert trainer.learn({"blue": blue, "red": red}, n_steps)
+
+    env = deception_v0.parallel_env(config=cfg)
+    obs, _ = env.reset(seed=5)
+    buffers = {"blue": blue.rollout_buffer, "red": red.rollout_buffer}
+    assert buffers["blue"].observations.shape[-1] == cfg.blue_obs_dim
+    assert buffers["red"].observations.shape[-1] == cfg.red_obs_dim
+    # one world: (n_steps, ...) whether or not train() has flattened the buffers
+    rows = {a: {key: getattr(b, key).reshape(n_steps, -1) for key in
+                ("observations", "actions", "rewards", "episode_starts")}
+            for a, b in buffers.items()}
+    episode_start = True
+    for k in range(n_steps):
+        actions = {}
+        for a in ("blue", "red"):
+            np.testing.assert_array_equal(rows[a]["observations"][k], obs[a])
+            assert rows[a]["episode_starts"][k, 0] == episode_start
+            actions[a] = np.clip(rows[a]["actions"][k], -1, 1)
+        obs, rewards, _, truncs, _ = env.step(actions)
+        for a in ("blue", "red"):
+            expected = np.float32(scale * rewards[a])
+            if truncs[a]:  # bootstrapped from the agent's own terminal observation
+                with torch.no_grad():
+                    v = frozen[a].policy.predict_values(torch.as_tensor(obs[a])[None])[0]
+                expected = np.float32(expected + np.float32(gamma * v.item()))
+            assert rows[a]["rewards"][k, 0] == pytest.approx(expected, rel=1e-6, abs=1e-7), (k, a)
+        episode_start = bool(truncs["blue"])
+        if episode_start:
+            obs, _ = env.reset()
+    assert episode_start is False and k == 11  # truncations at steps 5 and 10 were crossed
+
+
+def test_both_learn_and_a_stop_discards_the_partial_rollout():
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class StopAt(BaseCallback):
+        def _on_step(self) -> bool:
+            return self.num_timesteps < 8 * 32 + 40
+
+    cfg = DeceptionConfig(obs_radius=0.25)
+    trainer = JointTrainer(cfg, 8)
+    blue = SOOPPO("MlpPolicy", trainer.env("blue"), seed=1, env_config=cfg, **KW)
+    red = _red(cfg, trainer, seed=2)
+    before = {"blue": _params(blue), "red": _params(red)}
+    assert not trainer.learn({"blue": blue, "red": red}, 8 * 32 * 4, callback=StopAt())
+    for name, model in (("blue", blue), ("red", red)):  # one full rollout trained, then stopped
+        assert model._n_updates == KW["n_epochs"], name
+        assert any(not torch.equal(a, b) for a, b in zip(before[name], _params(model))), name
+
+
+def test_agent_env_cannot_be_stepped():
+    trainer = JointTrainer(DeceptionConfig(), 2)
+    with pytest.raises(NotImplementedError, match="JointTrainer"):
+        trainer.env("blue").step(np.zeros((2, 2), dtype=np.float32))
