@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 from dataclasses import fields
 import sys
@@ -16,7 +17,7 @@ from soo_rl.errors import EXIT_BAD_INPUT, UsageError, flag_error, flag_name, one
 
 __all__ = ["EXIT_BAD_INPUT", "UsageError", "OneLineParser", "run_cli", "one_line", "add_backend_flags",
            "check_backend", "check_workers", "where", "flag_name", "add_config_flags",
-           "config_changes", "flag_error", "add_env_flags", "env_config_from_args"]
+           "config_changes", "flag_error", "add_env_flags", "env_config_from_args", "env_overrides"]
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -137,3 +138,18 @@ def env_config_from_args(args: argparse.Namespace,
         return make_config(base, **overrides)
     except ValueError as e:
         raise UsageError(str(e)) from None
+
+
+def env_overrides(items: list[str]) -> dict[str, Any]:
+    """``--env FIELD=VALUE`` items as DeceptionConfig overrides; VALUE is read as JSON (true, 0.125,
+    2) or else kept as text. The config validates the fields and values."""
+    out: dict[str, Any] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or not name.strip():
+            raise UsageError(f"--env takes FIELD=VALUE (got {item!r})")
+        try:
+            out[name.strip()] = json.loads(text)
+        except ValueError:
+            out[name.strip()] = text
+    return out

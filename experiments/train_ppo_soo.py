@@ -31,6 +31,7 @@ from experiments.cli import (  # noqa: E402
     add_config_flags,
     check_workers,
     config_changes,
+    env_overrides,
     flag_error,
     flag_name,
     one_line,
@@ -41,7 +42,7 @@ from soo_rl.experiment import PROG, check_red, prepare_run_dir, read_run, run_ex
 
 #: the ExperimentConfig fields that are flags (in --help order); taken from config.json with --resume
 CONFIG_FIELDS = ("seeds", "timesteps", "finetune_timesteps", "soo_weight", "anchor_weight",
-                 "goal_shaping", "conditions", "finetune_reward", "pairing", "red")
+                 "goal_shaping", "conditions", "finetune_reward", "pairing", "red", "finetune_red")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_flags(p, ExperimentConfig, CONFIG_FIELDS)
     p.add_argument("--obs-radius", type=float, default=None,
                    help="observation radius of both agents (env override)")
+    p.add_argument("--env", metavar="FIELD=VALUE", action="append", default=None,
+                   help="an env setting (a DeceptionConfig field), e.g. --env red_memory=true "
+                   "--env obs_radius=0.125; repeatable")
     add_config_flags(p, ExperimentConfig, ("eval_episodes",))
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                    help="parallel training processes (one torch thread each); 1 = in-process; "
@@ -83,21 +87,26 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
     exp = PRESETS[getattr(args, "preset", "default")]
     fields = CONFIG_FIELDS + ("eval_episodes",)
     changes = config_changes(args, ExperimentConfig, fields)
+    env = {**exp.env, **env_overrides(args.env or [])}
     if args.obs_radius is not None:
-        changes["env"] = {**exp.env, "obs_radius": args.obs_radius}
+        env["obs_radius"] = args.obs_radius
+    if env != exp.env:
+        changes["env"] = env
     check_workers(args)
     try:
         exp = exp.replace(**changes)
     except ConfigError as exc:
         flags = {f: flag_name(f) for f in fields} | {"obs_radius": "--obs-radius"}
         raise flag_error(exc, flags) from None
+    except ValueError as exc:  # an unknown env field
+        raise UsageError(f"--env: {exc}") from None
     check_red(exp)
     return exp
 
 
 def resume_args(args: argparse.Namespace) -> Path:
     """``--resume RUN_DIR`` takes every setting from the run: no flag that sets one may be given."""
-    given = [flag_name(f) for f in ("preset", *CONFIG_FIELDS, "obs_radius", "eval_episodes")
+    given = [flag_name(f) for f in ("preset", *CONFIG_FIELDS, "obs_radius", "env", "eval_episodes")
              if getattr(args, f, None) is not None]
     given += [f for f in ("--out", "--overwrite") if getattr(args, f[2:])]
     if given:

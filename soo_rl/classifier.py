@@ -81,8 +81,9 @@ def classify_run(run: RunInfo, positive: str = "deceptive", negative: str = "hon
         cfg = run.env_config(cond)
         values[cond] = {}
         for seed in run.seeds(cond):
-            values[cond][seed] = agent_soo_values(run.model(cond, seed), cfg, red, episodes,
-                                                  n_eval_seeds, pairing)
+            values[cond][seed] = agent_soo_values(run.model(cond, seed), cfg,
+                                                  run.red(cond, seed, red), episodes, n_eval_seeds,
+                                                  pairing)
             if progress is not None:
                 progress(cond, seed)
     pair_seeds = sorted(set(values[positive]) & set(values[negative]))

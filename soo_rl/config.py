@@ -49,6 +49,7 @@ CONDITIONS: dict[str, Condition] = {
 
 
 FINETUNE_REWARDS = ("deceptive", "guide")
+FINETUNE_REDS = ("learn", "frozen")
 #: names of the SOO pairings of agents.soo.pairing.PAIRINGS (kept here so that configs validate without torch)
 PAIRING_NAMES = ("self_steps", "radius_injection", "mask")
 
@@ -130,7 +131,11 @@ class ExperimentConfig:
     conditions: tuple[str, ...] = field(default=tuple(CONDITIONS), metadata=cli(
         "comma-separated subset of: " + ", ".join(CONDITIONS), type=str, convert=_condition_list))
     red: str = field(default="follower", metadata=cli(
-        "red policy: 'follower' (scripted) or a path to a trained PPO red .zip"))
+        "red policy: 'follower' (scripted), a path to a trained PPO red .zip (frozen), or 'joint' "
+        "(a PPO red that learns together with blue; its model is red.zip in each job directory)"))
+    finetune_red: str | None = field(default=None, metadata=cli(
+        "with --red joint: whether red keeps learning during the fine-tune conditions, as in the "
+        "paper (learn, the default) or stays the deceptive job's red (frozen)", choices=FINETUNE_REDS))
     eval_episodes: int = field(default=500, metadata=cli("fixed-seed episodes per evaluation"))
     eval_every: int = 100_000  # timesteps between evaluations (TensorBoard curves)
     eval_seed: int = 10_000
@@ -170,6 +175,10 @@ class ExperimentConfig:
         if self.finetune_reward not in FINETUNE_REWARDS:
             bad("finetune_reward", f"must be one of {', '.join(FINETUNE_REWARDS)} "
                 f"(got {self.finetune_reward!r})")
+        if self.finetune_red is not None and self.red != "joint":
+            bad("finetune_red", f"needs red 'joint' (got red {self.red!r})")
+        if self.finetune_red not in (None, *FINETUNE_REDS):
+            bad("finetune_red", f"must be one of {', '.join(FINETUNE_REDS)} (got {self.finetune_red!r})")
         self.env_config()  # validates the env overrides (ConfigError names the field)
 
     def env_config(self, **extra: Any) -> DeceptionConfig:

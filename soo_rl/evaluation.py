@@ -15,8 +15,11 @@ from agents.soo.pairing import make_pairing
 from agents.soo.losses import soo_value
 
 
-def make_red(spec: str, cfg: DeceptionConfig) -> BatchPolicy:
-    """``"follower"`` -> the scripted follower; otherwise a path to a frozen PPO red ``.zip``."""
+def make_red(spec: str | BatchPolicy, cfg: DeceptionConfig) -> BatchPolicy:
+    """``"follower"`` -> the scripted follower; a policy -> itself; otherwise a path to a frozen PPO
+    red ``.zip``."""
+    if not isinstance(spec, str):
+        return spec
     if spec == "follower":
         return FollowerRed(cfg)
     from stable_baselines3 import PPO
@@ -56,7 +59,8 @@ def load_blue(path: Path, **overrides) -> tuple:
     return model, cfg
 
 
-def evaluate_model(model, cfg: DeceptionConfig, red: str = "follower", n_episodes: int = 500,
+def evaluate_model(model, cfg: DeceptionConfig, red: str | BatchPolicy = "follower",
+                   n_episodes: int = 500,
                    seed: int = 10_000, pairing: str = "self_steps") -> dict[str, float]:
     """Deterministic fixed-seed episodes of ``model`` as blue: metrics and ``soo_value_eval``."""
     batch = run_episodes(SB3Policy(model), make_red(red, cfg), cfg, n_episodes, seed)

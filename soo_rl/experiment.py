@@ -25,7 +25,7 @@ PROG = "train_ppo_soo.py"
 
 def check_red(exp: ExperimentConfig) -> None:
     """A PPO red checkpoint must exist, load, and match red's observation layout."""
-    if exp.red == "follower":
+    if exp.red in ("follower", "joint"):
         return
     try:
         checkpoint_data(Path(exp.red))  # cheap checks first: missing / not a zip
@@ -87,22 +87,34 @@ def read_run(run: Path) -> tuple[ExperimentConfig, str]:
 
 
 def _check_resumable(run: Path, exp: ExperimentConfig) -> None:
-    from agents.soo.ppo import SOOPPO
-    from soo_rl.jobs import job_state, plan_jobs
+    """Every checkpoint the resumed jobs start from loads (blue's, and red's in joint mode)."""
+    from stable_baselines3 import PPO
 
-    dim = exp.env_config().blue_obs_dim
+    from agents.soo.ppo import SOOPPO
+    from soo_rl.jobs import RED_MODEL, job_state, plan_jobs, red_checkpoint_path
+
+    cfg = exp.env_config()
     phase1, phase2 = plan_jobs(run, exp)
     states = {(j.condition, j.seed): job_state(j) for j in phase1 + phase2}
-    to_check = [j.checkpoint_path for j in phase1 + phase2
-                if states[(j.condition, j.seed)] == "checkpoint"]
-    to_check += [j.init_path for j in phase2 if states[(j.condition, j.seed)] != "finished"
-                 and states.get(("deceptive", j.seed)) == "finished"]
-    for path in to_check:
-        try:
-            load_model(path, SOOPPO, expected_obs_dim=dim)
-        except CheckpointError as exc:
-            raise UsageError(f"--resume: {exc} (delete that file to restart its job from the "
-                             "start)") from None
+    resumed = [j for j in phase1 + phase2 if states[(j.condition, j.seed)] == "checkpoint"]
+    starts = [j for j in phase2 if states[(j.condition, j.seed)] != "finished"
+              and states.get(("deceptive", j.seed)) == "finished"]
+    for path in [j.checkpoint_path for j in resumed] + [j.init_path for j in starts]:
+        _check_loads(path, SOOPPO, cfg.blue_obs_dim)
+    if exp.red == "joint":
+        for job in resumed:
+            steps = int(checkpoint_data(job.checkpoint_path).get("num_timesteps", -1))
+            _check_loads(red_checkpoint_path(job, steps), PPO, cfg.red_obs_dim)
+        for job in starts:
+            _check_loads(job.init_path.with_name(RED_MODEL), PPO, cfg.red_obs_dim)
+
+
+def _check_loads(path: Path, cls, obs_dim: int) -> None:
+    try:
+        load_model(path, cls, expected_obs_dim=obs_dim)
+    except CheckpointError as exc:
+        raise UsageError(f"--resume: {exc} (delete that file to restart its job from the "
+                         "start)") from None
 
 
 def run_experiment(out: Path, exp: ExperimentConfig, preset: str, *, resume: bool, workers: int,

@@ -2,7 +2,7 @@
 
 A run directory holds ``config.json``, ``summary.json`` and, per job, ``<condition>/seed_<k>/`` with
 its TensorBoard events, ``checkpoint.zip`` (an unfinished job), ``model.zip`` and ``metrics.json``
-(both present = finished). README "Reliability" describes how jobs stop and resume.
+(both present = finished); a joint job also holds red's ``red.zip`` and ``red_checkpoint_<step>.zip``. README "Reliability" describes how jobs stop and resume.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from soo_rl.config import CONDITIONS, ExperimentConfig
 CHECKPOINT = "checkpoint.zip"
 MODEL = "model.zip"
 METRICS = "metrics.json"
+RED_MODEL = "red.zip"  # red's final model of a joint job (--red joint)
 
 
 class TrainingInterrupted(Exception):
@@ -92,3 +93,9 @@ def job_state(job: Job) -> str:
 
 def read_metrics(job: Job) -> dict[str, float]:
     return json.loads((job.out_dir / METRICS).read_text())["metrics"]
+
+
+def red_checkpoint_path(job: Job, blue_steps: int) -> Path:
+    """Red's periodic checkpoint of a joint job, named by the step of blue's ``checkpoint.zip`` it
+    goes with."""
+    return job.out_dir / f"red_checkpoint_{blue_steps}.zip"

@@ -25,7 +25,10 @@ METRIC_TAGS = {
     "blue_return": "task/blue_return",
     "red_return": "task/red_return",
     "red_goal_rate": "task/red_goal_rate",
+    "red_follow_rate": "red/follow_rate",
 }
+#: red's metrics, also logged under red/ (what a learning red gets out of its episodes)
+RED_TAGS = {"red_goal_rate": "red/goal_rate", "red_return": "red/return"}
 
 
 @dataclass
@@ -97,6 +100,8 @@ def episode_metrics(batch: EpisodeBatch) -> dict[str, float]:
     }
     if batch.red_reached_goal is not None:  # what the `guide` reward pays for
         metrics["red_goal_rate"] = float(batch.red_reached_goal.mean())
+    # the share of steps with blue in red's view (red acted on blue's position)
+    metrics["red_follow_rate"] = float(seen.mean())
     return metrics
 
 

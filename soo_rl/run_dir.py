@@ -51,6 +51,14 @@ class RunInfo:
             self._models[path] = load_model(path, SOOPPO)
         return self._models[path]
 
+    def red(self, condition: str, seed: int, red: str | None = None) -> str:
+        """The red the blue of (condition, seed) plays against: ``red`` (default: the run's red);
+        for a joint run (``"joint"``), the job's own ``red.zip``."""
+        red = red or self.exp.red
+        if red == "joint":
+            return str(self.path / condition / f"seed_{seed}" / "red.zip")
+        return red
+
     def env_config(self, condition: str) -> DeceptionConfig:
         """The env config the condition trained (and is evaluated) on."""
         cond = CONDITIONS[condition]

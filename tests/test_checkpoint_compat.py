@@ -22,7 +22,7 @@ def test_pre_move_soo_checkpoint_loads_and_evaluates_identically():
     assert model.env_config == cfg
     metrics = evaluate_model(model, cfg, exp.red, exp.eval_episodes, exp.eval_seed, exp.pairing)
     saved = json.loads((DATA / "soo_seed0_metrics.json").read_text())["metrics"]
-    assert metrics == pytest.approx(saved, rel=0, abs=0)
+    assert {k: metrics[k] for k in saved} == pytest.approx(saved, rel=0, abs=0)  # later ones are new
 
 
 def test_pre_move_anchor_checkpoint_loads_with_its_anchor():

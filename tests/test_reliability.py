@@ -22,6 +22,7 @@ import torch
 from pettingzoo.test import parallel_seed_test, seed_test
 
 import soo_rl.finite as finite_mod
+import soo_rl.learners as learners_mod
 import soo_rl.training as train_mod
 from agents.soo.ppo import SOOPPO
 from envs import deception_v0
@@ -471,7 +472,7 @@ def test_nan_observation_stops_with_step_and_checkpoint_then_resume(tmp_path, ca
     n_envs = PRESETS["smoke"].ppo.n_envs
     bad_call = 3 * (ROLLOUT // n_envs) + 10  # in the 4th rollout: after the first checkpoint
 
-    class NaNAtStepK(train_mod.DeceptionVecEnv):
+    class NaNAtStepK(learners_mod.DeceptionVecEnv):
         calls = 0
 
         def step_wait(self):
@@ -482,7 +483,7 @@ def test_nan_observation_stops_with_step_and_checkpoint_then_resume(tmp_path, ca
                 obs[5, 2] = np.nan
             return obs, rewards, dones, infos
 
-    monkeypatch.setattr(train_mod, "DeceptionVecEnv", NaNAtStepK)
+    monkeypatch.setattr(learners_mod, "DeceptionVecEnv", NaNAtStepK)
     out = tmp_path / "run"
     argv = SMOKE + ["--conditions", "deceptive", "--seeds", "1", "--timesteps", "10000",
                     "--eval-episodes", "8", "--workers", "1", "--out", str(out)]
@@ -498,7 +499,7 @@ def test_nan_observation_stops_with_step_and_checkpoint_then_resume(tmp_path, ca
     assert all(torch.isfinite(p).all() for p in good.policy.parameters())
     assert not (out / "summary.json").exists()
 
-    monkeypatch.setattr(train_mod, "DeceptionVecEnv", NaNAtStepK.__mro__[1])
+    monkeypatch.setattr(learners_mod, "DeceptionVecEnv", NaNAtStepK.__mro__[1])
     assert train_ppo_soo.main(["--resume", str(out), "--no-progress", "--no-report", "--workers", "1"]) == 0
     record = json.loads((out / "deceptive" / "seed_0" / "metrics.json").read_text())
     assert record["timesteps"] == rounded_up(10000)
@@ -539,7 +540,7 @@ def test_finite_check_env_flags_rewards_and_actions():
     from soo_rl.evaluation import make_red
 
     cfg = DeceptionConfig()
-    env = finite_mod.FiniteCheckVecEnv(train_mod.DeceptionVecEnv(cfg, 4, make_red("follower", cfg),
+    env = finite_mod.FiniteCheckVecEnv(learners_mod.DeceptionVecEnv(cfg, 4, make_red("follower", cfg),
                                                                 seed=0))
     env.reset()
     with pytest.raises(finite_mod.NonFinite, match="actions"):
@@ -577,6 +578,7 @@ CONFIG_OPTIONS = {
     "spawn_range": [0.5],
     "continuous_actions": [False],
     "blind": [True],
+    "red_memory": [True],
     "dt": [0.05],
     "damping": [0.0],
     "sensitivity": [2.0],

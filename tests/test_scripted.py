@@ -177,7 +177,8 @@ def test_follower_reset_mask_forgets_only_masked_worlds():
     cfg = make_config()
     core = DeceptionCore(cfg, 2, seed=0)
     one = state(cfg, blue=(0.28, 0.16), red=(0.2, 0.1))
-    core.state.put(slice(None), WorldState(**{k: np.concatenate([v, v]) for k, v in vars(one).items()}))
+    core.state.put(slice(None), WorldState(**{k: np.concatenate([v, v]) for k, v in vars(one).items()
+                                                       if v is not None}))
     red = FollowerRed(cfg)
     red.reset(2)
     red.act(core.observe()[1])  # both worlds see blue

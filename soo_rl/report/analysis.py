@@ -84,7 +84,8 @@ def heatmaps(run, settings: ReportSettings, red: str) -> dict:
         cfg = run.env_config(cond)
         maps, steps = [], []
         for seed in run.seeds(cond):
-            batch = run_episodes(SB3Policy(run.model(cond, seed)), make_red(red, cfg), cfg,
+            batch = run_episodes(SB3Policy(run.model(cond, seed)),
+                                 make_red(run.red(cond, seed, red), cfg), cfg,
                                  settings.heatmap_episodes, REPORT_EVAL_SEED)
             maps.append(deception_heatmap(batch, xs, ys))
             steps.append(in_view_steps(batch))
@@ -120,7 +121,8 @@ def generalisation(run, settings: ReportSettings, red: str) -> dict:
     out: dict[str, dict] = {}
     for cond in run.conditions:
         cfg = run.env_config(cond)
-        per_seed = [evaluate_generalisation(run.model(cond, s), cfg, red, settings.gen_episodes,
+        per_seed = [evaluate_generalisation(run.model(cond, s), cfg, run.red(cond, s, red),
+                                            settings.gen_episodes,
                                             GEN_EVAL_SEED, run.exp.pairing)
                     for s in run.seeds(cond)]
         out[cond] = {}

@@ -153,8 +153,8 @@ def record_gifs(run, settings: ReportSettings, red: str, gif_dir: Path) -> dict[
         cfg = run.env_config(cond)
         frames: list = []
         with episode_player(cfg, "rgb_array", settings.gif_size, settings.gif_fps) as (env, renderer):
-            result = play_episode(env, SB3Policy(run.model(cond, seed)), make_red(red, cfg), renderer,
-                                  GIF_SEED, frames)
+            result = play_episode(env, SB3Policy(run.model(cond, seed)),
+                                  make_red(run.red(cond, seed, red), cfg), renderer, GIF_SEED, frames)
         path = gif_dir / f"{cond}.gif"
         save_gif(path, frames, settings.gif_fps)
         out[cond] = {"path": path, "agent_seed": seed, "episode_seed": GIF_SEED, **(result or {})}

@@ -1,0 +1,190 @@
+"""The models one job trains: blue alone against a fixed red (scripted or a frozen PPO red, inside
+blue's training VecEnv), or blue and red together (``--red joint``, ``agents.joint.JointTrainer``).
+Entry point: ``build_learners(job, exp, cfg, resumed)``; ``soo_rl.training.run_job`` drives them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from stable_baselines3 import PPO
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.logger import Logger, TensorBoardOutputFormat, configure
+
+from agents.joint import JointTrainer
+from agents.reward import TrainingReward
+from agents.sb3_policy import SB3Policy
+from agents.scripted import BatchPolicy
+from agents.soo.ppo import SOOPPO
+from envs.config import DeceptionConfig
+from soo_rl.checkpoints import load_model, save_atomic
+from soo_rl.config import CONDITIONS, ExperimentConfig
+from soo_rl.evaluation import make_red
+from soo_rl.finite import FiniteCheckVecEnv
+from soo_rl.jobs import MODEL, RED_MODEL, Job, job_weight, red_checkpoint_path
+from soo_rl.vec_env import DeceptionVecEnv
+
+#: added to the job's seed for red's model (its weights and sampling)
+RED_SEED_OFFSET = 104_729
+
+
+def training_env(exp: ExperimentConfig, cfg: DeceptionConfig, red: BatchPolicy,
+                 seed: int | None) -> DeceptionVecEnv:
+    """Blue's training VecEnv of an experiment: ``exp.ppo.n_envs`` worlds of ``cfg``, with the
+    experiment's reward scale and goal shaping (soo_rl/vec_env.py)."""
+    return DeceptionVecEnv(cfg, exp.ppo.n_envs, red, seed=seed, reward_scale=exp.ppo.reward_scale,
+                           goal_shaping=exp.goal_shaping, gamma=exp.ppo.gamma)
+
+
+class PrefixedLogger(Logger):
+    """An SB3 logger whose keys all start with ``prefix`` (red's ``train/*`` -> ``red/train/*``)."""
+
+    def __init__(self, prefix: str, folder: str, output_formats: list):
+        super().__init__(folder, output_formats)
+        self.prefix = prefix
+
+    def record(self, key: str, value, exclude=None) -> None:
+        super().record(f"{self.prefix}{key}", value, exclude)
+
+    def record_mean(self, key: str, value, exclude=None) -> None:
+        super().record_mean(f"{self.prefix}{key}", value, exclude)
+
+
+@dataclass
+class Learners:
+    """Blue's model and, in joint mode, red's model, the trainer and which of them learn."""
+
+    blue: SOOPPO
+    red_spec: str  # exp.red: "follower", a frozen red's path, or "joint"
+    red: PPO | None = None
+    trainer: JointTrainer | None = None
+    learning: tuple[str, ...] = ("blue",)
+    red_start: int = 0
+    loggers: list = field(default_factory=list)
+
+    @property
+    def joint(self) -> bool:
+        return self.trainer is not None
+
+    def models(self) -> list:
+        """The models that learn (their parameters and losses are checked for NaN)."""
+        return [self.blue] + ([self.red] if self.joint and "red" in self.learning else [])
+
+    def red_policy(self, cfg: DeceptionConfig) -> BatchPolicy:
+        """The red that evaluations play against: the job's own red in joint mode."""
+        if self.joint:
+            return SB3Policy(self.red, deterministic=True)
+        return make_red(self.red_spec, cfg)
+
+    def set_loggers(self, out: Path) -> None:
+        self.blue.set_logger(configure(str(out), ["tensorboard"]))
+        self.loggers = [self.blue.logger]
+        if self.joint:
+            self.red.set_logger(PrefixedLogger("red/", str(out), [TensorBoardOutputFormat(str(out))]))
+            self.loggers.append(self.red.logger)
+
+    def close_loggers(self) -> None:
+        for logger in self.loggers:
+            logger.close()
+
+    def learn(self, steps: int, callback: BaseCallback, reset_num_timesteps: bool) -> None:
+        if self.joint:
+            self.trainer.learn({"blue": self.blue, "red": self.red}, steps, self.learning,
+                               callback=callback, reset_num_timesteps=reset_num_timesteps)
+        else:
+            self.blue.learn(steps, callback=callback, reset_num_timesteps=reset_num_timesteps)
+
+    def save_checkpoint(self, job: Job) -> None:
+        """Red's checkpoint (named by blue's step) first, then blue's ``checkpoint.zip``; older red
+        checkpoints go last, so a kill at any point leaves a matching pair to resume from."""
+        if self.joint:
+            red_path = red_checkpoint_path(job, int(self.blue.num_timesteps))
+            save_atomic(self.red, red_path)
+        save_atomic(self.blue, job.checkpoint_path)
+        if self.joint:
+            for stale in job.out_dir.glob("red_checkpoint_*.zip"):
+                if stale != red_path:
+                    stale.unlink(missing_ok=True)
+
+    def rewind(self, blue_steps: int) -> None:
+        """Forget a partial rollout: blue back to ``blue_steps``, red by as many steps."""
+        if self.joint and "red" in self.learning:
+            self.red.num_timesteps -= int(self.blue.num_timesteps) - blue_steps
+        self.blue.num_timesteps = blue_steps
+
+    def save_final(self, job: Job) -> None:
+        """Red's ``red.zip`` (joint mode) before blue's ``model.zip``, which marks the job finished."""
+        if self.joint:
+            save_atomic(self.red, job.out_dir / RED_MODEL)
+        save_atomic(self.blue, job.out_dir / MODEL)
+
+    def remove_checkpoints(self, job: Job) -> None:
+        job.checkpoint_path.unlink(missing_ok=True)
+        for stale in job.out_dir.glob("red_checkpoint_*.zip"):
+            stale.unlink(missing_ok=True)
+
+
+def build_learners(job: Job, exp: ExperimentConfig, cfg: DeceptionConfig, env_seed: int,
+                   resumed: bool) -> tuple[Learners, int]:
+    """The job's learners (from its checkpoint, from the deceptive job's models for a fine-tune,
+    or new) and the timestep at which the job's budget started."""
+    if exp.red != "joint":
+        env = FiniteCheckVecEnv(training_env(exp, cfg, make_red(exp.red, cfg), env_seed))
+        blue, start = _build_blue(job, exp, cfg, env, resumed)
+        return Learners(blue, exp.red), start
+    n = exp.ppo.n_envs
+    rewards = {"blue": TrainingReward(n, exp.ppo.reward_scale, exp.goal_shaping, exp.ppo.gamma),
+               "red": TrainingReward(n, exp.ppo.reward_scale)}
+    trainer = JointTrainer(cfg, n, env_seed, rewards)
+    finetune = CONDITIONS[job.condition].finetune
+    learning = ("blue", "red") if not finetune or exp.finetune_red in (None, "learn") else ("blue",)
+    red = _build_red(job, exp, cfg, trainer, resumed)  # before blue: blue's seed then holds
+    blue, start = _build_blue(job, exp, cfg, trainer.env("blue"), resumed)
+    if resumed:
+        path = red_checkpoint_path(job, int(blue.num_timesteps))
+        red = load_model(path, PPO, expected_obs_dim=cfg.red_obs_dim, env=trainer.env("red"))
+    return Learners(blue, exp.red, red, trainer, learning, int(red.num_timesteps)), start
+
+
+def _build_red(job: Job, exp: ExperimentConfig, cfg: DeceptionConfig, trainer: JointTrainer,
+               resumed: bool) -> PPO | None:
+    """Red's model of a joint job: new for a from-scratch condition, the deceptive job's
+    ``red.zip`` for a fine-tune (a resumed job loads its red checkpoint after blue's)."""
+    if resumed:
+        return None
+    if CONDITIONS[job.condition].finetune:
+        return load_model(job.init_path.with_name(RED_MODEL), PPO,
+                          expected_obs_dim=cfg.red_obs_dim, env=trainer.env("red"))
+    return PPO("MlpPolicy", trainer.env("red"), seed=job.seed + RED_SEED_OFFSET, device="cpu",
+               **exp.ppo.sb3_kwargs())
+
+
+def _build_blue(job: Job, exp: ExperimentConfig, cfg: DeceptionConfig, env,
+                resumed: bool) -> tuple[SOOPPO, int]:
+    """Blue's model for ``job`` (from its checkpoint, from the deceptive checkpoint for a fine-tune,
+    or new) and the timestep at which the job's budget started."""
+    cond = CONDITIONS[job.condition]
+    weight = job_weight(exp, job.condition)
+    if resumed:
+        model = load_model(job.checkpoint_path, SOOPPO, expected_obs_dim=cfg.blue_obs_dim, env=env)
+        start = int(getattr(model, "job_start_timesteps", 0))
+        if cond.finetune and model.aux_loss == "anchor":
+            # the anchor is the frozen *deceptive* policy, not the policy at the checkpoint
+            init = load_model(job.init_path, SOOPPO, expected_obs_dim=cfg.blue_obs_dim)
+            model.set_anchor_policy(init)
+        # reproducible given the interruption point (not bit-identical to an uninterrupted run)
+        model.set_random_seed(job.seed + 7919 + int(model.num_timesteps))
+    elif cond.finetune:
+        model = load_model(job.init_path, SOOPPO, expected_obs_dim=cfg.blue_obs_dim, env=env)
+        model.configure_aux(soo_weight=weight, aux_loss=cond.aux_loss, pairing=exp.pairing,
+                            env_config=cfg, soo_seed=job.seed + 7919)
+        model.set_random_seed(job.seed + 7919)
+        start = int(model.num_timesteps)
+    else:
+        model = SOOPPO("MlpPolicy", env, soo_weight=weight, aux_loss=cond.aux_loss,
+                       pairing=exp.pairing, env_config=cfg, seed=job.seed, device="cpu",
+                       **exp.ppo.sb3_kwargs())
+        start = 0
+    model.job_start_timesteps = start  # saved in checkpoints: where this job's budget started
+    return model, start
