@@ -125,7 +125,8 @@ class JointTrainer:
         """Collect rollouts and update every learner until blue has taken ``total_timesteps`` more
         steps (from 0 with ``reset_num_timesteps``), as SB3's ``OnPolicyAlgorithm.learn`` does for
         each learner. ``callback`` is blue's (SB3 callback protocol). Returns False when the
-        callback stopped training (the partial rollout is then not trained on)."""
+        callback stopped training: the partial rollout is then neither trained on nor counted in
+        any learner's ``num_timesteps``."""
         learners = {a: models[a] for a in AGENTS if a in learning}
         for model in learners.values():
             if not isinstance(model, OnPolicyAlgorithm):
@@ -163,6 +164,7 @@ class JointTrainer:
         n_steps = {a: m.n_steps for a, m in learners.items()}
         if len(set(n_steps.values())) != 1:
             raise ValueError(f"the learners must share n_steps (got {n_steps})")
+        start = {agent: model.num_timesteps for agent, model in learners.items()}
         for model in learners.values():
             model.policy.set_training_mode(False)
             model.rollout_buffer.reset()
@@ -207,6 +209,8 @@ class JointTrainer:
                 if agent in callbacks:
                     callbacks[agent].update_locals(locals())
                     if not callbacks[agent].on_step():
+                        for a, m in learners.items():  # the partial rollout does not count
+                            m.num_timesteps = start[a]
                         return False
             for agent, model in learners.items():
                 model._update_info_buffer(infos[agent], dones)

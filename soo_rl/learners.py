@@ -92,6 +92,8 @@ class Learners:
         if self.joint:
             self.trainer.learn({"blue": self.blue, "red": self.red}, steps, self.learning,
                                callback=callback, reset_num_timesteps=reset_num_timesteps)
+            if "red" in self.learning:  # red's last update (blue's is written by its evaluation)
+                self.red.logger.dump(self.red.num_timesteps)
         else:
             self.blue.learn(steps, callback=callback, reset_num_timesteps=reset_num_timesteps)
 
@@ -108,9 +110,8 @@ class Learners:
                     stale.unlink(missing_ok=True)
 
     def rewind(self, blue_steps: int) -> None:
-        """Forget a partial rollout: blue back to ``blue_steps``, red by as many steps."""
-        if self.joint and "red" in self.learning:
-            self.red.num_timesteps -= int(self.blue.num_timesteps) - blue_steps
+        """Forget a partial rollout: blue back to ``blue_steps`` (the joint trainer has already
+        rewound every learner to the start of its rollout)."""
         self.blue.num_timesteps = blue_steps
 
     def save_final(self, job: Job) -> None:

@@ -112,6 +112,7 @@ def test_both_learn_and_a_stop_discards_the_partial_rollout():
     assert not trainer.learn({"blue": blue, "red": red}, 8 * 32 * 4, callback=StopAt())
     for name, model in (("blue", blue), ("red", red)):  # one full rollout trained, then stopped
         assert model._n_updates == KW["n_epochs"], name
+        assert model.num_timesteps == 8 * 32, name  # the partial rollout is not counted
         assert any(not torch.equal(a, b) for a, b in zip(before[name], _params(model))), name
 
 

@@ -1,0 +1,161 @@
+"""Joint jobs of the main experiment (``--red joint``): outputs, TensorBoard tags, fine-tunes,
+interruption and resume of both models, and the bad inputs of README "Reliability"."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from stable_baselines3 import PPO
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from agents.soo.ppo import SOOPPO
+from experiments import train_ppo_soo
+from soo_rl.checkpoints import checkpoint_data, load_model, save_atomic
+from soo_rl.config import PRESETS
+from soo_rl.jobs import Job, TrainingInterrupted
+from soo_rl.training import run_job
+
+SMOKE = ["--preset", "smoke", "--no-progress", "--no-report", "--workers", "1"]
+JOINT = SMOKE + ["--red", "joint", "--env", "red_memory=true", "--seeds", "1",
+                 "--timesteps", "4096", "--finetune-timesteps", "2048"]
+
+
+def _params(model) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in model.policy.parameters()]
+
+
+@pytest.fixture(scope="module")
+def joint_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("joint") / "run"
+    argv = JOINT + ["--conditions", "deceptive,soo,deceptive_ft", "--out", str(out)]
+    assert train_ppo_soo.main(argv) == 0
+    return out
+
+
+def test_joint_run_writes_both_models_and_red_tags(joint_run):
+    config = json.loads((joint_run / "config.json").read_text())
+    assert config["red"] == "joint" and config["env"]["red_memory"] is True
+    for cond in ("deceptive", "soo", "deceptive_ft"):
+        d = joint_run / cond / "seed_0"
+        red = PPO.load(d / "red.zip", device="cpu")  # plain SB3
+        assert red.observation_space.shape == (10,)  # red's observation with red_memory
+        assert load_model(d / "model.zip", SOOPPO).observation_space.shape == (10,)
+        assert not list(d.glob("red_checkpoint_*.zip")) and not (d / "checkpoint.zip").exists()
+    acc = EventAccumulator(str(joint_run / "soo" / "seed_0"))
+    acc.Reload()
+    tags = set(acc.Tags()["scalars"])
+    for tag in ("red/goal_rate", "red/return", "red/follow_rate", "red/train/loss",
+                "red/rollout/ep_rew_mean", "train/loss", "soo/loss", "deception/red_trapped_rate"):
+        assert tag in tags, tag
+    summary = json.loads((joint_run / "summary.json").read_text())
+    assert "red_follow_rate" in summary["conditions"]["soo"]["stats"]
+
+
+def test_fine_tunes_start_from_both_deceptive_models_and_red_keeps_learning(joint_run):
+    dec = PPO.load(joint_run / "deceptive" / "seed_0" / "red.zip", device="cpu")
+    for cond in ("soo", "deceptive_ft"):
+        red = PPO.load(joint_run / cond / "seed_0" / "red.zip", device="cpu")
+        assert red.num_timesteps == dec.num_timesteps + 2048  # red learned during the fine-tune
+        assert any(not torch.equal(a, b) for a, b in zip(_params(dec), _params(red)))
+
+
+def test_frozen_red_fine_tune_keeps_the_deceptive_red(joint_run, tmp_path):
+    job = Job(str(joint_run), "soo", 0, {**PRESETS["smoke"].replace(
+        red="joint", finetune_red="frozen", finetune_timesteps=2048,
+        env={"obs_radius": 0.25, "red_memory": True}).to_dict()})
+    frozen_dir = tmp_path / "frozen"
+    frozen_dir.mkdir()
+    (frozen_dir / "deceptive").symlink_to(joint_run / "deceptive", target_is_directory=True)
+    job = Job(str(frozen_dir), job.condition, job.seed, job.exp)
+    run_job(job)
+    dec = PPO.load(joint_run / "deceptive" / "seed_0" / "red.zip", device="cpu")
+    red = PPO.load(job.out_dir / "red.zip", device="cpu")
+    assert red.num_timesteps == dec.num_timesteps
+    assert all(torch.equal(a, b) for a, b in zip(_params(dec), _params(red)))
+
+
+def test_stopped_joint_job_checkpoints_both_models_and_resumes(tmp_path):
+    exp = PRESETS["smoke"].replace(red="joint", timesteps=8192)
+    job = Job(str(tmp_path), "deceptive", 0, exp.to_dict())
+    rollout = exp.ppo.n_envs * exp.ppo.n_steps
+    calls = {"n": 0}
+
+    def stop_in_third_rollout() -> bool:
+        calls["n"] += 1
+        return calls["n"] > 2 * exp.ppo.n_steps + 10
+
+    with pytest.raises(TrainingInterrupted):
+        run_job(job, should_stop=stop_in_third_rollout)
+    blue_steps = checkpoint_data(job.checkpoint_path)["num_timesteps"]
+    red_ckpt = job.out_dir / f"red_checkpoint_{blue_steps}.zip"
+    assert blue_steps == 2 * rollout and red_ckpt.is_file()
+    assert checkpoint_data(red_ckpt)["num_timesteps"] == 2 * rollout  # the partial rollout dropped
+    red_before = load_model(red_ckpt, PPO)
+    run_job(job)
+    red = PPO.load(job.out_dir / "red.zip", device="cpu")
+    assert red.num_timesteps == 8192 and not red_ckpt.exists()
+    assert red.policy.optimizer.state_dict()["state"]  # Adam state kept (and restored on resume)
+    assert any(not torch.equal(a, b) for a, b in zip(_params(red_before), _params(red)))
+
+
+def test_resume_of_a_joint_run_without_its_red_checkpoint_is_refused(tmp_path, capsys):
+    exp = PRESETS["smoke"].replace(red="joint", conditions=("deceptive",), seeds=(0,))
+    out = tmp_path / "run"
+    job = Job(str(out), "deceptive", 0, exp.to_dict())
+    with pytest.raises(TrainingInterrupted):
+        run_job(job, should_stop=lambda: _stop_after(job))
+    (out / "config.json").write_text(json.dumps({"preset": "smoke", **exp.to_dict()}))
+    for red_ckpt in job.out_dir.glob("red_checkpoint_*.zip"):
+        red_ckpt.unlink()
+    before = sorted(p.name for p in job.out_dir.iterdir())
+    assert train_ppo_soo.main(["--resume", str(out), "--no-progress", "--workers", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "red_checkpoint_" in err[0] and "not found" in err[0], err
+    assert sorted(p.name for p in job.out_dir.iterdir()) == before  # nothing touched
+
+
+_CALLS: dict[str, int] = {}
+
+
+def _stop_after(job: Job, n: int = 2 * 128 + 5) -> bool:
+    _CALLS[job.run_dir] = _CALLS.get(job.run_dir, 0) + 1
+    return _CALLS[job.run_dir] > n
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--finetune-red", "frozen"], "--finetune-red: needs red 'joint'"),
+    (["--red", "joint", "--finetune-red", "never"], "argument --finetune-red: invalid choice"),
+    (["--env", "red_memory"], "--env takes FIELD=VALUE"),
+    (["--env", "colour=blue"], "--env: unknown config field 'colour'"),
+])
+def test_joint_bad_flags_one_line_exit_2(tmp_path, capsys, argv, message):
+    out = tmp_path / "run"
+    assert train_ppo_soo.main(SMOKE + argv + ["--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert not out.exists()
+
+
+def test_red_checkpoint_of_another_layout_is_refused_on_resume(tmp_path, capsys):
+    """A red.zip saved for the observation without red_memory, in a run with it: one line, exit 2."""
+    exp = PRESETS["smoke"].replace(red="joint", conditions=("deceptive", "soo"), seeds=(0,),
+                                   env={"obs_radius": 0.25, "red_memory": True})
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "config.json").write_text(json.dumps({"preset": "smoke", **exp.to_dict()}))
+    dec = out / "deceptive" / "seed_0"
+    plain = PRESETS["smoke"].replace(red="joint", conditions=("deceptive",), seeds=(0,),
+                                     timesteps=2048)
+    run_job(Job(str(tmp_path / "plain"), "deceptive", 0, plain.to_dict()))
+    dec.mkdir(parents=True)
+    src = tmp_path / "plain" / "deceptive" / "seed_0"
+    for name in ("model.zip", "red.zip", "metrics.json"):
+        (dec / name).write_bytes((src / name).read_bytes())
+    blue = load_model(dec / "model.zip", SOOPPO)  # blue's layout is the same: only red's differs
+    save_atomic(blue, dec / "model.zip")
+    assert train_ppo_soo.main(["--resume", str(out), "--no-progress", "--workers", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "red.zip" in err[0] and "observation" in err[0], err
