@@ -25,7 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("checkpoint", help="a blue model.zip written by train_ppo_soo.py")
     p.add_argument("--episodes", type=int, default=500, help="number of fixed-seed episodes")
     p.add_argument("--seed", type=int, default=10_000, help="seed of the evaluation episodes")
-    p.add_argument("--red", default="follower", help="'follower' or a PPO red .zip")
+    p.add_argument("--red", default=None,
+                   help="'follower' or a PPO red .zip (default: the red.zip beside CHECKPOINT, the "
+                   "red it was trained with in a --red joint run; else follower)")
     p.add_argument("--reward-mode", choices=["deceptive", "honest", "guide"], default=None,
                    help="override the checkpoint's reward mode")
     p.add_argument("--obs-radius", type=float, default=None, help="override the radius")
@@ -54,20 +56,21 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     from soo_rl.checkpoints import CheckpointError
-    from soo_rl.evaluation import evaluate_model, load_blue
+    from soo_rl.evaluation import default_red, evaluate_model, load_blue
 
     try:
         model, cfg = load_blue(Path(args.checkpoint), reward_mode=args.reward_mode,
                                obs_radius=args.obs_radius, start_radius=args.start_radius,
                                n_fakes=args.n_fakes)
-        metrics = evaluate_model(model, cfg, args.red, args.episodes, args.seed, model.pairing)
+        red = args.red or default_red(args.checkpoint)
+        metrics = evaluate_model(model, cfg, red, args.episodes, args.seed, model.pairing)
     except (CheckpointError, ValueError) as exc:
         print(f"evaluate.py: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps({"checkpoint": args.checkpoint, "episodes": args.episodes, **metrics}))
     else:
-        print(f"{args.checkpoint}: {args.episodes} episodes (seed {args.seed})")
+        print(f"{args.checkpoint}: {args.episodes} episodes (seed {args.seed}) against {red}")
         for key, value in metrics.items():
             print(f"  {key:<22} {value:10.4f}")
     return 0

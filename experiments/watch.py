@@ -1,4 +1,4 @@
-"""Watch blue play against the scripted follower red, in a window or saved to a GIF/MP4.
+"""Watch blue play against red (the scripted follower, or a trained red), in a window or a GIF/MP4.
 
     python experiments/watch.py                                  # scripted "lure" blue, in a window
     python experiments/watch.py runs/<run>/soo/seed_0/model.zip  # a trained blue (SOOPPO .zip)
@@ -31,7 +31,7 @@ from experiments.cli import (  # noqa: E402
 )
 import numpy as np  # noqa: E402
 
-from agents.scripted import BatchPolicy, FollowerRed, ScriptedBlue  # noqa: E402
+from agents.scripted import BatchPolicy, ScriptedBlue  # noqa: E402
 from envs.config import DeceptionConfig  # noqa: E402
 from soo_rl.playback import (check_checkpoint_fits, check_video_path, load_blue_checkpoint,  # noqa: E402
                              play_episodes, save_video)
@@ -40,8 +40,8 @@ from soo_rl.playback import (check_checkpoint_fits, check_video_path, load_blue_
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="watch.py",
-        description="Play deception_v0 episodes (blue vs the scripted follower red) in a window, "
-                    "or save them to a GIF/MP4.",
+        description="Play deception_v0 episodes (blue vs the scripted follower or a trained red) "
+                    "in a window, or save them to a GIF/MP4.",
         allow_abbrev=False,
     )
     parser.add_argument("checkpoint", nargs="?", default=None,
@@ -51,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--blue", default=None, choices=ScriptedBlue.MODES,
                         help="scripted blue: 'lure' walks red onto a fake landmark, 'straight' "
                              "goes straight to the goal (default: lure; not with CHECKPOINT)")
+    parser.add_argument("--red", default=None,
+                        help="'follower' or a PPO red .zip (default: the red.zip beside CHECKPOINT, "
+                             "the red it was trained with in a --red joint run; else follower)")
     parser.add_argument("--episodes", type=int, default=1, help="number of episodes (default 1)")
     parser.add_argument("--seed", type=int, default=None,
                         help="seed of the first episode; episode k uses seed+k (default: random)")
@@ -96,6 +99,20 @@ def make_blue_policy(args: argparse.Namespace, cfg: DeceptionConfig,
         raise UsageError(str(e)) from None
 
 
+def make_red_policy(args: argparse.Namespace, cfg: DeceptionConfig) -> BatchPolicy:
+    """``--red``, or the red.zip beside the CHECKPOINT, or the scripted follower."""
+    from soo_rl.checkpoints import CheckpointError
+    from soo_rl.evaluation import default_red, make_red
+
+    spec = args.red or default_red(args.checkpoint)
+    if spec != "follower":
+        print(f"red: {spec}")
+    try:
+        return make_red(spec, cfg)
+    except CheckpointError as e:
+        raise UsageError(f"--red: {e}") from None
+
+
 def run(args: argparse.Namespace) -> int:
     """Validate, play and save. A CHECKPOINT's env settings are read from it and flags override them;
     a missing, corrupt or mismatched checkpoint is a ``UsageError``."""
@@ -109,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = env_config_from_args(args, base=model.env_config if model is not None else None)
     if model is not None:
         check_checkpoint_fits(model, cfg, args.checkpoint)
-    blue, red = make_blue_policy(args, cfg, model), FollowerRed(cfg)
+    blue, red = make_blue_policy(args, cfg, model), make_red_policy(args, cfg)
     record = bool(args.gif or args.mp4)
     if args.seed is not None:
         base_seed = args.seed

@@ -24,10 +24,22 @@ def make_red(spec: str | BatchPolicy, cfg: DeceptionConfig) -> BatchPolicy:
         return FollowerRed(cfg)
     from stable_baselines3 import PPO
 
-    from soo_rl.checkpoints import load_model
+    from soo_rl.checkpoints import CheckpointError, checkpoint_data, load_model
 
     model = load_model(Path(spec), PPO, expected_obs_dim=cfg.red_obs_dim)
+    if "soo_weight" in checkpoint_data(Path(spec)):  # a blue can have red's observation size
+        raise CheckpointError(f"checkpoint {spec} is a blue (SOOPPO), not a red")
     return SB3Policy(model, deterministic=True)
+
+
+def default_red(blue_path: str | Path | None) -> str:
+    """The red a trained blue plays against by default: the ``red.zip`` it was trained with (a
+    joint job's directory holds both), else the scripted follower."""
+    if blue_path is not None:
+        red = Path(blue_path).with_name("red.zip")
+        if red.is_file():
+            return str(red)
+    return "follower"
 
 
 def soo_value_eval(model, obs: np.ndarray, cfg: DeceptionConfig, pairing: str = "self_steps",

@@ -28,10 +28,9 @@ def check_red(exp: ExperimentConfig) -> None:
     if exp.red in ("follower", "joint"):
         return
     try:
-        checkpoint_data(Path(exp.red))  # cheap checks first: missing / not a zip
-        from stable_baselines3 import PPO
+        from soo_rl.evaluation import make_red
 
-        load_model(Path(exp.red), PPO, expected_obs_dim=exp.env_config().red_obs_dim)
+        make_red(exp.red, exp.env_config())
     except CheckpointError as exc:
         raise UsageError(f"--red: {exc}") from None
 

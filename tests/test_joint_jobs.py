@@ -159,3 +159,21 @@ def test_red_checkpoint_of_another_layout_is_refused_on_resume(tmp_path, capsys)
     assert train_ppo_soo.main(["--resume", str(out), "--no-progress", "--workers", "1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "red.zip" in err[0] and "observation" in err[0], err
+
+
+def test_evaluate_and_watch_play_a_blue_against_its_own_red(joint_run, tmp_path, capsys):
+    from experiments import evaluate, watch
+
+    blue = joint_run / "soo" / "seed_0" / "model.zip"
+    assert evaluate.main([str(blue), "--episodes", "16", "--json"]) == 0
+    out = capsys.readouterr().out
+    assert json.loads(out)["red_follow_rate"] >= 0
+    gif = tmp_path / "pair.gif"
+    assert watch.main([str(blue), "--gif", str(gif), "--seed", "1"]) == 0
+    assert "red: " in capsys.readouterr().out and gif.stat().st_size > 0
+    # a blue given as red: refused (its observation can have red's size)
+    for main, argv in ((evaluate.main, [str(blue), "--red", str(blue)]),
+                       (watch.main, [str(blue), "--red", str(blue), "--gif", str(gif)])):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "is a blue (SOOPPO), not a red" in err[0], err
