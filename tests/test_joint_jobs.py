@@ -177,3 +177,20 @@ def test_evaluate_and_watch_play_a_blue_against_its_own_red(joint_run, tmp_path,
         assert main(argv) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and "is a blue (SOOPPO), not a red" in err[0], err
+
+
+def test_crossplay_plays_every_red_against_every_blue(joint_run, tmp_path, capsys):
+    from experiments import crossplay
+
+    out = tmp_path / "cp"
+    assert crossplay.main([str(joint_run), "--episodes", "8", "--out", str(out)]) == 0
+    result = json.loads((out / "crossplay.json").read_text())
+    n = len(result["agents"])
+    assert n == 3 and (out / "crossplay.png").stat().st_size > 0
+    trapped = result["pairs"]["red_trapped_rate"]
+    assert len(trapped) == n and all(len(row) == n for row in trapped)
+    # each blue with its own red: the diagonal of the pair matrix
+    own = result["by_condition"]["red_trapped_rate"]["own"]
+    assert own == {c: trapped[i][i] for i, c in enumerate(result["conditions"])}
+    assert crossplay.main([str(tmp_path), "--episodes", "8"]) == 2  # not a run
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1

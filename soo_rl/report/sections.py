@@ -290,6 +290,32 @@ def gif_section(ctx: ReportContext) -> Section:
     return md, data
 
 
+def crossplay_section(ctx: ReportContext) -> Section:
+    """Cross-play of a joint run (soo_rl.crossplay): every final red against every final blue."""
+    if ctx.run.exp.red != "joint":
+        return [], None
+    from soo_rl.crossplay import CROSSPLAY_METRICS, crossplay, plot_crossplay
+
+    ctx.log(f"cross-play ({ctx.settings.crossplay_episodes} episodes per pair)")
+    result = crossplay(ctx.run, ctx.settings.crossplay_episodes)
+    png = plot_crossplay(result, ctx.rdir / "crossplay.png")
+    conds = result["conditions"]
+    md = ["\n## Cross-play: every red against every blue\n",
+          "Each final red of this joint run against each final blue, "
+          f"{result['episodes']} fixed-seed episodes per pair; a cell is the mean over seed pairs "
+          "(rows: the red's condition, columns: the blue's). A red that distrusts a deceptive blue "
+          "is trapped less by it than its own partner is; a lure that works only on its partner "
+          "traps the other seeds' reds less.\n",
+          f"![cross-play]({ctx.rel(png)})\n"]
+    rows = [[f"`{c}`"] + [num(result["by_condition"][m]["own"][c]) + " / " +
+                          num(result["by_condition"][m]["other_seeds"][c])
+                          for m in CROSSPLAY_METRICS] for c in conds]
+    md.append(table(["blue"] + [f"{m}: own red / other seeds' reds" for m in CROSSPLAY_METRICS],
+                    rows))
+    md.append("")
+    return md, result
+
+
 def reading_section() -> Section:
     """How to read the report: its limits."""
     return ["\n## Reading this report\n",

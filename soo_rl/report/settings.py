@@ -32,6 +32,7 @@ class ReportSettings:
 
     heatmap_episodes: int = 500
     gen_episodes: int = 300
+    crossplay_episodes: int = 200  # per (red, blue) pair of a joint run
     classifier_episodes: tuple[int, ...] = (1, 2, 5, 10, 20, 50, 100)
     classifier_eval_seeds: int = 10
     gif_size: int = 300
@@ -42,6 +43,6 @@ class ReportSettings:
     def make(cls, quick: bool) -> "ReportSettings":
         """The defaults, or (``quick``) few episodes: a first look."""
         if quick:
-            return cls(heatmap_episodes=64, gen_episodes=32, classifier_episodes=(1, 2, 5),
-                       classifier_eval_seeds=3)
+            return cls(heatmap_episodes=64, gen_episodes=32, crossplay_episodes=16,
+                       classifier_episodes=(1, 2, 5), classifier_eval_seeds=3)
         return cls()
