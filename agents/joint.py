@@ -121,10 +121,12 @@ class JointTrainer:
 
     def learn(self, models: dict[str, BaseAlgorithm], total_timesteps: int,
               learning: tuple[str, ...] = AGENTS, callback: BaseCallback | None = None,
-              reset_num_timesteps: bool = True) -> bool:
+              reset_num_timesteps: bool = True, alternate: int = 0) -> bool:
         """Collect rollouts and update every learner until blue has taken ``total_timesteps`` more
         steps (from 0 with ``reset_num_timesteps``), as SB3's ``OnPolicyAlgorithm.learn`` does for
-        each learner. ``callback`` is blue's (SB3 callback protocol). Returns False when the
+        each learner. ``callback`` is blue's (SB3 callback protocol). ``alternate`` = K > 0: with
+        both learning, blue updates in K rollouts while red stays fixed, then red in the next K
+        (a remedy for non-stationarity); 0 = both update after every rollout. Returns False when the
         callback stopped training: the partial rollout is then neither trained on nor counted in
         any learner's ``num_timesteps``."""
         learners = {a: models[a] for a in AGENTS if a in learning}
@@ -148,10 +150,12 @@ class JointTrainer:
                 completed = False
                 break
             iteration += 1
+            phase = AGENTS[((iteration - 1) // alternate) % 2] if alternate else None
             for agent, model in learners.items():
                 model._update_current_progress_remaining(model.num_timesteps, totals[agent])
                 model.dump_logs(iteration)
-                model.train()
+                if phase is None or phase == agent or len(learners) == 1:
+                    model.train()
         for cb in callbacks.values():
             cb.on_training_end()
         return completed

@@ -42,7 +42,8 @@ from soo_rl.experiment import PROG, check_red, prepare_run_dir, read_run, run_ex
 
 #: the ExperimentConfig fields that are flags (in --help order); taken from config.json with --resume
 CONFIG_FIELDS = ("seeds", "timesteps", "finetune_timesteps", "soo_weight", "anchor_weight",
-                 "goal_shaping", "conditions", "finetune_reward", "pairing", "red", "finetune_red")
+                 "goal_shaping", "conditions", "finetune_reward", "pairing", "red", "finetune_red",
+                 "joint_alternate")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -136,6 +136,9 @@ class ExperimentConfig:
     finetune_red: str | None = field(default=None, metadata=cli(
         "with --red joint: whether red keeps learning during the fine-tune conditions, as in the "
         "paper (learn, the default) or stays the deceptive job's red (frozen)", choices=FINETUNE_REDS))
+    joint_alternate: int = field(default=0, metadata=cli(
+        "with --red joint: 0 = blue and red both update after every rollout; K > 0 = they take "
+        "turns, K rollouts each (the other one keeps acting, fixed)"))
     eval_episodes: int = field(default=500, metadata=cli("fixed-seed episodes per evaluation"))
     eval_every: int = 100_000  # timesteps between evaluations (TensorBoard curves)
     eval_seed: int = 10_000
@@ -175,6 +178,10 @@ class ExperimentConfig:
         if self.finetune_reward not in FINETUNE_REWARDS:
             bad("finetune_reward", f"must be one of {', '.join(FINETUNE_REWARDS)} "
                 f"(got {self.finetune_reward!r})")
+        if self.joint_alternate < 0:
+            bad("joint_alternate", f"must be >= 0 (got {self.joint_alternate})")
+        if self.joint_alternate and self.red != "joint":
+            bad("joint_alternate", f"needs red 'joint' (got red {self.red!r})")
         if self.finetune_red is not None and self.red != "joint":
             bad("finetune_red", f"needs red 'joint' (got red {self.red!r})")
         if self.finetune_red not in (None, *FINETUNE_REDS):

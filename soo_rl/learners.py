@@ -61,6 +61,7 @@ class Learners:
     trainer: JointTrainer | None = None
     learning: tuple[str, ...] = ("blue",)
     red_start: int = 0
+    alternate: int = 0  # joint: 0 = both update every rollout, K = K rollouts each in turn
     loggers: list = field(default_factory=list)
 
     @property
@@ -91,7 +92,8 @@ class Learners:
     def learn(self, steps: int, callback: BaseCallback, reset_num_timesteps: bool) -> None:
         if self.joint:
             self.trainer.learn({"blue": self.blue, "red": self.red}, steps, self.learning,
-                               callback=callback, reset_num_timesteps=reset_num_timesteps)
+                               callback=callback, reset_num_timesteps=reset_num_timesteps,
+                               alternate=self.alternate)
             if "red" in self.learning:  # red's last update (blue's is written by its evaluation)
                 self.red.logger.dump(self.red.num_timesteps)
         else:
@@ -145,7 +147,8 @@ def build_learners(job: Job, exp: ExperimentConfig, cfg: DeceptionConfig, env_se
     if resumed:
         path = red_checkpoint_path(job, int(blue.num_timesteps))
         red = load_model(path, PPO, expected_obs_dim=cfg.red_obs_dim, env=trainer.env("red"))
-    return Learners(blue, exp.red, red, trainer, learning, int(red.num_timesteps)), start
+    return Learners(blue, exp.red, red, trainer, learning, int(red.num_timesteps),
+                    exp.joint_alternate), start
 
 
 def _build_red(job: Job, exp: ExperimentConfig, cfg: DeceptionConfig, trainer: JointTrainer,

@@ -120,3 +120,13 @@ def test_agent_env_cannot_be_stepped():
     trainer = JointTrainer(DeceptionConfig(), 2)
     with pytest.raises(NotImplementedError, match="JointTrainer"):
         trainer.env("blue").step(np.zeros((2, 2), dtype=np.float32))
+
+
+def test_alternating_phases_update_one_learner_at_a_time():
+    cfg = DeceptionConfig(obs_radius=0.25)
+    trainer = JointTrainer(cfg, 8)
+    blue = SOOPPO("MlpPolicy", trainer.env("blue"), seed=1, env_config=cfg, **KW)
+    red = _red(cfg, trainer, seed=2)
+    assert trainer.learn({"blue": blue, "red": red}, 8 * 32 * 6, alternate=2)
+    # iterations 1-2: blue, 3-4: red, 5-6: blue
+    assert blue._n_updates == 4 * KW["n_epochs"] and red._n_updates == 2 * KW["n_epochs"]
