@@ -41,11 +41,16 @@ def test_quick_benchmark_writes_json(tmp_path, capsys):
         for field in TRAIN_FIELDS:
             assert tr[key][field] > 0, (key, field)
         assert tr[key]["torch_threads"] == 1
+    joint = tr["ours_joint"]  # blue and red both learning
+    assert joint["timesteps"] >= runner.QUICK_TRAIN_STEPS and joint["torch_threads"] == 1
+    for field in TRAIN_FIELDS:
+        assert joint[field] > 0, ("ours_joint", field)
     assert tr["mpe2_ppo"] is None
     assert tr["soo1_over_soo0"] > 0
 
     table = capsys.readouterr().out
     assert "DeceptionCore N=16384" in table and "SOOPPO soo_weight=1" in table
+    assert "joint: SOOPPO blue + PPO red learning" in table
 
 
 def test_worker_subprocess_reports_json():

@@ -141,7 +141,8 @@ def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
 
     (a) ``env_steps``: ``worker.ours_env_worker`` at each of ``config.worlds`` worlds against
     ``worker.mpe2_env_worker`` (one env); both continuous actions, 50-step episodes; ratios ours / mpe2.
-    (b) ``training``: ``worker.ours_train_worker`` with ``soo_weight`` 0 and 1 against
+    (b) ``training``: ``worker.ours_train_worker`` with ``soo_weight`` 0 and 1, and
+    ``worker.ours_joint_worker`` (blue and red both learning), against
     ``worker.mpe2_train_worker`` in a ``MPE2_N_ENVS``-env ``DummyVecEnv``, with the same network and
     PPO settings; its ``n_steps`` is ours x n_envs / 8 unless ``config.mpe2_n_steps``: the same 8192
     samples per rollout, minibatches and gradient steps per sample.
@@ -224,6 +225,8 @@ def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
         _log(f"training: SOOPPO soo_weight={w:g}, {config.train_steps} steps ...")
         training[f"ours_soo{w:g}"] = ours({"kind": "ours_train", "soo_weight": w,
                                            "steps": config.train_steps, "ppo": ppo})
+    _log(f"training: joint (blue and red learning), {config.train_steps} steps ...")
+    training["ours_joint"] = ours({"kind": "ours_joint", "steps": config.train_steps, "ppo": ppo})
     mpe2_train = None
     if probe is not None:
         _log(f"training: mpe2 PPO, {config.mpe2_train_steps} steps ...")
@@ -233,7 +236,7 @@ def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
     training["mpe2_ppo"] = mpe2_train
     ref = mpe2_train["steps_per_s"] if mpe2_train else None
     training["ratio_vs_mpe2"] = {k: _ratio(training[k]["steps_per_s"], ref)
-                                 for k in ("ours_soo0", "ours_soo1")}
+                                 for k in ("ours_soo0", "ours_soo1", "ours_joint")}
     training["soo1_over_soo0"] = _ratio(training["ours_soo1"]["steps_per_s"],
                                         training["ours_soo0"]["steps_per_s"])
     results["training"] = training
@@ -280,6 +283,8 @@ def format_table(res: dict[str, Any]) -> str:
             tr["ratio_vs_mpe2"]["ours_soo0"]),
         row(f"SOOPPO soo_weight=1 ({ppo['n_envs']}x{ppo['n_steps']})", tr["ours_soo1"],
             tr["ratio_vs_mpe2"]["ours_soo1"]),
+        row("joint: SOOPPO blue + PPO red learning", tr["ours_joint"],
+            tr["ratio_vs_mpe2"]["ours_joint"]),
         row(f"mpe2 PPO ({meta['mpe2_ppo']['n_envs']}x{meta['mpe2_ppo']['n_steps']} DummyVecEnv)",
             tr["mpe2_ppo"], 1.0 if tr["mpe2_ppo"] else None),
         f"SOO overhead: soo_weight=1 runs at {_fmt(tr['soo1_over_soo0'], '.2f')} x the speed of "

@@ -119,6 +119,38 @@ def ours_train_worker(soo_weight: float, steps: int, ppo: dict[str, Any], seed: 
             "torch_threads": torch.get_num_threads(), **_memory(baseline)}
 
 
+def ours_joint_worker(steps: int, ppo: dict[str, Any], seed: int = SEED) -> dict[str, Any]:
+    """Env steps per second of wall time inside ``JointTrainer.learn``: blue (``SOOPPO``, soo_weight
+    1) and red (SB3 ``PPO``, with ``red_memory``) both learning, ``ppo`` a ``PPOSettings`` dict, one
+    torch thread."""
+    import torch
+
+    torch.set_num_threads(1)
+    from stable_baselines3 import PPO
+
+    from agents.joint import JointTrainer
+    from agents.soo.ppo import SOOPPO
+    from envs.config import DeceptionConfig
+    from soo_rl.config import PPOSettings
+
+    settings = PPOSettings(**{**ppo, "net_arch": tuple(ppo["net_arch"])})
+    cfg = DeceptionConfig(max_cycles=MAX_CYCLES, red_memory=True)
+    trainer = JointTrainer(cfg, settings.n_envs, seed=seed)
+    blue = SOOPPO("MlpPolicy", trainer.env("blue"), soo_weight=1.0, env_config=cfg, seed=seed,
+                  device="cpu", verbose=0, **settings.sb3_kwargs())
+    red = PPO("MlpPolicy", trainer.env("red"), seed=seed + 1, device="cpu", verbose=0,
+              **settings.sb3_kwargs())
+    baseline = _rss_mib()
+    t0 = time.perf_counter()
+    trainer.learn({"blue": blue, "red": red}, steps)
+    elapsed = time.perf_counter() - t0
+    done = int(blue.num_timesteps)
+    return {"algo": "JointTrainer (SOOPPO blue + PPO red)", "n_envs": settings.n_envs,
+            "n_steps": settings.n_steps, "timesteps": done, "seconds": round(elapsed, 3),
+            "steps_per_s": done / elapsed, "torch_threads": torch.get_num_threads(),
+            **_memory(baseline)}
+
+
 # ------------------------------------------------------------------------------ mpe2 workers
 # (run by the reference venv's python: nothing of this project may be imported here)
 
@@ -247,6 +279,7 @@ def mpe2_probe_worker() -> dict[str, Any]:
 WORKERS = {
     "ours_env": ours_env_worker,
     "ours_train": ours_train_worker,
+    "ours_joint": ours_joint_worker,
     "mpe2_env": mpe2_env_worker,
     "mpe2_train": mpe2_train_worker,
     "mpe2_probe": mpe2_probe_worker,
