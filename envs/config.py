@@ -72,8 +72,9 @@ class DeceptionConfig:
             bad("damping", "must be a number in [0, 1)")
         for name in ("goal_reward", "trap_reward", "guide_reward", "near_reward"):
             value = getattr(self, name)
-            if not _is_number(value) or value != value or abs(value) == float("inf"):
-                bad(name, "must be a finite number")
+            # rewards are float32 and a step adds two constants: |each| <= 1e38 keeps them finite
+            if not _is_number(value) or not abs(value) <= 1e38:
+                bad(name, "must be a number in [-1e38, 1e38] (rewards are float32)")
         for name in ("continuous_actions", "blind", "red_memory"):
             if not isinstance(getattr(self, name), bool):
                 bad(name, "must be a bool")

@@ -6,6 +6,7 @@ This is the only implementation of the physics, observation and reward rules. Th
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -202,6 +203,70 @@ def actions_to_force(cfg: DeceptionConfig, actions: np.ndarray) -> np.ndarray:
     return cfg.sensitivity * a
 
 
+def check_action(cfg: DeceptionConfig, agent: str, action, n: int | None = None) -> np.ndarray:
+    """``action`` as an array, checked: ``n`` worlds' actions, (n, 2) continuous or (n,) discrete,
+    or with ``n=None`` one action, (2,) or () (the PettingZoo env). A non-finite value, a wrong shape
+    or dtype, or a discrete index outside 0..4 raises one ``ValueError`` naming ``agent``, what was
+    given and what is expected; finite continuous values beyond [-1, 1] pass (``actions_to_force``
+    clips them). Cheap: one sum over a float array (exact check only if that sum is not finite)."""
+    try:
+        a = np.asarray(action)
+    except Exception:  # noqa: BLE001 - ragged nested lists and the like
+        a = None
+    shape = (() if n is None else (n,)) + ((2,) if cfg.continuous_actions else ())
+    if a is not None and a.shape == shape:
+        kind = a.dtype.kind
+        if cfg.continuous_actions:
+            if kind == "f":  # a NaN/inf makes the sum NaN/inf; a finite one can only overflow
+                total = sum(a.ravel().tolist()) if a.size <= 32 else a.sum()  # (faster when few)
+                if math.isfinite(total) or np.isfinite(a).all():
+                    return a
+            elif kind in "iu":
+                return a
+        elif kind in "iu" and a.min() >= 0 and a.max() < len(DISCRETE_FORCES):
+            return a
+    raise ValueError(_action_error(cfg, agent, action, a, shape, n))
+
+
+def _action_error(cfg: DeceptionConfig, agent: str, action, a: np.ndarray | None,
+                  shape: tuple[int, ...], n: int | None) -> str:
+    """The one-line message of a bad action (``check_action``)."""
+    if cfg.continuous_actions:
+        expected = (f"finite numbers of shape {shape} (continuous_actions=True: values beyond "
+                    "[-1, 1] are clipped)")
+    else:
+        what = "an integer" if n is None else "integers"
+        of_shape = f" of shape {shape}" if shape else ""
+        expected = (f"{what} in 0..{len(DISCRETE_FORCES) - 1}{of_shape} "
+                    "(continuous_actions=False: noop, -x, +x, -y, +y)")
+    who, has = (f"{agent} action", "has") if n is None else (f"{agent} actions", "have")
+    if a is None:
+        return f"{who} {_show(action)} {has} no array shape: expected {expected}"
+    if a.dtype.kind not in ("fiu" if cfg.continuous_actions else "iu"):
+        return f"{who} {_show(action)} {has} dtype {a.dtype}: expected {expected}"
+    if a.shape != shape:
+        return f"{who} {_show(a)} {has} shape {a.shape}: expected {expected}"
+    if cfg.continuous_actions:
+        problem, bad = "is not finite", ~np.isfinite(a)
+    else:
+        problem, bad = "is out of range", (a < 0) | (a >= len(DISCRETE_FORCES))
+    if n is None:
+        return f"{who} {_show(a)} {problem}: expected {expected}"
+    world = int(np.flatnonzero(bad.reshape(n, -1).any(axis=1))[0])
+    return f"{agent} action {_show(a[world])} of world {world} {problem}: expected {expected}"
+
+
+def _show(value, limit: int = 60) -> str:
+    """A short one-line rendering of a given action (its values if few, else its size)."""
+    try:
+        a = np.asarray(value)
+        text = repr(a.tolist()) if a.size <= 8 else f"({a.size} values)"
+    except Exception:  # noqa: BLE001
+        text = repr(value)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def _integrate(cfg: DeceptionConfig, pos: np.ndarray, vel: np.ndarray, force: np.ndarray) -> None:
     """MPE integration (mass 1, no max speed) with hard walls at +-1, in place."""
     vel *= 1.0 - cfg.damping
@@ -392,4 +457,8 @@ class DeceptionCore:
         return blue_obs, red_obs
 
     def step(self, blue_action: np.ndarray, red_action: np.ndarray) -> StepResult:
+        """Advance every world by one step: actions (N, 2) continuous or (N,) discrete, checked by
+        ``check_action`` (a bad one raises ``ValueError`` and leaves every world as it was)."""
+        blue_action = check_action(self.cfg, "blue", blue_action, self.n)
+        red_action = check_action(self.cfg, "red", red_action, self.n)
         return step_worlds(self.cfg, self.state, blue_action, red_action)

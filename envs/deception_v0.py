@@ -8,6 +8,7 @@
 |--------------------|---------------------------------------------------------------|
 | Agents             | `agents = ["blue", "red"]`                                    |
 | Actions            | Box(-1, 1, (2,)) (force), or Discrete(5) with `continuous_actions=False` |
+| Bad actions        | `ValueError` on NaN/inf, a wrong shape/dtype, an unknown agent; finite: clipped |
 | Observation shape  | blue (10,), red (7,) at `n_fakes=1`; red (10,) with `red_memory` (docs/design.md section 1) |
 | Episode end        | truncation only, at `max_cycles` (50)                         |
 | Arguments          | `render_mode`, `config`, or any `DeceptionConfig` field        |
@@ -15,15 +16,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
-from pettingzoo.utils import parallel_to_aec, wrappers
+from pettingzoo.utils import wrappers
+from pettingzoo.utils.conversions import parallel_to_aec_wrapper
 
 from envs.config import DeceptionConfig, make_config
-from envs.core import DeceptionCore, reset_outputs
+from envs.core import DeceptionCore, check_action, reset_outputs, step_worlds
 
 AGENTS = ("blue", "red")
 
@@ -110,9 +113,8 @@ class DeceptionParallelEnv(ParallelEnv):
     def step(self, actions: dict[str, Any]):
         if not self.agents:
             raise RuntimeError("step() called on a finished episode: call reset() first")
-        blue_a = np.asarray(actions["blue"])[None]
-        red_a = np.asarray(actions["red"])[None]
-        res = self.core.step(blue_a, red_a)
+        blue_a, red_a = self.check_actions(actions)  # before anything changes
+        res = step_worlds(self.cfg, self.core.state, blue_a[None], red_a[None])
         rewards = {"blue": float(res.blue_reward[0]), "red": float(res.red_reward[0])}
         for a in AGENTS:
             self.returns[a] += rewards[a]
@@ -127,6 +129,23 @@ class DeceptionParallelEnv(ParallelEnv):
         if self.render_mode == "human":
             self.render()
         return obs, rewards, terminations, truncations, infos
+
+    def check_actions(self, actions: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+        """(blue's, red's) action of ``actions``: one per agent, each checked by
+        ``envs.core.check_action`` (else one ``ValueError`` naming the agent; out-of-range finite
+        continuous values are clipped by the core)."""
+        keys = "expected one action for each of 'blue', 'red'"
+        if not isinstance(actions, Mapping):
+            raise ValueError(f"actions must be a dict {{agent: action}} (got a "
+                             f"{type(actions).__name__}): {keys}")
+        for agent in actions:
+            if agent not in AGENTS:
+                raise ValueError(f"unknown agent {agent!r} in the actions: {keys}")
+        for agent in AGENTS:
+            if agent not in actions:
+                raise ValueError(f"no action for {agent!r}: {keys}")
+        return (check_action(self.cfg, "blue", actions["blue"]),
+                check_action(self.cfg, "red", actions["red"]))
 
     def render(self):
         if self.render_mode is None:
@@ -153,8 +172,20 @@ def parallel_env(render_mode: str | None = None, **config: Any) -> DeceptionPara
     return DeceptionParallelEnv(render_mode=render_mode, **config)
 
 
+class _CheckedAEC(parallel_to_aec_wrapper):
+    """PettingZoo's parallel-to-AEC conversion, with each action checked when its agent steps: a bad
+    one raises (``check_action``) before it is stored, so that agent can step again."""
+
+    def step(self, action):
+        agent = self.agent_selection
+        if not (self.terminations[agent] or self.truncations[agent]):
+            check_action(self.env.cfg, agent, action)
+        super().step(action)
+
+
 def raw_env(render_mode: str | None = None, **config: Any):
-    return parallel_to_aec(parallel_env(render_mode=render_mode, **config))
+    aec = _CheckedAEC(parallel_env(render_mode=render_mode, **config))
+    return wrappers.OrderEnforcingWrapper(aec)
 
 
 def env(render_mode: str | None = None, **config: Any):

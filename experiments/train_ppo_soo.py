@@ -148,18 +148,19 @@ def _main(argv: list[str] | None) -> int:
         if resume:
             out = resume_args(args)
             exp, preset = read_run(out)
+            lock = None  # run_experiment takes the run's lock
         else:
             exp = config_from_args(args)
             preset = getattr(args, "preset", "default")
             out = Path(args.out) if args.out else Path("runs") / f"{preset}-{time.strftime('%Y%m%d-%H%M%S')}"
-            prepare_run_dir(out, args.overwrite)  # last: the only step that writes
+            lock = prepare_run_dir(out, args.overwrite)  # last: takes the lock, then writes
     except UsageError as exc:
         print(f"{PROG}: error: {one_line(exc)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     return run_experiment(out, exp, preset, resume=resume, workers=args.workers,
                           backend=args.backend, ray_address=args.ray_address, where=where(args),
                           progress=not args.no_progress, report=not args.no_report,
-                          resume_command=resume_command(out))
+                          resume_command=resume_command(out), lock=lock)
 
 
 if __name__ == "__main__":

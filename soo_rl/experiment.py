@@ -1,13 +1,13 @@
 """The main experiment as a library call: ``run_experiment`` trains every condition x seed job of an
 ``ExperimentConfig`` into a run directory (phase 1 from scratch, phase 2 the fine-tunes), then writes
 ``summary.json``, prints the summary table and writes the report. The checks a run needs before any
-file is written (``prepare_run_dir``, ``read_run``, ``check_red``) live here too.
+file is written (``prepare_run_dir``, ``read_run``, ``check_red``) live here too, and the run's
+lock (one writer per run directory, ``soo_rl.run_lock``).
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 import signal
 import sys
 import time
@@ -15,7 +15,8 @@ from pathlib import Path
 
 from soo_rl.checkpoints import CheckpointError, checkpoint_data, load_model, write_json_atomic
 from soo_rl.config import ExperimentConfig
-from soo_rl.errors import UsageError, one_line
+from soo_rl.errors import EXIT_BAD_INPUT, UsageError, one_line
+from soo_rl.run_lock import RunInUse, RunLock, check_free, entries, remove_contents
 
 #: exit status of a run stopped by a NaN/inf
 EXIT_NON_FINITE = 1
@@ -35,12 +36,16 @@ def check_red(exp: ExperimentConfig) -> None:
         raise UsageError(f"--red: {exc}") from None
 
 
-def prepare_run_dir(out: Path, overwrite: bool) -> None:
+def prepare_run_dir(out: Path, overwrite: bool) -> RunLock:
     """Refuse to touch an existing run (or anything that is not a run) unless ``overwrite``; only
-    a run directory (one with config.json) is ever deleted."""
+    a run directory (one with config.json) is ever deleted, and never one in use by another process
+    (checked first). Returns ``out``'s lock, held (pass it to ``run_experiment``)."""
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} exists and is not a directory: choose another --out")
-    if out.is_dir() and any(out.iterdir()):
+    old = out.is_dir() and bool(entries(out))
+    if out.is_dir():
+        check_free(out)
+    if old:
         is_run = (out / "config.json").is_file()
         if (out / "summary.json").exists() and not overwrite:
             raise UsageError(f"--out {out} already holds a finished run (summary.json): "
@@ -51,17 +56,27 @@ def prepare_run_dir(out: Path, overwrite: bool) -> None:
         if not overwrite:
             raise UsageError(f"--out {out} holds an unfinished run: continue it with --resume "
                              f"{out}, or pass --overwrite to replace it")
-        try:
-            shutil.rmtree(out)
-        except OSError as exc:
-            raise UsageError(f"--out {out}: cannot delete the old run: {exc}") from None
     try:
         out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write-test"
-        probe.write_text("")
-        probe.unlink()
+        lock = RunLock(out)  # RunInUse if another process took it since check_free
     except OSError as exc:
         raise UsageError(f"--out {out}: cannot write there: {exc.strerror or exc}") from None
+    try:
+        if old:
+            try:
+                remove_contents(out)  # the old run, not the lock file we hold
+            except OSError as exc:
+                raise UsageError(f"--out {out}: cannot delete the old run: {exc}") from None
+        try:
+            probe = out / ".write-test"
+            probe.write_text("")
+            probe.unlink()
+        except OSError as exc:
+            raise UsageError(f"--out {out}: cannot write there: {exc.strerror or exc}") from None
+    except BaseException:
+        lock.release()
+        raise
+    return lock
 
 
 def read_run(run: Path) -> tuple[ExperimentConfig, str]:
@@ -71,6 +86,7 @@ def read_run(run: Path) -> tuple[ExperimentConfig, str]:
         raise UsageError(f"--resume {run}: no such run directory")
     if not run.is_dir():
         raise UsageError(f"--resume {run}: not a directory")
+    check_free(run)  # a run still being written (maybe no config.json yet); run_experiment locks it
     cfg_path = run / "config.json"
     if not cfg_path.is_file():
         raise UsageError(f"--resume {run}: not a run directory of {PROG} (no config.json)")
@@ -119,7 +135,7 @@ def _check_loads(path: Path, cls, obs_dim: int) -> None:
 def run_experiment(out: Path, exp: ExperimentConfig, preset: str, *, resume: bool, workers: int,
                    backend: str = "local", ray_address: str | None = None, where: str = "",
                    progress: bool = True, report: bool = True,
-                   resume_command: str = "") -> int:
+                   resume_command: str = "", lock: RunLock | None = None) -> int:
     """Train, summarise and report the run in ``out``; returns the script's exit status.
 
     :param resume: continue the run in ``out`` (finished jobs are skipped, the others continue from
@@ -127,7 +143,26 @@ def run_experiment(out: Path, exp: ExperimentConfig, preset: str, *, resume: boo
         its ``config.json`` is written first
     :param where: where the jobs run, for the first line of output
     :param resume_command: the command that continues this run, printed when it is interrupted
+    :param lock: ``out``'s lock from ``prepare_run_dir``, else taken here (held by another process:
+        one line and exit status 2, nothing touched); released at the end
     """
+    if lock is None:
+        try:
+            lock = RunLock(out)
+        except (RunInUse, OSError) as exc:
+            why = exc if isinstance(exc, RunInUse) else f"{out}: cannot write there: {exc}"
+            print(f"{PROG}: error: {one_line(why)}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+    with lock:
+        return _train_and_report(out, exp, preset, resume=resume, workers=workers, backend=backend,
+                                 ray_address=ray_address, where=where, progress=progress,
+                                 report=report, resume_command=resume_command)
+
+
+def _train_and_report(out: Path, exp: ExperimentConfig, preset: str, *, resume: bool, workers: int,
+                      backend: str, ray_address: str | None, where: str, progress: bool,
+                      report: bool, resume_command: str) -> int:
+    """``run_experiment`` with the lock held."""
     from tqdm import tqdm
 
     from soo_rl.backends import run_jobs

@@ -19,6 +19,7 @@ from soo_rl.config import ExperimentConfig
 from envs.config import ConfigError
 from soo_rl.errors import UsageError, flag_error
 from soo_rl.run_dir import RunInfo
+from soo_rl.run_lock import RunLock, check_free, entries, remove_contents
 
 PLOT_METRICS = ("fake_first_rate", "red_trapped_rate", "blue_goal_rate")
 
@@ -75,6 +76,9 @@ def plan_sweep(from_run: str | Path, weights: list[float], *, seeds: int | None 
     ``seeds``: the first N seeds of the run (default: every seed with a deceptive checkpoint);
     ``finetune_timesteps``: default the run's; ``out``: default ``<from_run>-sweep``, which must lie
     outside the run and holds no sweep unless ``overwrite`` (which only replaces a sweep directory).
+    Neither may be in use by another process (``soo_rl.run_lock``): ``out`` is locked by
+    ``run_sweep``; the run is only checked (a training run still writing it is refused), not held,
+    as the sweep copies the checkpoints it starts from at once (several sweeps may read one run).
     """
     from soo_rl.run_dir import RunError, load_run
 
@@ -85,6 +89,8 @@ def plan_sweep(from_run: str | Path, weights: list[float], *, seeds: int | None 
             raise flag_error(exc, {"finetune_timesteps": "--finetune-timesteps"}) from None
     if seeds is not None and seeds < 1:
         raise UsageError(f"--seeds must be >= 1 (got {seeds})")
+    if Path(from_run).is_dir():  # first: a run just started may have no config.json yet
+        check_free(Path(from_run), "--from-run")
     try:
         run = load_run(from_run)
     except RunError as exc:
@@ -103,12 +109,14 @@ def plan_sweep(from_run: str | Path, weights: list[float], *, seeds: int | None 
     out = Path(out) if out else run.path.parent / f"{run.path.name}-sweep"
     if _inside(run.path, out) or _inside(out, run.path):
         raise UsageError(f"--out {out} must lie outside --from-run {run.path} (and not contain it)")
+    if out.is_dir():
+        check_free(out, "--out")
     if (out / "sweep.json").exists() and not overwrite:
         raise UsageError(f"--out {out} already holds a sweep (sweep.json): choose another --out "
                          "or pass --overwrite")
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()):
+    if out.is_dir() and entries(out):
         if not overwrite:
             raise UsageError(f"--out {out} is not empty: choose another --out or pass --overwrite")
         if not ((out / "sweep.json").exists() or any(out.glob("lambda_*"))):
@@ -132,8 +140,21 @@ def run_sweep(plan: SweepPlan, workers: int, *, backend: str = "local", ray_addr
     (``config.json``, ``summary.json``) that the report and the classifier can read. Writes
     ``<out>/sweep.json`` (``summarize_sweep``) and ``<out>/tradeoff.png`` (``plot_tradeoff``); an
     existing sweep in ``out`` is replaced only with ``plan.overwrite``. Prints one line first (``where``:
-    where the jobs run) and a progress bar unless ``progress`` is False.
+    where the jobs run) and a progress bar unless ``progress`` is False. ``out`` is locked for the
+    sweep's duration (held by another process: ``RunInUse``, nothing touched).
     """
+    try:
+        plan.out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--out {plan.out}: cannot write there: {exc.strerror or exc}") from None
+    with RunLock(plan.out, "--out"):
+        return _sweep(plan, workers, backend=backend, ray_address=ray_address, where=where,
+                      progress=progress)
+
+
+def _sweep(plan: SweepPlan, workers: int, *, backend: str, ray_address: str | None, where: str,
+           progress: bool) -> dict:
+    """``run_sweep`` with ``plan.out`` locked."""
     from tqdm import tqdm
 
     from soo_rl.backends import run_jobs
@@ -141,9 +162,8 @@ def run_sweep(plan: SweepPlan, workers: int, *, backend: str = "local", ray_addr
     from soo_rl.summary import summarize
 
     run_info, weights, seeds, exp, out = plan.run, plan.weights, plan.seeds, plan.exp, plan.out
-    if out.exists() and plan.overwrite:
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
+    if plan.overwrite:
+        remove_contents(out)  # the old sweep, not the lock file we hold
     t0 = time.time()
     jobs = []
     for w in weights:
@@ -154,8 +174,9 @@ def run_sweep(plan: SweepPlan, workers: int, *, backend: str = "local", ray_addr
             dst = d / "deceptive" / f"seed_{s}"
             dst.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src / "model.zip", dst / "model.zip")
-            if (src / "metrics.json").is_file():
-                shutil.copy2(src / "metrics.json", dst / "metrics.json")
+            for name in ("metrics.json", "red.zip"):  # red.zip: a joint run's red
+                if (src / name).is_file():
+                    shutil.copy2(src / name, dst / name)
         (d / "config.json").write_text(json.dumps({"preset": "sweep", **lam_exp.to_dict()}, indent=2))
         jobs += [Job(str(d), "soo", s, lam_exp.to_dict()) for s in seeds]
     print(f"sweep {out}: lambda in {{{', '.join(weight_name(w) for w in weights)}}} x seeds "

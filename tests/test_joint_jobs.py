@@ -194,3 +194,16 @@ def test_crossplay_plays_every_red_against_every_blue(joint_run, tmp_path, capsy
     assert own == {c: trapped[i][i] for i, c in enumerate(result["conditions"])}
     assert crossplay.main([str(tmp_path), "--episodes", "8"]) == 2  # not a run
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_sweep_of_a_joint_run_fine_tunes_blue_and_red_from_the_deceptive_pair(joint_run, tmp_path):
+    from experiments import sweep
+
+    out = tmp_path / "sweep"
+    assert sweep.main(["--from-run", str(joint_run), "--weights", "0,1", "--finetune-timesteps",
+                       "2048", "--out", str(out), "--workers", "1", "--no-progress"]) == 0
+    for lam in ("lambda_0", "lambda_1"):
+        d = out / lam / "soo" / "seed_0"
+        red = PPO.load(d / "red.zip", device="cpu")
+        dec = PPO.load(joint_run / "deceptive" / "seed_0" / "red.zip", device="cpu")
+        assert red.num_timesteps == dec.num_timesteps + 2048
