@@ -32,7 +32,7 @@ class ReportSettings:
 
     heatmap_episodes: int = 500
     gen_episodes: int = 300
-    crossplay_episodes: int = 200  # per (red, blue) pair of a joint run
+    crossplay_episodes: int = 100  # per (red, blue) pair of a joint run (21 x 21 pairs by default)
     classifier_episodes: tuple[int, ...] = (1, 2, 5, 10, 20, 50, 100)
     classifier_eval_seeds: int = 10
     gif_size: int = 300
