@@ -31,10 +31,10 @@ from experiments.cli import (  # noqa: E402
 )
 import numpy as np  # noqa: E402
 
-from agents.scripted import BatchPolicy, ScriptedBlue  # noqa: E402
-from envs.config import DeceptionConfig  # noqa: E402
-from soo_rl.playback import (check_checkpoint_fits, check_video_path, load_blue_checkpoint,  # noqa: E402
-                             play_episodes, save_video)
+from agents.scripted import ScriptedBlue  # noqa: E402
+from soo_rl.playback import (blue_policy, check_checkpoint_fits, check_video_path,  # noqa: E402
+                             episode_line, load_blue_checkpoint, play_episodes, red_policy,
+                             save_video)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -82,37 +82,6 @@ def validate(args: argparse.Namespace) -> None:
         check_video_path(args.mp4, "mp4", "--mp4")
 
 
-def make_blue_policy(args: argparse.Namespace, cfg: DeceptionConfig,
-                     model: Any = None) -> BatchPolicy:
-    """The blue that is watched: an object with ``reset(n)`` and batched ``act(obs)``.
-
-    The trained ``model`` (the optional CHECKPOINT, deterministic actions) when given, else the
-    scripted blue (``--blue``).
-    """
-    if model is not None:
-        from agents.sb3_policy import SB3Policy
-
-        return SB3Policy(model, deterministic=True)
-    try:
-        return ScriptedBlue(cfg, mode=args.blue or "lure")
-    except ValueError as e:
-        raise UsageError(str(e)) from None
-
-
-def make_red_policy(args: argparse.Namespace, cfg: DeceptionConfig) -> BatchPolicy:
-    """``--red``, or the red.zip beside the CHECKPOINT, or the scripted follower."""
-    from soo_rl.checkpoints import CheckpointError
-    from soo_rl.evaluation import default_red, make_red
-
-    spec = args.red or default_red(args.checkpoint)
-    if spec != "follower":
-        print(f"red: {spec}")
-    try:
-        return make_red(spec, cfg)
-    except CheckpointError as e:
-        raise UsageError(f"--red: {e}") from None
-
-
 def run(args: argparse.Namespace) -> int:
     """Validate, play and save. A CHECKPOINT's env settings are read from it and flags override them;
     a missing, corrupt or mismatched checkpoint is a ``UsageError``."""
@@ -126,7 +95,10 @@ def run(args: argparse.Namespace) -> int:
     cfg = env_config_from_args(args, base=model.env_config if model is not None else None)
     if model is not None:
         check_checkpoint_fits(model, cfg, args.checkpoint)
-    blue, red = make_blue_policy(args, cfg, model), make_red_policy(args, cfg)
+    blue = blue_policy(cfg, model, args.blue)
+    red, spec = red_policy(cfg, args.red, args.checkpoint)
+    if spec != "follower":
+        print(f"red: {spec}")
     record = bool(args.gif or args.mp4)
     if args.seed is not None:
         base_seed = args.seed
@@ -136,11 +108,7 @@ def run(args: argparse.Namespace) -> int:
     frames: list[np.ndarray] | None = [] if record else None
 
     def show(seed: int, result: dict[str, Any]) -> None:
-        print(f"episode {seed - base_seed + 1} (seed {seed}): "
-              f"blue return {result['blue_return']:.1f}, "
-              f"red trapped {'yes' if result['red_trapped'] else 'no'}, "
-              f"blue reached goal {'yes' if result['blue_reached_goal'] else 'no'} "
-              f"(first landmark: {result['blue_first_reached']})", flush=True)
+        print(episode_line(seed - base_seed + 1, seed, result), flush=True)
 
     from envs.render import DisplayUnavailableError
 

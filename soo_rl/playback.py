@@ -169,3 +169,39 @@ def save_gif(path: Path, frames: list[np.ndarray], fps: float) -> Path:
     images[0].save(path, save_all=True, append_images=images[1:], duration=round(1000.0 / fps),
                    loop=0)
     return path
+
+
+def blue_policy(cfg: DeceptionConfig, model=None, mode: str | None = None):
+    """The blue that is watched: the trained ``model`` (deterministic actions) when given, else the
+    scripted blue ``mode`` (default ``lure``); a bad mode is a ``UsageError``."""
+    if model is not None:
+        from agents.sb3_policy import SB3Policy
+
+        return SB3Policy(model, deterministic=True)
+    from agents.scripted import ScriptedBlue
+
+    try:
+        return ScriptedBlue(cfg, mode=mode or "lure")
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+
+
+def red_policy(cfg: DeceptionConfig, spec: str | None, blue_checkpoint: str | None):
+    """``(policy, spec)``: the red ``spec`` ('follower' or a PPO red .zip), by default the red.zip
+    beside the blue checkpoint (a joint job's red) or the follower; a bad red is a ``UsageError``."""
+    from soo_rl.checkpoints import CheckpointError
+    from soo_rl.evaluation import default_red, make_red
+
+    spec = spec or default_red(blue_checkpoint)
+    try:
+        return make_red(spec, cfg), spec
+    except CheckpointError as e:
+        raise UsageError(f"--red: {e}") from None
+
+
+def episode_line(k: int, seed: int, result: dict) -> str:
+    """One line about episode ``k`` (seed ``seed``) played by ``play_episode``."""
+    return (f"episode {k} (seed {seed}): blue return {result['blue_return']:.1f}, "
+            f"red trapped {'yes' if result['red_trapped'] else 'no'}, "
+            f"blue reached goal {'yes' if result['blue_reached_goal'] else 'no'} "
+            f"(first landmark: {result['blue_first_reached']})")

@@ -28,6 +28,7 @@ from agents.soo.ppo import SOOPPO
 from envs import deception_v0
 from envs.config import DeceptionConfig
 from experiments.cli import env_config_from_args
+from soo_rl.playback import blue_policy
 from experiments import evaluate, train_ppo_soo, watch
 from soo_rl.checkpoints import CheckpointError, checkpoint_data, load_model, save_atomic
 from soo_rl.config import PRESETS
@@ -241,7 +242,7 @@ def test_watch_plays_a_trained_blue(tmp_path, capsys, tiny_run):
     args = watch.build_parser().parse_args([str(ckpt)])
     cfg = env_config_from_args(args, base=model.env_config)
     assert cfg == model.env_config
-    blue = watch.make_blue_policy(args, cfg, model)
+    blue = blue_policy(cfg, model)
     obs, _ = deception_v0.parallel_env(config=cfg).reset(seed=0)
     expected, _ = model.predict(obs["blue"][None], deterministic=True)
     np.testing.assert_array_equal(blue.act(obs["blue"][None]), expected)

@@ -24,6 +24,7 @@ from envs.config import DeceptionConfig  # noqa: E402
 from envs.core import DeceptionCore  # noqa: E402
 from envs.render import TRAIL_LENGTH, DeceptionRenderer  # noqa: E402
 from experiments.cli import env_config_from_args
+from soo_rl.playback import blue_policy
 from experiments import watch  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -155,7 +156,7 @@ def test_watch_mp4_without_ffmpeg_exits_2(tmp_path, capsys):
 def test_make_blue_policy_is_batched():
     args = watch.build_parser().parse_args(["--blue", "straight"])
     cfg = env_config_from_args(args)
-    policy = watch.make_blue_policy(args, cfg)
+    policy = blue_policy(cfg, mode=args.blue)
     policy.reset(1)
     obs, _ = deception_v0.parallel_env(config=cfg).reset(seed=0)
     assert policy.act(obs["blue"][None]).shape == (1, 2)
