@@ -17,6 +17,14 @@ class SB3Policy:
     def reset(self, n: int, mask: np.ndarray | None = None) -> None:
         """Feed-forward policies keep no per-episode state."""
 
+    def get_state(self) -> dict:
+        """Nothing to save: deterministic or not, its actions come from the model and torch's
+        global RNG (saved by whoever resumes training)."""
+        return {}
+
+    def set_state(self, state: dict) -> None:
+        pass
+
     def act(self, obs: np.ndarray) -> np.ndarray:
         with torch.no_grad():
             action, _ = self.model.predict(obs, deterministic=self.deterministic)

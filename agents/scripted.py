@@ -8,6 +8,7 @@ egocentric observation, so they use nothing an agent could not see.
 
 from __future__ import annotations
 
+import copy
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -50,6 +51,13 @@ class _PDController:
         else:
             self.prev_anchor[mask] = np.nan
 
+    def get_state(self) -> dict:
+        return {"prev_anchor": None if self.prev_anchor is None else self.prev_anchor.copy()}
+
+    def set_state(self, state: dict) -> None:
+        prev = state["prev_anchor"]
+        self.prev_anchor = None if prev is None else prev.copy()
+
     def velocity(self, anchor_rel: np.ndarray) -> np.ndarray:
         """Own velocity: a static point's relative position moves by -v*dt each step."""
         prev = self.prev_anchor if self.prev_anchor is not None else np.full_like(anchor_rel, np.nan)
@@ -81,6 +89,15 @@ class FollowerRed:
             self.memory = np.full((n, 2), np.nan)
         else:
             self.memory[mask] = np.nan
+
+    def get_state(self) -> dict:
+        """Its per-world memory (for a bit-identical resume of training: soo_rl/learners.py)."""
+        return {"pd": self.pd.get_state(),
+                "memory": None if self.memory is None else self.memory.copy()}
+
+    def set_state(self, state: dict) -> None:
+        self.pd.set_state(state["pd"])
+        self.memory = None if state["memory"] is None else state["memory"].copy()
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         obs = np.asarray(obs, dtype=np.float64)
@@ -124,6 +141,15 @@ class ScriptedBlue:
         else:
             self.red_memory[mask] = np.nan
 
+    def get_state(self) -> dict:
+        return {"pd": self.pd.get_state(),
+                "red_memory": None if self.red_memory is None else self.red_memory.copy()}
+
+    def set_state(self, state: dict) -> None:
+        self.pd.set_state(state["pd"])
+        mem = state["red_memory"]
+        self.red_memory = None if mem is None else mem.copy()
+
     def act(self, obs: np.ndarray) -> np.ndarray:
         obs = np.asarray(obs, dtype=np.float64)
         n, L = len(obs), self.cfg.n_landmarks
@@ -165,6 +191,17 @@ class MixedBlue:
             self.use_lure = draw
         else:
             self.use_lure[mask] = draw[mask]
+
+    def get_state(self) -> dict:
+        return {"straight": self.straight.get_state(), "lure": self.lure.get_state(),
+                "rng": copy.deepcopy(self.rng.bit_generator.state),
+                "use_lure": None if self.use_lure is None else self.use_lure.copy()}
+
+    def set_state(self, state: dict) -> None:
+        self.straight.set_state(state["straight"])
+        self.lure.set_state(state["lure"])
+        self.rng.bit_generator.state = copy.deepcopy(state["rng"])
+        self.use_lure = None if state["use_lure"] is None else state["use_lure"].copy()
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         a, b = self.straight.act(obs), self.lure.act(obs)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,21 @@ def write_json_atomic(path: Path, data: Any) -> Path:
     tmp.write_text(json.dumps(data, indent=2))
     _fsync_file(tmp)
     os.replace(tmp, path)
+    return path
+
+
+def write_pickle_atomic(path: Path, data: Any) -> Path:
+    """Pickle ``data`` to ``path`` via a temporary file, an fsync and a rename."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with open(tmp, "wb") as f:
+            pickle.dump(data, f, protocol=pickle.HIGHEST_PROTOCOL)
+        _fsync_file(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 

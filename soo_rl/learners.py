@@ -5,8 +5,15 @@ Entry point: ``build_learners(job, exp, cfg, resumed)``; ``soo_rl.training.run_j
 
 from __future__ import annotations
 
+import copy
+import pickle
+import random
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
 
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
@@ -18,7 +25,8 @@ from agents.sb3_policy import SB3Policy
 from agents.scripted import BatchPolicy
 from agents.soo.ppo import SOOPPO
 from envs.config import DeceptionConfig
-from soo_rl.checkpoints import load_model, save_atomic
+from soo_rl.checkpoints import (CheckpointError, checkpoint_data, load_model, save_atomic,
+                                write_pickle_atomic)
 from soo_rl.config import CONDITIONS, ExperimentConfig
 from soo_rl.evaluation import make_red
 from soo_rl.finite import FiniteCheckVecEnv
@@ -27,6 +35,71 @@ from soo_rl.vec_env import DeceptionVecEnv
 
 #: added to the job's seed for red's model (its weights and sampling)
 RED_SEED_OFFSET = 104_729
+#: the sidecar of ``checkpoint.zip`` (single-learner jobs): the rest of the training state, named by
+#: the step of the checkpoint it goes with
+STATE_GLOB = "checkpoint_state_*.pkl"
+
+
+def state_path(job: Job, step: int) -> Path:
+    """The training-state sidecar of the ``checkpoint.zip`` saved at blue's step ``step``."""
+    return job.out_dir / f"checkpoint_state_{int(step)}.pkl"
+
+
+def training_state(model: SOOPPO) -> dict[str, Any]:
+    """What a single-learner job's next steps depend on besides the ``.zip`` (weights, optimizer,
+    step counts): the global RNGs (torch, NumPy, Python), the SOO generator, the training VecEnv's
+    worlds, RNG, returns, shaping potential and opponent memory, SB3's last observation and episode
+    starts, the episode-info buffer (``rollout/*`` logs) and the logger's values not written yet
+    (the last PPO update's ``train/*``). A copy, taken at a rollout boundary."""
+    log = model.logger
+    gen = model._soo_generator
+    return {
+        "step": int(model.num_timesteps),
+        "torch": torch.get_rng_state(),
+        "numpy": np.random.get_state(),
+        "python": random.getstate(),
+        "soo_generator": None if gen is None else gen.get_state(),
+        "env": model.get_env().unwrapped.get_state(),
+        "last_obs": np.array(model._last_obs, copy=True),
+        "last_episode_starts": np.array(model._last_episode_starts, copy=True),
+        "ep_info_buffer": copy.deepcopy(model.ep_info_buffer),
+        "ep_success_buffer": copy.deepcopy(model.ep_success_buffer),
+        "log": {"values": dict(log.name_to_value), "counts": dict(log.name_to_count),
+                "excluded": dict(log.name_to_excluded)},
+    }
+
+
+def restore_training_state(model: SOOPPO, state: dict[str, Any]) -> None:
+    """Put ``training_state``'s copy back (after every load: SB3's load re-seeds the RNGs); the
+    next ``learn(reset_num_timesteps=False)`` then continues without resetting the env. The logger
+    values are restored by ``Learners.set_loggers``."""
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if state["soo_generator"] is not None and model._soo_generator is not None:
+        model._soo_generator.set_state(state["soo_generator"])
+    model.get_env().unwrapped.set_state(state["env"])
+    model._last_obs = np.array(state["last_obs"], copy=True)
+    model._last_episode_starts = np.array(state["last_episode_starts"], copy=True)
+    model.ep_info_buffer = copy.deepcopy(state["ep_info_buffer"])
+    model.ep_success_buffer = copy.deepcopy(state["ep_success_buffer"])
+
+
+def read_training_state(job: Job) -> dict[str, Any] | None:
+    """The sidecar of the job's ``checkpoint.zip`` (same step), or None when there is none (a
+    checkpoint of an older version, or a joint job)."""
+    step = checkpoint_data(job.checkpoint_path).get("num_timesteps")
+    path = state_path(job, int(step)) if isinstance(step, int) else None
+    if path is None or not path.is_file():
+        return None
+    try:
+        with open(path, "rb") as f:
+            state = pickle.load(f)
+    except Exception as exc:  # noqa: BLE001 - truncated or foreign file
+        raise CheckpointError(f"cannot read {path}: {type(exc).__name__}: {exc}") from None
+    if state.get("step") != step:
+        raise CheckpointError(f"{path} holds step {state.get('step')}, not {step}")
+    return state
 
 
 def training_env(exp: ExperimentConfig, cfg: DeceptionConfig, red: BatchPolicy,
@@ -63,6 +136,9 @@ class Learners:
     red_start: int = 0
     alternate: int = 0  # joint: 0 = both update every rollout, K = K rollouts each in turn
     loggers: list = field(default_factory=list)
+    # a bit-identical resume (single learner): the logger values and the evaluation step to restore
+    pending_log: dict | None = None
+    next_eval: int | None = None
 
     @property
     def joint(self) -> bool:
@@ -81,6 +157,11 @@ class Learners:
     def set_loggers(self, out: Path) -> None:
         self.blue.set_logger(configure(str(out), ["tensorboard"]))
         self.loggers = [self.blue.logger]
+        if self.pending_log is not None:  # the last update's train/* values, not written yet
+            self.blue.logger.name_to_value.update(self.pending_log["values"])
+            self.blue.logger.name_to_count.update(self.pending_log["counts"])
+            self.blue.logger.name_to_excluded.update(self.pending_log["excluded"])
+            self.pending_log = None
         if self.joint:
             self.red.set_logger(PrefixedLogger("red/", str(out), [TensorBoardOutputFormat(str(out))]))
             self.loggers.append(self.red.logger)
@@ -99,16 +180,27 @@ class Learners:
         else:
             self.blue.learn(steps, callback=callback, reset_num_timesteps=reset_num_timesteps)
 
-    def save_checkpoint(self, job: Job) -> None:
-        """Red's checkpoint (named by blue's step) first, then blue's ``checkpoint.zip``; older red
-        checkpoints go last, so a kill at any point leaves a matching pair to resume from."""
+    def snapshot(self) -> dict[str, Any] | None:
+        """The training state at a rollout boundary (``training_state``); None in joint mode,
+        whose resume is not bit-identical."""
+        return None if self.joint else training_state(self.blue)
+
+    def save_checkpoint(self, job: Job, state: dict[str, Any] | None = None) -> None:
+        """Red's checkpoint (named by blue's step) or blue's training ``state`` (its sidecar
+        ``checkpoint_state_<step>.pkl``) first, then blue's ``checkpoint.zip``; older sidecars go
+        last, so a kill at any point leaves a matching pair to resume from."""
+        step = int(self.blue.num_timesteps)
+        keep = None
         if self.joint:
-            red_path = red_checkpoint_path(job, int(self.blue.num_timesteps))
-            save_atomic(self.red, red_path)
+            keep = red_checkpoint_path(job, step)
+            save_atomic(self.red, keep)
+        elif state is not None:
+            assert state["step"] == step, (state["step"], step)
+            keep = write_pickle_atomic(state_path(job, step), state)
         save_atomic(self.blue, job.checkpoint_path)
-        if self.joint:
-            for stale in job.out_dir.glob("red_checkpoint_*.zip"):
-                if stale != red_path:
+        for pattern in ("red_checkpoint_*.zip", STATE_GLOB):
+            for stale in job.out_dir.glob(pattern):
+                if stale != keep:
                     stale.unlink(missing_ok=True)
 
     def rewind(self, blue_steps: int) -> None:
@@ -124,8 +216,9 @@ class Learners:
 
     def remove_checkpoints(self, job: Job) -> None:
         job.checkpoint_path.unlink(missing_ok=True)
-        for stale in job.out_dir.glob("red_checkpoint_*.zip"):
-            stale.unlink(missing_ok=True)
+        for pattern in ("red_checkpoint_*.zip", STATE_GLOB):
+            for stale in job.out_dir.glob(pattern):
+                stale.unlink(missing_ok=True)
 
 
 def build_learners(job: Job, exp: ExperimentConfig, cfg: DeceptionConfig, env_seed: int,
@@ -134,8 +227,12 @@ def build_learners(job: Job, exp: ExperimentConfig, cfg: DeceptionConfig, env_se
     or new) and the timestep at which the job's budget started."""
     if exp.red != "joint":
         env = FiniteCheckVecEnv(training_env(exp, cfg, make_red(exp.red, cfg), env_seed))
-        blue, start = _build_blue(job, exp, cfg, env, resumed)
-        return Learners(blue, exp.red), start
+        state = read_training_state(job) if resumed else None
+        blue, start = _build_blue(job, exp, cfg, env, resumed, state)
+        if state is None:
+            return Learners(blue, exp.red), start
+        return Learners(blue, exp.red, pending_log=state["log"],
+                        next_eval=state.get("next_eval")), start
     n = exp.ppo.n_envs
     rewards = {"blue": TrainingReward(n, exp.ppo.reward_scale, exp.goal_shaping, exp.ppo.gamma),
                "red": TrainingReward(n, exp.ppo.reward_scale)}
@@ -165,9 +262,10 @@ def _build_red(job: Job, exp: ExperimentConfig, cfg: DeceptionConfig, trainer: J
 
 
 def _build_blue(job: Job, exp: ExperimentConfig, cfg: DeceptionConfig, env,
-                resumed: bool) -> tuple[SOOPPO, int]:
+                resumed: bool, state: dict[str, Any] | None = None) -> tuple[SOOPPO, int]:
     """Blue's model for ``job`` (from its checkpoint, from the deceptive checkpoint for a fine-tune,
-    or new) and the timestep at which the job's budget started."""
+    or new) and the timestep at which the job's budget started. A resumed job with its training
+    ``state`` (the checkpoint's sidecar) continues bit-identically to an uninterrupted job."""
     cond = CONDITIONS[job.condition]
     weight = job_weight(exp, job.condition)
     if resumed:
@@ -177,8 +275,12 @@ def _build_blue(job: Job, exp: ExperimentConfig, cfg: DeceptionConfig, env,
             # the anchor is the frozen *deceptive* policy, not the policy at the checkpoint
             init = load_model(job.init_path, SOOPPO, expected_obs_dim=cfg.blue_obs_dim)
             model.set_anchor_policy(init)
-        # reproducible given the interruption point (not bit-identical to an uninterrupted run)
-        model.set_random_seed(job.seed + 7919 + int(model.num_timesteps))
+        if state is not None:  # the RNGs, worlds, last observation... of the checkpoint's step
+            restore_training_state(model, state)
+        else:
+            # no sidecar (a joint job, or a checkpoint of an older version): reproducible given
+            # the interruption point, but not bit-identical to an uninterrupted run
+            model.set_random_seed(job.seed + 7919 + int(model.num_timesteps))
     elif cond.finetune:
         model = load_model(job.init_path, SOOPPO, expected_obs_dim=cfg.blue_obs_dim, env=env)
         model.configure_aux(soo_weight=weight, aux_loss=cond.aux_loss, pairing=exp.pairing,

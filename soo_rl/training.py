@@ -36,9 +36,15 @@ class EvalCallback(BaseCallback):
 
     def __init__(self, job_eval: Callable[[], dict[str, float]], every: int,
                  progress: ProgressFn | None, should_stop: StopFn | None = None,
-                 save_checkpoint: Callable[[], None] | None = None, origin: int | None = None,
-                 models: Callable[[], list] | None = None):
+                 save_checkpoint: Callable[..., None] | None = None, origin: int | None = None,
+                 models: Callable[[], list] | None = None,
+                 snapshot: Callable[[], dict | None] | None = None,
+                 resume_next_eval: int | None = None):
         super().__init__()
+        # the training state at the last rollout start (saved with the checkpoint, so that a
+        # resume is bit-identical) and the evaluation step restored from it
+        self.snapshot, self.state = snapshot, None
+        self.resume_next_eval = resume_next_eval
         self.models = models  # every model to check for NaN (default: the callback's own)
         self.job_eval, self.every, self.progress = job_eval, every, progress
         self.should_stop, self.save_checkpoint, self.origin = should_stop, save_checkpoint, origin
@@ -63,6 +69,8 @@ class EvalCallback(BaseCallback):
         origin = self.num_timesteps if self.origin is None else self.origin
         done = max(0, self.num_timesteps - origin)
         self.next_eval = origin + self.every * (done // self.every + 1)
+        if self.resume_next_eval is not None:  # a resumed job: exactly where it was
+            self.next_eval, self.resume_next_eval = self.resume_next_eval, None
         self.interrupted = False
         self.checkpoint_due = False
 
@@ -70,8 +78,12 @@ class EvalCallback(BaseCallback):
         # called after the PPO update on the previous rollout: weights and logged losses are fresh
         for model in self.models() if self.models is not None else [self.model]:
             check_model_finite(model)
+        if self.snapshot is not None:
+            self.state = self.snapshot()
+            if self.state is not None:
+                self.state["next_eval"] = self.next_eval
         if self.checkpoint_due and self.save_checkpoint is not None:
-            self.save_checkpoint()
+            self.save_checkpoint(self.state)
         self.checkpoint_due = False
         self.rollout_start = self.num_timesteps
 
@@ -145,8 +157,10 @@ def _learn(job: Job, exp: ExperimentConfig, cfg: DeceptionConfig, learners: Lear
                               exp.eval_seed, exp.pairing)
 
     callback = EvalCallback(job_eval, exp.eval_every, progress, should_stop,
-                            lambda: learners.save_checkpoint(job), origin=start,
-                            models=learners.models)
+                            lambda state=None: learners.save_checkpoint(job, state),
+                            origin=start,
+                            models=learners.models, snapshot=learners.snapshot,
+                            resume_next_eval=learners.next_eval if resumed else None)
     try:
         if finetune and not resumed:  # the starting point of every fine-tune curve
             callback.init_callback(model)
@@ -165,7 +179,7 @@ def _learn(job: Job, exp: ExperimentConfig, cfg: DeceptionConfig, learners: Lear
         raise
     if callback.interrupted:
         learners.rewind(callback.rollout_start)  # the partial rollout is discarded
-        learners.save_checkpoint(job)
+        learners.save_checkpoint(job, callback.state)  # with the state at the rollout's start
         raise TrainingInterrupted(f"{job.name}: stopped at timestep {model.num_timesteps}, "
                                   f"checkpoint {job.checkpoint_path}")
     try:

@@ -10,6 +10,7 @@ section 6); the episode returns in the infos stay the env's.
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -133,6 +134,38 @@ class DeceptionVecEnv(VecEnv):
 
     def close(self) -> None:
         pass
+
+    # --- state for a bit-identical resume (soo_rl/learners.py) --------------------------------
+    def get_state(self) -> dict[str, Any]:
+        """Everything the next steps depend on: the worlds, the core's RNG, the episode returns,
+        the shaping potential, the opponent's last observation and memory. A copy."""
+        get_opp = getattr(self.opponent, "get_state", None)
+        if get_opp is None:
+            raise TypeError(f"{type(self.opponent).__name__} has no get_state(): its per-world "
+                            "state cannot be saved for a resume")
+        return {
+            "core_state": self.core.state.copy(),
+            "core_rng": copy.deepcopy(self.core.rng.bit_generator.state),
+            "next_seed": self._next_seed,
+            "ep_return": self._ep_return.copy(),
+            "ep_goal": self._ep_goal.copy(),
+            "phi": np.array(self.train_reward.phi, copy=True),
+            "last_opp_obs": None if self._last_opp_obs is None else self._last_opp_obs.copy(),
+            "opponent": get_opp(),
+        }
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore ``get_state()``'s copy; the next ``step`` continues exactly from there."""
+        self.core.state = state["core_state"].copy()
+        self.core.rng = np.random.default_rng()
+        self.core.rng.bit_generator.state = copy.deepcopy(state["core_rng"])
+        self._next_seed = state["next_seed"]
+        self._ep_return = state["ep_return"].copy()
+        self._ep_goal = state["ep_goal"].copy()
+        self.train_reward.phi = np.array(state["phi"], copy=True)
+        opp = state["last_opp_obs"]
+        self._last_opp_obs = None if opp is None else opp.copy()
+        self.opponent.set_state(state["opponent"])
 
     # --- attribute plumbing required by VecEnv (single shared "env") ------------------------
     def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:

@@ -1,0 +1,189 @@
+"""A single-learner job that is interrupted and resumed ends exactly as the uninterrupted job with the
+same seed: byte-identical ``metrics.json``, identical model parameters and optimizer state, identical
+TensorBoard scalars (README "Reliability", soo_rl/learners.py ``training_state``).
+
+"Identical TensorBoard scalars": read every events file of the job directory (one per run of the
+job). An interrupted (or killed) job may have logged values after its last checkpoint that the
+resumed job logs again, so for each tag and step we keep the values logged at that step by the last
+run (in time order) that logged them, in their order (a step can hold two values even without an
+interruption: ``train/*`` of the last update is written at the last rollout's step, then again
+with the final evaluation). The map tag -> step -> values must equal the uninterrupted job's exactly
+(float equality). ``time/fps`` (wall clock) is left out; it is the only wall-clock tag written to
+TensorBoard.
+
+Smoke settings: 16 worlds x 128 steps = 2048 steps per rollout, an evaluation every 4096 steps
+(after rollouts 2 and 4), so a periodic checkpoint at the start of rollouts 3 and 5.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from agents.soo.ppo import SOOPPO
+from soo_rl.checkpoints import checkpoint_data, load_model
+from soo_rl.config import PRESETS
+from soo_rl.jobs import Job, TrainingInterrupted
+from soo_rl.training import run_job
+
+PER_ROLLOUT = PRESETS["smoke"].ppo.n_steps  # should_stop calls per rollout (one per VecEnv step)
+ROLLOUT = PRESETS["smoke"].ppo.n_steps * PRESETS["smoke"].ppo.n_envs
+EXP = PRESETS["smoke"].replace(seeds=(0,), conditions=("deceptive", "soo"), eval_episodes=8,
+                               timesteps=5 * ROLLOUT, finetune_timesteps=3 * ROLLOUT,
+                               eval_every=2 * ROLLOUT).to_dict()
+WALL_CLOCK_TAGS = {"time/fps"}
+
+
+def _job(run_dir: Path, condition: str) -> Job:
+    return Job(str(run_dir), condition, 0, EXP)
+
+
+def _stop_after(n_steps: int):
+    """A ``should_stop`` that turns true at VecEnv step ``n_steps`` + 1 of this run (its first call
+    is run_job's "not started yet" check)."""
+    calls = {"n": 0}
+
+    def should_stop() -> bool:
+        calls["n"] += 1
+        return calls["n"] > n_steps + 1
+
+    return should_stop
+
+
+def _scalars(out: Path) -> dict[str, dict[int, list[float]]]:
+    """tag -> step -> the values logged at that step, in order, by the last events file (of the
+    job's runs, in time order) that logged the tag at that step."""
+    files = []
+    for path in out.glob("events.out.tfevents.*"):
+        acc = EventAccumulator(str(path), size_guidance={"scalars": 0})
+        acc.Reload()
+        logged: dict[str, dict[int, list[float]]] = {}
+        first = float("inf")
+        for tag in acc.Tags()["scalars"]:
+            for event in acc.Scalars(tag):
+                first = min(first, event.wall_time)
+                if tag not in WALL_CLOCK_TAGS:
+                    logged.setdefault(tag, {}).setdefault(event.step, []).append(event.value)
+        files.append((first, logged))
+    result: dict[str, dict[int, list[float]]] = {}
+    for _, logged in sorted(files, key=lambda f: f[0]):
+        for tag, by_step in logged.items():
+            result.setdefault(tag, {}).update(by_step)
+    return result
+
+
+def _assert_identical(job: Job, reference: Job) -> None:
+    assert (job.out_dir / "metrics.json").read_bytes() == \
+        (reference.out_dir / "metrics.json").read_bytes()
+    a = load_model(job.out_dir / "model.zip", SOOPPO)
+    b = load_model(reference.out_dir / "model.zip", SOOPPO)
+    for (name, x), (_, y) in zip(a.policy.state_dict().items(), b.policy.state_dict().items()):
+        assert torch.equal(x, y), name
+    opt_a, opt_b = a.policy.optimizer.state_dict()["state"], b.policy.optimizer.state_dict()["state"]
+    assert opt_a.keys() == opt_b.keys()
+    for key in opt_a:
+        for field in opt_a[key]:
+            assert torch.equal(torch.as_tensor(opt_a[key][field]),
+                               torch.as_tensor(opt_b[key][field])), (key, field)
+    got, want = _scalars(job.out_dir), _scalars(reference.out_dir)
+    assert got.keys() == want.keys()
+    for tag in want:
+        assert got[tag] == want[tag], tag
+    assert "train/loss" in want and "rollout/ep_rew_mean" in want and len(want) > 10
+    leftovers = sorted(p.name for p in job.out_dir.iterdir()
+                       if p.name.startswith(("checkpoint", "red_checkpoint")))
+    assert leftovers == []  # a finished job keeps no checkpoint nor state sidecar
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> Path:
+    """The uninterrupted run: deceptive, then the soo fine-tune from it."""
+    run = tmp_path_factory.mktemp("reference")
+    run_job(_job(run, "deceptive"))
+    run_job(_job(run, "soo"))
+    return run
+
+
+def test_stops_mid_rollout_twice_then_resume_is_bit_identical(tmp_path, reference):
+    job = _job(tmp_path, "deceptive")
+    with pytest.raises(TrainingInterrupted):  # mid rollout 2: no periodic checkpoint yet
+        run_job(job, should_stop=_stop_after(PER_ROLLOUT + 50))
+    assert checkpoint_data(job.checkpoint_path)["num_timesteps"] == ROLLOUT
+    with pytest.raises(TrainingInterrupted):  # mid rollout 4 (the 3rd of this run)
+        run_job(job, should_stop=_stop_after(2 * PER_ROLLOUT + 17))
+    assert checkpoint_data(job.checkpoint_path)["num_timesteps"] == 3 * ROLLOUT
+    assert [p.name for p in job.out_dir.glob("checkpoint_state_*.pkl")] == \
+        [f"checkpoint_state_{3 * ROLLOUT}.pkl"]
+    run_job(job)
+    _assert_identical(job, _job(reference, "deceptive"))
+
+
+class Killed(BaseException):
+    """Stands for a SIGKILL: nothing of the job's own error handling runs."""
+
+
+def test_stop_right_after_a_periodic_checkpoint_and_a_kill_resume_bit_identical(tmp_path,
+                                                                                 reference):
+    job = _job(tmp_path, "deceptive")
+    with pytest.raises(TrainingInterrupted):  # the first step after the checkpoint of rollout 3
+        run_job(job, should_stop=_stop_after(2 * PER_ROLLOUT + 1))
+    assert checkpoint_data(job.checkpoint_path)["num_timesteps"] == 2 * ROLLOUT
+
+    ends = {"n": 0}
+
+    def kill_at_end_of_rollout_4(_steps: int) -> None:
+        ends["n"] += 1
+        if ends["n"] == 3:  # the progress of the resume itself, then rollouts 3 and 4
+            raise Killed()
+
+    with pytest.raises(Killed):  # rollout 3 is logged after the checkpoint, then the "kill"
+        run_job(job, progress=kill_at_end_of_rollout_4)
+    assert checkpoint_data(job.checkpoint_path)["num_timesteps"] == 2 * ROLLOUT
+    # a kill between writing the next state sidecar and its checkpoint.zip: the sidecar of the
+    # checkpoint's own step is the one used
+    sidecar = job.out_dir / f"checkpoint_state_{2 * ROLLOUT}.pkl"
+    shutil.copy(sidecar, job.out_dir / f"checkpoint_state_{4 * ROLLOUT}.pkl")
+    torch.manual_seed(12345)  # the process's RNGs are whatever they are: the resume restores them
+    run_job(job)
+    _assert_identical(job, _job(reference, "deceptive"))
+
+
+def test_fine_tune_stopped_mid_rollout_resumes_bit_identical(tmp_path, reference):
+    shutil.copytree(_job(reference, "deceptive").out_dir, _job(tmp_path, "deceptive").out_dir)
+    job = _job(tmp_path, "soo")
+    with pytest.raises(TrainingInterrupted):  # mid rollout 3, after its periodic checkpoint
+        run_job(job, should_stop=_stop_after(2 * PER_ROLLOUT + 99))
+    start = checkpoint_data(_job(reference, "deceptive").out_dir / "model.zip")["num_timesteps"]
+    assert checkpoint_data(job.checkpoint_path)["num_timesteps"] == start + 2 * ROLLOUT
+    run_job(job)
+    _assert_identical(job, _job(reference, "soo"))
+
+
+def test_against_a_frozen_ppo_red_stopped_mid_rollout_resumes_bit_identical(tmp_path):
+    """Blue against a frozen PPO red (``--red PATH``) instead of the scripted follower."""
+    from stable_baselines3 import PPO
+
+    from agents.scripted import MixedBlue
+    from soo_rl.config import ExperimentConfig
+    from soo_rl.vec_env import DeceptionVecEnv
+
+    exp = ExperimentConfig.from_dict(EXP)
+    cfg = exp.env_config()
+    red = PPO("MlpPolicy", DeceptionVecEnv(cfg, 4, MixedBlue(cfg), learner="red", seed=3), seed=3,
+              device="cpu", policy_kwargs={"net_arch": [16]})
+    red_path = tmp_path / "red.zip"
+    red.save(red_path)
+    frozen = exp.replace(red=str(red_path), conditions=("deceptive",),
+                         timesteps=3 * ROLLOUT).to_dict()
+    ref = Job(str(tmp_path / "ref"), "deceptive", 0, frozen)
+    run_job(ref)
+    job = Job(str(tmp_path / "run"), "deceptive", 0, frozen)
+    with pytest.raises(TrainingInterrupted):  # mid rollout 3, after its periodic checkpoint
+        run_job(job, should_stop=_stop_after(2 * PER_ROLLOUT + 40))
+    assert checkpoint_data(job.checkpoint_path)["num_timesteps"] == 2 * ROLLOUT
+    run_job(job)
+    _assert_identical(job, ref)
