@@ -7,6 +7,7 @@ optimiser and logger; a frozen agent only acts. Design: docs/design.md section 3
 
 from __future__ import annotations
 
+import copy
 import time
 from typing import Any
 
@@ -96,6 +97,27 @@ class JointTrainer:
 
     def env(self, agent: str) -> AgentEnv:
         return self._envs[agent]
+
+    def get_state(self) -> dict[str, Any]:
+        """Everything the worlds' next steps depend on (a copy): the worlds, their RNG, the agents'
+        current observations, episode returns and shaping potentials, the pending seed."""
+        return {"world": self.core.state.copy(),
+                "rng": copy.deepcopy(self.core.rng.bit_generator.state),
+                "obs": {a: o.copy() for a, o in self.obs.items()},
+                "ep_return": {a: r.copy() for a, r in self.ep_return.items()},
+                "phi": {a: np.array(r.phi, copy=True) for a, r in self.rewards.items()},
+                "next_seed": self.next_seed}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore ``get_state()``'s copy: the next rollout continues exactly from there."""
+        self.core.state = state["world"].copy()
+        self.core.rng = np.random.default_rng()
+        self.core.rng.bit_generator.state = copy.deepcopy(state["rng"])
+        self.obs = {a: o.copy() for a, o in state["obs"].items()}
+        self.ep_return = {a: r.copy() for a, r in state["ep_return"].items()}
+        for agent, phi in state["phi"].items():
+            self.rewards[agent].phi = np.array(phi, copy=True)
+        self.next_seed = state["next_seed"]
 
     # ------------------------------------------------------------------ worlds
 

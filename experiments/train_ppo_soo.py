@@ -3,7 +3,7 @@
     python experiments/train_ppo_soo.py                    # default preset
     python experiments/train_ppo_soo.py --preset smoke     # < 1 minute, for a first look / tests
     python experiments/train_ppo_soo.py --resume runs/<run>   # continue after Ctrl-C / a crash
-                                                           # (bit-identical, except --red joint)
+                                                           # (bit-identical to no interruption)
     tensorboard --logdir runs/                             # every condition overlaid
 
 The work is ``soo_rl.experiment.run_experiment``; README "The main job" and "Reliability" describe the
@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", metavar="RUN_DIR", default=None,
                    help="continue an interrupted run: finished condition/seed jobs are skipped, "
                    "unfinished ones continue from their last checkpoint (ending exactly as an "
-                   "uninterrupted run would, except with --red joint); the settings come from "
+                   "uninterrupted run would); the settings come from "
                    "RUN_DIR/config.json (only --workers, --backend, --ray-address, --no-progress and "
                    "--no-report may be given)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")

@@ -2,10 +2,10 @@
 
 A run directory holds ``config.json``, ``summary.json`` and, per job, ``<condition>/seed_<k>/`` with
 its TensorBoard events, ``checkpoint.zip`` (an unfinished job) with its training-state sidecar
-``checkpoint_state_<step>.pkl`` (RNGs, worlds, last observation...: a single-learner job resumes
-bit-identically, soo_rl/learners.py), ``model.zip`` and ``metrics.json`` (both present = finished);
-a joint job also holds red's ``red.zip`` and ``red_checkpoint_<step>.zip`` (no sidecar: its resume is
-reproducible but not bit-identical). README "Reliability" describes how jobs stop and resume.
+``checkpoint_state_<step>.pkl`` (RNGs, worlds, last observation...: a job resumes bit-identically,
+soo_rl/learners.py), ``model.zip`` and ``metrics.json`` (both present = finished); a joint job also
+holds red's ``red.zip`` and ``red_checkpoint_<step>.zip``. README "Reliability" describes how jobs
+stop and resume.
 """
 
 from __future__ import annotations

@@ -69,6 +69,50 @@ def training_state(model: SOOPPO) -> dict[str, Any]:
     }
 
 
+def model_state(model) -> dict[str, Any]:
+    """One learner's part of the training state: its last observation and episode starts, its
+    episode-info buffers and its logger's values not written yet."""
+    log = model.logger
+    return {"last_obs": np.array(model._last_obs, copy=True),
+            "last_episode_starts": np.array(model._last_episode_starts, copy=True),
+            "ep_info_buffer": copy.deepcopy(model.ep_info_buffer),
+            "ep_success_buffer": copy.deepcopy(model.ep_success_buffer),
+            "log": {"values": dict(log.name_to_value), "counts": dict(log.name_to_count),
+                    "excluded": dict(log.name_to_excluded)}}
+
+
+def restore_model_state(model, state: dict[str, Any]) -> None:
+    """Put ``model_state``'s copy back (the logger values: ``Learners.set_loggers``)."""
+    model._last_obs = np.array(state["last_obs"], copy=True)
+    model._last_episode_starts = np.array(state["last_episode_starts"], copy=True)
+    model.ep_info_buffer = copy.deepcopy(state["ep_info_buffer"])
+    model.ep_success_buffer = copy.deepcopy(state["ep_success_buffer"])
+
+
+def joint_training_state(blue: SOOPPO, red: PPO, trainer: JointTrainer) -> dict[str, Any]:
+    """``training_state`` of a joint job: the global RNGs, blue's SOO generator, both learners'
+    ``model_state`` and the trainer's worlds (``JointTrainer.get_state``). A copy."""
+    gen = blue._soo_generator
+    return {"step": int(blue.num_timesteps), "torch": torch.get_rng_state(),
+            "numpy": np.random.get_state(), "python": random.getstate(),
+            "soo_generator": None if gen is None else gen.get_state(),
+            "trainer": trainer.get_state(), "blue": model_state(blue), "red": model_state(red),
+            "log": model_state(blue)["log"]}
+
+
+def restore_joint_training_state(blue: SOOPPO, red: PPO, trainer: JointTrainer,
+                                 state: dict[str, Any]) -> None:
+    """Put ``joint_training_state``'s copy back, after both models are loaded."""
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if state["soo_generator"] is not None and blue._soo_generator is not None:
+        blue._soo_generator.set_state(state["soo_generator"])
+    trainer.set_state(state["trainer"])
+    restore_model_state(blue, state["blue"])
+    restore_model_state(red, state["red"])
+
+
 def restore_training_state(model: SOOPPO, state: dict[str, Any]) -> None:
     """Put ``training_state``'s copy back (after every load: SB3's load re-seeds the RNGs); the
     next ``learn(reset_num_timesteps=False)`` then continues without resetting the env. The logger
@@ -136,8 +180,9 @@ class Learners:
     red_start: int = 0
     alternate: int = 0  # joint: 0 = both update every rollout, K = K rollouts each in turn
     loggers: list = field(default_factory=list)
-    # a bit-identical resume (single learner): the logger values and the evaluation step to restore
+    # a bit-identical resume: the logger values and the evaluation step to restore
     pending_log: dict | None = None
+    pending_red_log: dict | None = None
     next_eval: int | None = None
 
     @property
@@ -165,6 +210,11 @@ class Learners:
         if self.joint:
             self.red.set_logger(PrefixedLogger("red/", str(out), [TensorBoardOutputFormat(str(out))]))
             self.loggers.append(self.red.logger)
+            if self.pending_red_log is not None:  # red's, already prefixed
+                self.red.logger.name_to_value.update(self.pending_red_log["values"])
+                self.red.logger.name_to_count.update(self.pending_red_log["counts"])
+                self.red.logger.name_to_excluded.update(self.pending_red_log["excluded"])
+                self.pending_red_log = None
 
     def close_loggers(self) -> None:
         for logger in self.loggers:
@@ -172,18 +222,20 @@ class Learners:
 
     def learn(self, steps: int, callback: BaseCallback, reset_num_timesteps: bool) -> None:
         if self.joint:
-            self.trainer.learn({"blue": self.blue, "red": self.red}, steps, self.learning,
-                               callback=callback, reset_num_timesteps=reset_num_timesteps,
-                               alternate=self.alternate)
-            if "red" in self.learning:  # red's last update (blue's is written by its evaluation)
-                self.red.logger.dump(self.red.num_timesteps)
+            done = self.trainer.learn({"blue": self.blue, "red": self.red}, steps, self.learning,
+                                      callback=callback, reset_num_timesteps=reset_num_timesteps,
+                                      alternate=self.alternate)
+            if done and "red" in self.learning:  # red's last update (blue's: its evaluation);
+                self.red.logger.dump(self.red.num_timesteps)  # a stopped job keeps it pending
         else:
             self.blue.learn(steps, callback=callback, reset_num_timesteps=reset_num_timesteps)
 
     def snapshot(self) -> dict[str, Any] | None:
-        """The training state at a rollout boundary (``training_state``); None in joint mode,
-        whose resume is not bit-identical."""
-        return None if self.joint else training_state(self.blue)
+        """The training state at a rollout boundary (``training_state``, or
+        ``joint_training_state`` in joint mode)."""
+        if self.joint:
+            return joint_training_state(self.blue, self.red, self.trainer)
+        return training_state(self.blue)
 
     def save_checkpoint(self, job: Job, state: dict[str, Any] | None = None) -> None:
         """Red's checkpoint (named by blue's step) or blue's training ``state`` (its sidecar
@@ -191,16 +243,16 @@ class Learners:
         last, so a kill at any point leaves a matching pair to resume from."""
         step = int(self.blue.num_timesteps)
         keep = None
+        keep = set()
         if self.joint:
-            keep = red_checkpoint_path(job, step)
-            save_atomic(self.red, keep)
-        elif state is not None:
+            keep.add(save_atomic(self.red, red_checkpoint_path(job, step)))
+        if state is not None:
             assert state["step"] == step, (state["step"], step)
-            keep = write_pickle_atomic(state_path(job, step), state)
+            keep.add(write_pickle_atomic(state_path(job, step), state))
         save_atomic(self.blue, job.checkpoint_path)
         for pattern in ("red_checkpoint_*.zip", STATE_GLOB):
             for stale in job.out_dir.glob(pattern):
-                if stale != keep:
+                if stale not in keep:
                     stale.unlink(missing_ok=True)
 
     def rewind(self, blue_steps: int) -> None:
@@ -241,11 +293,19 @@ def build_learners(job: Job, exp: ExperimentConfig, cfg: DeceptionConfig, env_se
     learning = ("blue", "red") if not finetune or exp.finetune_red in (None, "learn") else ("blue",)
     red = _build_red(job, exp, cfg, trainer, resumed)  # before blue: blue's seed then holds
     blue, start = _build_blue(job, exp, cfg, trainer.env("blue"), resumed)
+    state = None
     if resumed:
         path = red_checkpoint_path(job, int(blue.num_timesteps))
         red = load_model(path, PPO, expected_obs_dim=cfg.red_obs_dim, env=trainer.env("red"))
-    return Learners(blue, exp.red, red, trainer, learning, int(red.num_timesteps),
-                    exp.joint_alternate), start
+        state = read_training_state(job)
+        if state is not None:  # after both loads (a load re-seeds the global RNGs)
+            restore_joint_training_state(blue, red, trainer, state)
+    learners = Learners(blue, exp.red, red, trainer, learning, int(red.num_timesteps),
+                        exp.joint_alternate)
+    if state is not None:
+        learners.pending_log, learners.pending_red_log = state["blue"]["log"], state["red"]["log"]
+        learners.next_eval = state.get("next_eval")
+    return learners, start
 
 
 def _build_red(job: Job, exp: ExperimentConfig, cfg: DeceptionConfig, trainer: JointTrainer,
@@ -278,8 +338,8 @@ def _build_blue(job: Job, exp: ExperimentConfig, cfg: DeceptionConfig, env,
         if state is not None:  # the RNGs, worlds, last observation... of the checkpoint's step
             restore_training_state(model, state)
         else:
-            # no sidecar (a joint job, or a checkpoint of an older version): reproducible given
-            # the interruption point, but not bit-identical to an uninterrupted run
+            # no sidecar (a checkpoint of an older version, or a joint job, whose state is
+            # restored after red's load): reproducible given the interruption point
             model.set_random_seed(job.seed + 7919 + int(model.num_timesteps))
     elif cond.finetune:
         model = load_model(job.init_path, SOOPPO, expected_obs_dim=cfg.blue_obs_dim, env=env)

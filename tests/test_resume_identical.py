@@ -35,7 +35,7 @@ ROLLOUT = PRESETS["smoke"].ppo.n_steps * PRESETS["smoke"].ppo.n_envs
 EXP = PRESETS["smoke"].replace(seeds=(0,), conditions=("deceptive", "soo"), eval_episodes=8,
                                timesteps=5 * ROLLOUT, finetune_timesteps=3 * ROLLOUT,
                                eval_every=2 * ROLLOUT).to_dict()
-WALL_CLOCK_TAGS = {"time/fps"}
+WALL_CLOCK_TAGS = {"time/fps", "red/time/fps"}
 
 
 def _job(run_dir: Path, condition: str) -> Job:
@@ -187,3 +187,58 @@ def test_against_a_frozen_ppo_red_stopped_mid_rollout_resumes_bit_identical(tmp_
     assert checkpoint_data(job.checkpoint_path)["num_timesteps"] == 2 * ROLLOUT
     run_job(job)
     _assert_identical(job, ref)
+
+
+JOINT = {**EXP, "red": "joint", "env": {"obs_radius": 0.25, "red_memory": True}}
+
+
+def _assert_red_identical(job: Job, reference: Job) -> None:
+    from stable_baselines3 import PPO
+
+    a = load_model(job.out_dir / "red.zip", PPO)
+    b = load_model(reference.out_dir / "red.zip", PPO)
+    assert a.num_timesteps == b.num_timesteps
+    for (name, x), (_, y) in zip(a.policy.state_dict().items(), b.policy.state_dict().items()):
+        assert torch.equal(x, y), name
+    opt_a, opt_b = a.policy.optimizer.state_dict()["state"], b.policy.optimizer.state_dict()["state"]
+    for key in opt_a:
+        for field in opt_a[key]:
+            assert torch.equal(torch.as_tensor(opt_a[key][field]),
+                               torch.as_tensor(opt_b[key][field])), (key, field)
+
+
+@pytest.fixture(scope="module")
+def joint_reference(tmp_path_factory) -> Path:
+    """The uninterrupted joint run (blue and red learning): deceptive, then soo from it."""
+    run = tmp_path_factory.mktemp("joint_reference")
+    run_job(Job(str(run), "deceptive", 0, JOINT))
+    run_job(Job(str(run), "soo", 0, JOINT))
+    return run
+
+
+def test_joint_job_stopped_twice_resumes_bit_identical(tmp_path, joint_reference):
+    """Both models, both optimisers, the worlds and the RNGs of both learners' rollouts."""
+    job = Job(str(tmp_path), "deceptive", 0, JOINT)
+    with pytest.raises(TrainingInterrupted):  # mid rollout 2
+        run_job(job, should_stop=_stop_after(PER_ROLLOUT + 50))
+    with pytest.raises(TrainingInterrupted):  # mid rollout 4, after the checkpoint of rollout 3
+        run_job(job, should_stop=_stop_after(2 * PER_ROLLOUT + 17))
+    steps = checkpoint_data(job.checkpoint_path)["num_timesteps"]
+    assert steps == 3 * ROLLOUT
+    assert (job.out_dir / f"red_checkpoint_{steps}.zip").is_file()
+    assert (job.out_dir / f"checkpoint_state_{steps}.pkl").is_file()
+    run_job(job)
+    reference = Job(str(joint_reference), "deceptive", 0, JOINT)
+    _assert_identical(job, reference)
+    _assert_red_identical(job, reference)
+
+
+def test_joint_fine_tune_stopped_mid_rollout_resumes_bit_identical(tmp_path, joint_reference):
+    shutil.copytree(joint_reference / "deceptive", tmp_path / "deceptive")
+    job = Job(str(tmp_path), "soo", 0, JOINT)
+    with pytest.raises(TrainingInterrupted):  # mid rollout 3, after its periodic checkpoint
+        run_job(job, should_stop=_stop_after(2 * PER_ROLLOUT + 99))
+    run_job(job)
+    reference = Job(str(joint_reference), "soo", 0, JOINT)
+    _assert_identical(job, reference)
+    _assert_red_identical(job, reference)
