@@ -395,12 +395,17 @@ INTERRUPT_FLAGS = SMOKE + ["--timesteps", "20000", "--finetune-timesteps", "5000
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory) -> dict[str, int]:
+def uninterrupted_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("uninterrupted") / "run"
     assert train_ppo_soo.main(INTERRUPT_FLAGS + ["--conditions", "deceptive,soo", "--seeds", "1",
                                                  "--workers", "1", "--out", str(out)]) == 0
-    steps = {c: json.loads((out / c / "seed_0" / "metrics.json").read_text())["timesteps"]
-             for c in ("deceptive", "soo")}
+    return out
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(uninterrupted_run) -> dict[str, int]:
+    steps = {c: json.loads((uninterrupted_run / c / "seed_0" / "metrics.json").read_text())[
+        "timesteps"] for c in ("deceptive", "soo")}
     assert steps == {"deceptive": rounded_up(20000), "soo": rounded_up(20000) + rounded_up(5000)}
     return steps
 
@@ -437,7 +442,7 @@ def _start_and_interrupt(out: Path, conditions: str, workers: int, seeds: int,
                           ("deceptive", 2, 2, signal.SIGTERM)],
                          ids=["sigint-1-worker", "sigterm-2-workers"])
 def test_signal_saves_checkpoints_and_resume_matches_uninterrupted_steps(
-        tmp_path, capsys, uninterrupted, conditions, workers, seeds, sig):
+        tmp_path, capsys, uninterrupted, uninterrupted_run, conditions, workers, seeds, sig):
     out = tmp_path / "run"
     code, err = _start_and_interrupt(out, conditions, workers, seeds, sig)
     assert code == 128 + sig, err
@@ -461,6 +466,9 @@ def test_signal_saves_checkpoints_and_resume_matches_uninterrupted_steps(
         for seed in range(seeds):
             d = out / cond / f"seed_{seed}"
             assert json.loads((d / "metrics.json").read_text())["timesteps"] == uninterrupted[cond]
+            if seed == 0:  # a real signal, 1 or 2 workers: the resumed job ends bit-identically
+                assert (d / "metrics.json").read_bytes() == \
+                    (uninterrupted_run / cond / "seed_0" / "metrics.json").read_bytes()
             assert not (d / "checkpoint.zip").exists()
             assert not list(d.glob("*.tmp"))
 
