@@ -18,9 +18,9 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.utils import obs_as_tensor
-from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices
 
 from agents.reward import TrainingReward
+from agents.worlds_env import WorldsVecEnv
 from envs.config import DeceptionConfig
 from envs.core import DeceptionCore, reset_outputs
 from envs.deception_v0 import action_space, observation_spaces
@@ -28,7 +28,7 @@ from envs.deception_v0 import action_space, observation_spaces
 AGENTS = ("blue", "red")
 
 
-class AgentEnv(VecEnv):
+class AgentEnv(WorldsVecEnv):
     """One agent's view of the trainer's worlds, as SB3 needs it to build a model on ``num_envs``
     worlds (spaces, RolloutBuffer shape) and to start ``learn``: ``reset()`` returns the agent's
     observation of the trainer's (once reset) worlds, ``seed()`` (blue's) seeds their next reset.
@@ -36,7 +36,6 @@ class AgentEnv(VecEnv):
 
     def __init__(self, trainer: "JointTrainer", agent: str):
         self.trainer, self.agent = trainer, agent
-        self.render_mode = None
         cfg = trainer.cfg
         super().__init__(trainer.num_envs, observation_spaces(cfg)[agent], action_space(cfg))
 
@@ -53,22 +52,6 @@ class AgentEnv(VecEnv):
 
     def step_wait(self):
         raise NotImplementedError("JointTrainer steps the worlds: call JointTrainer.learn")
-
-    def close(self) -> None:
-        pass
-
-    def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
-        value = None if attr_name == "render_mode" else getattr(self, attr_name)
-        return [value] * len(self._get_indices(indices))
-
-    def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
-        setattr(self, attr_name, value)
-
-    def env_method(self, method_name: str, *args, indices: VecEnvIndices = None, **kwargs):
-        return [getattr(self, method_name)(*args, **kwargs) for _ in self._get_indices(indices)]
-
-    def env_is_wrapped(self, wrapper_class, indices: VecEnvIndices = None) -> list[bool]:
-        return [False] * len(self._get_indices(indices))
 
 
 class JointTrainer:

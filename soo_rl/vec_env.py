@@ -16,10 +16,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvStepReturn
+from stable_baselines3.common.vec_env.base_vec_env import VecEnvStepReturn
 
 from agents.reward import TrainingReward
 from agents.scripted import BatchPolicy
+from agents.worlds_env import WorldsVecEnv
 from envs.config import DeceptionConfig
 from envs.core import FIRST_FAKE, DeceptionCore, reset_outputs
 from envs.deception_v0 import action_space, observation_spaces
@@ -27,7 +28,7 @@ from envs.deception_v0 import action_space, observation_spaces
 LEARNERS = ("blue", "red")
 
 
-class DeceptionVecEnv(VecEnv):
+class DeceptionVecEnv(WorldsVecEnv):
     """``num_envs`` worlds of the deception env, stepped in one vectorised call.
 
     :param learner: which agent SB3 controls ("blue" by default; "red" to train a PPO red)
@@ -49,7 +50,6 @@ class DeceptionVecEnv(VecEnv):
         self.cfg = config
         self.learner = learner
         self.opponent = opponent
-        self.render_mode = None
         self.core = DeceptionCore(config, num_envs, seed)
         super().__init__(num_envs, observation_spaces(config)[learner], action_space(config))
         self._actions: np.ndarray | None = None
@@ -132,9 +132,6 @@ class DeceptionVecEnv(VecEnv):
                 self._last_opp_obs = np.where(dones[:, None], fresh.blue_obs, res.blue_obs)
         return obs, train_reward, dones, infos
 
-    def close(self) -> None:
-        pass
-
     # --- state for a bit-identical resume (soo_rl/learners.py) --------------------------------
     def get_state(self) -> dict[str, Any]:
         """Everything the next steps depend on: the worlds, the core's RNG, the episode returns,
@@ -167,20 +164,3 @@ class DeceptionVecEnv(VecEnv):
         self._last_opp_obs = None if opp is None else opp.copy()
         self.opponent.set_state(state["opponent"])
 
-    # --- attribute plumbing required by VecEnv (single shared "env") ------------------------
-    def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
-        if attr_name == "render_mode":
-            return [None] * len(self._get_indices(indices))
-        return [getattr(self, attr_name)] * len(self._get_indices(indices))
-
-    def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
-        setattr(self, attr_name, value)
-
-    def env_method(self, method_name: str, *args, indices: VecEnvIndices = None, **kwargs):
-        return [getattr(self, method_name)(*args, **kwargs) for _ in self._get_indices(indices)]
-
-    def env_is_wrapped(self, wrapper_class, indices: VecEnvIndices = None) -> list[bool]:
-        return [False] * len(self._get_indices(indices))
-
-    def get_images(self):
-        raise NotImplementedError("render episodes with experiments/watch.py")
