@@ -205,3 +205,35 @@ def episode_line(k: int, seed: int, result: dict) -> str:
             f"red trapped {'yes' if result['red_trapped'] else 'no'}, "
             f"blue reached goal {'yes' if result['blue_reached_goal'] else 'no'} "
             f"(first landmark: {result['blue_first_reached']})")
+
+
+_STRIP_PLAYERS: dict = {}  # (cfg, size) -> (env, renderer), kept for the process's later strips
+
+
+def episode_strip(cfg: DeceptionConfig, blue: BatchPolicy, red: BatchPolicy, seed: int,
+                  size: int = 160, every: int = 10) -> np.ndarray:
+    """One episode as an image strip (H, W, 3): the frames at steps 0, ``every``, 2 ``every``, ...
+    side by side (for TensorBoard, beside the curves). Only those frames are drawn, and the env and
+    renderer are kept for the next strip of the same config: a strip costs little training time."""
+    from envs.render import DeceptionRenderer
+
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # frames only: no window
+    if (cfg, size) not in _STRIP_PLAYERS:
+        _STRIP_PLAYERS[(cfg, size)] = (deception_v0.parallel_env(render_mode=None, config=cfg),
+                                       DeceptionRenderer(cfg, "rgb_array", size=size, fps=10))
+    env, renderer = _STRIP_PLAYERS[(cfg, size)]
+    obs, _ = env.reset(seed=seed)
+    blue.reset(1)
+    red.reset(1)
+    renderer.reset()
+    frames = []
+    while True:
+        state = env.core.state
+        if int(state.t[0]) % every == 0:
+            hud = {"step": int(state.t[0]), "returns": dict(env.returns),
+                   "trapped": bool(state.trapped[0])}
+            frames.append(renderer.draw(state, 0, hud))
+        if not env.agents:
+            return np.concatenate(frames, axis=1)
+        obs, *_ = env.step({"blue": blue.act(obs["blue"][None])[0],
+                            "red": red.act(obs["red"][None])[0]})

@@ -11,9 +11,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.logger import Image
 
+from agents.sb3_policy import SB3Policy
 from envs.config import DeceptionConfig
 from soo_rl.checkpoints import write_json_atomic
 from soo_rl.config import CONDITIONS, ExperimentConfig
@@ -24,6 +27,7 @@ from soo_rl.jobs import (METRICS, Job, NonFiniteError, TrainingInterrupted, job_
                          read_metrics)
 from soo_rl.learners import Learners, build_learners
 from soo_rl.metrics import METRIC_TAGS, RED_TAGS
+from soo_rl.playback import episode_strip
 
 ProgressFn = Callable[[int], None]
 StopFn = Callable[[], bool]
@@ -38,6 +42,7 @@ class EvalCallback(BaseCallback):
                  progress: ProgressFn | None, should_stop: StopFn | None = None,
                  save_checkpoint: Callable[..., None] | None = None, origin: int | None = None,
                  models: Callable[[], list] | None = None,
+                 episode_image: Callable[[], np.ndarray] | None = None,
                  snapshot: Callable[[], dict | None] | None = None,
                  resume_next_eval: int | None = None):
         super().__init__()
@@ -46,6 +51,7 @@ class EvalCallback(BaseCallback):
         self.snapshot, self.state = snapshot, None
         self.resume_next_eval = resume_next_eval
         self.models = models  # every model to check for NaN (default: the callback's own)
+        self.episode_image = episode_image
         self.job_eval, self.every, self.progress = job_eval, every, progress
         self.should_stop, self.save_checkpoint, self.origin = should_stop, save_checkpoint, origin
         self.next_eval = 0
@@ -56,6 +62,9 @@ class EvalCallback(BaseCallback):
 
     def log_eval(self) -> dict[str, float]:
         metrics = self.job_eval()
+        if self.episode_image is not None:  # one evaluation episode beside the curves
+            self.logger.record("eval/episode", Image(self.episode_image(), "HWC"),
+                               exclude=("stdout", "log", "json", "csv"))
         for key, value in metrics.items():
             self.logger.record(METRIC_TAGS.get(key, "soo/value_eval" if key == "soo_value_eval"
                                                  else f"eval/{key}"), value)
@@ -156,11 +165,15 @@ def _learn(job: Job, exp: ExperimentConfig, cfg: DeceptionConfig, learners: Lear
         return evaluate_model(model, cfg, learners.red_policy(cfg), exp.eval_episodes,
                               exp.eval_seed, exp.pairing)
 
+    def episode_image() -> np.ndarray:
+        return episode_strip(cfg, SB3Policy(model), learners.red_policy(cfg), exp.eval_seed)
+
     callback = EvalCallback(job_eval, exp.eval_every, progress, should_stop,
                             lambda state=None: learners.save_checkpoint(job, state),
                             origin=start,
                             models=learners.models, snapshot=learners.snapshot,
-                            resume_next_eval=learners.next_eval if resumed else None)
+                            resume_next_eval=learners.next_eval if resumed else None,
+                            episode_image=episode_image)
     try:
         if finetune and not resumed:  # the starting point of every fine-tune curve
             callback.init_callback(model)

@@ -4,6 +4,7 @@ import json
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -149,3 +150,27 @@ def test_smoke_metrics_are_pinned(smoke_run):
 
     got = pinned(summary["conditions"], golden["conditions"])
     assert json.dumps(got, sort_keys=True) == json.dumps(golden["conditions"], sort_keys=True)
+
+
+def test_tensorboard_shows_an_episode_at_every_evaluation(smoke_run):
+    """Beside the curves: one evaluation episode per evaluation point, as an image strip."""
+    acc = EventAccumulator(str(smoke_run / "soo" / "seed_0"), size_guidance={"images": 0,
+                                                                            "scalars": 0})
+    acc.Reload()
+    assert "eval/episode" in acc.Tags()["images"]
+    images = acc.Images("eval/episode")
+    evals = acc.Scalars("deception/fake_first_rate")
+    assert [e.step for e in images] == [e.step for e in evals]
+    assert {(e.width, e.height) for e in images} == {(6 * 160, 160)}  # steps 0, 10, ..., 50
+
+
+def test_episode_strip_draws_every_tenth_step():
+    from agents.scripted import FollowerRed, ScriptedBlue
+    from envs.config import DeceptionConfig
+    from soo_rl.playback import episode_strip
+
+    cfg = DeceptionConfig(obs_radius=0.25, max_cycles=30)
+    strip = episode_strip(cfg, ScriptedBlue(cfg, "lure"), FollowerRed(cfg), seed=3, size=120)
+    assert strip.shape == (120, 4 * 120, 3) and strip.dtype == np.uint8  # steps 0, 10, 20, 30
+    again = episode_strip(cfg, ScriptedBlue(cfg, "lure"), FollowerRed(cfg), seed=3, size=120)
+    assert np.array_equal(strip, again)  # fixed seed, deterministic policies
