@@ -45,33 +45,10 @@ def state_path(job: Job, step: int) -> Path:
     return job.out_dir / f"checkpoint_state_{int(step)}.pkl"
 
 
-def training_state(model: SOOPPO) -> dict[str, Any]:
-    """What a single-learner job's next steps depend on besides the ``.zip`` (weights, optimizer,
-    step counts): the global RNGs (torch, NumPy, Python), the SOO generator, the training VecEnv's
-    worlds, RNG, returns, shaping potential and opponent memory, SB3's last observation and episode
-    starts, the episode-info buffer (``rollout/*`` logs) and the logger's values not written yet
-    (the last PPO update's ``train/*``). A copy, taken at a rollout boundary."""
-    log = model.logger
-    gen = model._soo_generator
-    return {
-        "step": int(model.num_timesteps),
-        "torch": torch.get_rng_state(),
-        "numpy": np.random.get_state(),
-        "python": random.getstate(),
-        "soo_generator": None if gen is None else gen.get_state(),
-        "env": model.get_env().unwrapped.get_state(),
-        "last_obs": np.array(model._last_obs, copy=True),
-        "last_episode_starts": np.array(model._last_episode_starts, copy=True),
-        "ep_info_buffer": copy.deepcopy(model.ep_info_buffer),
-        "ep_success_buffer": copy.deepcopy(model.ep_success_buffer),
-        "log": {"values": dict(log.name_to_value), "counts": dict(log.name_to_count),
-                "excluded": dict(log.name_to_excluded)},
-    }
-
-
 def model_state(model) -> dict[str, Any]:
     """One learner's part of the training state: its last observation and episode starts, its
-    episode-info buffers and its logger's values not written yet."""
+    episode-info buffers (``rollout/*`` logs) and its logger's values not written yet (the last PPO
+    update's ``train/*``)."""
     log = model.logger
     return {"last_obs": np.array(model._last_obs, copy=True),
             "last_episode_starts": np.array(model._last_episode_starts, copy=True),
@@ -89,49 +66,45 @@ def restore_model_state(model, state: dict[str, Any]) -> None:
     model.ep_success_buffer = copy.deepcopy(state["ep_success_buffer"])
 
 
-def joint_training_state(blue: SOOPPO, red: PPO, trainer: JointTrainer) -> dict[str, Any]:
-    """``training_state`` of a joint job: the global RNGs, blue's SOO generator, both learners'
-    ``model_state`` and the trainer's worlds (``JointTrainer.get_state``). A copy."""
+def training_state(blue: SOOPPO, red: PPO | None = None,
+                   trainer: JointTrainer | None = None) -> dict[str, Any]:
+    """What a job's next steps depend on besides the ``.zip`` files (weights, optimizers, step
+    counts): the global RNGs (torch, NumPy, Python), blue's SOO generator, each learner's
+    ``model_state``, and the worlds: blue's training VecEnv (worlds, RNG, returns, shaping potential,
+    opponent memory) or, in joint mode, the trainer's (``JointTrainer.get_state``). A copy, taken at a
+    rollout boundary."""
     gen = blue._soo_generator
-    return {"step": int(blue.num_timesteps), "torch": torch.get_rng_state(),
-            "numpy": np.random.get_state(), "python": random.getstate(),
-            "soo_generator": None if gen is None else gen.get_state(),
-            "trainer": trainer.get_state(), "blue": model_state(blue), "red": model_state(red),
-            "log": model_state(blue)["log"]}
+    state = {"step": int(blue.num_timesteps), "torch": torch.get_rng_state(),
+             "numpy": np.random.get_state(), "python": random.getstate(),
+             "soo_generator": None if gen is None else gen.get_state(), "blue": model_state(blue)}
+    if trainer is None:
+        state["env"] = blue.get_env().unwrapped.get_state()
+    else:
+        state["trainer"], state["red"] = trainer.get_state(), model_state(red)
+    return state
 
 
-def restore_joint_training_state(blue: SOOPPO, red: PPO, trainer: JointTrainer,
-                                 state: dict[str, Any]) -> None:
-    """Put ``joint_training_state``'s copy back, after both models are loaded."""
+def restore_training_state(state: dict[str, Any], blue: SOOPPO, red: PPO | None = None,
+                           trainer: JointTrainer | None = None) -> None:
+    """Put ``training_state``'s copy back, after every model is loaded (SB3's load re-seeds the
+    RNGs); the next ``learn(reset_num_timesteps=False)`` then continues without resetting the worlds.
+    The logger values are restored by ``Learners.set_loggers``."""
     torch.set_rng_state(state["torch"])
     np.random.set_state(state["numpy"])
     random.setstate(state["python"])
     if state["soo_generator"] is not None and blue._soo_generator is not None:
         blue._soo_generator.set_state(state["soo_generator"])
-    trainer.set_state(state["trainer"])
+    if trainer is None:
+        blue.get_env().unwrapped.set_state(state["env"])
+    else:
+        trainer.set_state(state["trainer"])
+        restore_model_state(red, state["red"])
     restore_model_state(blue, state["blue"])
-    restore_model_state(red, state["red"])
-
-
-def restore_training_state(model: SOOPPO, state: dict[str, Any]) -> None:
-    """Put ``training_state``'s copy back (after every load: SB3's load re-seeds the RNGs); the
-    next ``learn(reset_num_timesteps=False)`` then continues without resetting the env. The logger
-    values are restored by ``Learners.set_loggers``."""
-    torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
-    if state["soo_generator"] is not None and model._soo_generator is not None:
-        model._soo_generator.set_state(state["soo_generator"])
-    model.get_env().unwrapped.set_state(state["env"])
-    model._last_obs = np.array(state["last_obs"], copy=True)
-    model._last_episode_starts = np.array(state["last_episode_starts"], copy=True)
-    model.ep_info_buffer = copy.deepcopy(state["ep_info_buffer"])
-    model.ep_success_buffer = copy.deepcopy(state["ep_success_buffer"])
 
 
 def read_training_state(job: Job) -> dict[str, Any] | None:
     """The sidecar of the job's ``checkpoint.zip`` (same step), or None when there is none (a
-    checkpoint of an older version, or a joint job)."""
+    checkpoint of an older version)."""
     step = checkpoint_data(job.checkpoint_path).get("num_timesteps")
     path = state_path(job, int(step)) if isinstance(step, int) else None
     if path is None or not path.is_file():
@@ -177,12 +150,11 @@ class Learners:
     red: PPO | None = None
     trainer: JointTrainer | None = None
     learning: tuple[str, ...] = ("blue",)
-    red_start: int = 0
     alternate: int = 0  # joint: 0 = both update every rollout, K = K rollouts each in turn
     loggers: list = field(default_factory=list)
-    # a bit-identical resume: the logger values and the evaluation step to restore
-    pending_log: dict | None = None
-    pending_red_log: dict | None = None
+    # a bit-identical resume: each learner's logger values not written yet ("blue", "red") and the
+    # evaluation step to restore
+    pending_logs: dict[str, dict] = field(default_factory=dict)
     next_eval: int | None = None
 
     @property
@@ -201,20 +173,17 @@ class Learners:
 
     def set_loggers(self, out: Path) -> None:
         self.blue.set_logger(configure(str(out), ["tensorboard"]))
-        self.loggers = [self.blue.logger]
-        if self.pending_log is not None:  # the last update's train/* values, not written yet
-            self.blue.logger.name_to_value.update(self.pending_log["values"])
-            self.blue.logger.name_to_count.update(self.pending_log["counts"])
-            self.blue.logger.name_to_excluded.update(self.pending_log["excluded"])
-            self.pending_log = None
+        models = {"blue": self.blue}
         if self.joint:
             self.red.set_logger(PrefixedLogger("red/", str(out), [TensorBoardOutputFormat(str(out))]))
-            self.loggers.append(self.red.logger)
-            if self.pending_red_log is not None:  # red's, already prefixed
-                self.red.logger.name_to_value.update(self.pending_red_log["values"])
-                self.red.logger.name_to_count.update(self.pending_red_log["counts"])
-                self.red.logger.name_to_excluded.update(self.pending_red_log["excluded"])
-                self.pending_red_log = None
+            models["red"] = self.red
+        self.loggers = [m.logger for m in models.values()]
+        for agent, log in self.pending_logs.items():  # the last update's train/*, not written yet
+            logger = models[agent].logger  # (red's keys are already prefixed)
+            logger.name_to_value.update(log["values"])
+            logger.name_to_count.update(log["counts"])
+            logger.name_to_excluded.update(log["excluded"])
+        self.pending_logs = {}
 
     def close_loggers(self) -> None:
         for logger in self.loggers:
@@ -230,19 +199,15 @@ class Learners:
         else:
             self.blue.learn(steps, callback=callback, reset_num_timesteps=reset_num_timesteps)
 
-    def snapshot(self) -> dict[str, Any] | None:
-        """The training state at a rollout boundary (``training_state``, or
-        ``joint_training_state`` in joint mode)."""
-        if self.joint:
-            return joint_training_state(self.blue, self.red, self.trainer)
-        return training_state(self.blue)
+    def snapshot(self) -> dict[str, Any]:
+        """The training state at a rollout boundary (``training_state``)."""
+        return training_state(self.blue, self.red, self.trainer)
 
     def save_checkpoint(self, job: Job, state: dict[str, Any] | None = None) -> None:
         """Red's checkpoint (named by blue's step) or blue's training ``state`` (its sidecar
         ``checkpoint_state_<step>.pkl``) first, then blue's ``checkpoint.zip``; older sidecars go
         last, so a kill at any point leaves a matching pair to resume from."""
         step = int(self.blue.num_timesteps)
-        keep = None
         keep = set()
         if self.joint:
             keep.add(save_atomic(self.red, red_checkpoint_path(job, step)))
@@ -276,34 +241,32 @@ class Learners:
 def build_learners(job: Job, exp: ExperimentConfig, cfg: DeceptionConfig, env_seed: int,
                    resumed: bool) -> tuple[Learners, int]:
     """The job's learners (from its checkpoint, from the deceptive job's models for a fine-tune,
-    or new) and the timestep at which the job's budget started."""
+    or new) and the timestep at which the job's budget started. A resumed job with its training
+    state (the checkpoint's sidecar) continues bit-identically to an uninterrupted job."""
+    state = read_training_state(job) if resumed else None
+    red = trainer = None
     if exp.red != "joint":
         env = FiniteCheckVecEnv(training_env(exp, cfg, make_red(exp.red, cfg), env_seed))
-        state = read_training_state(job) if resumed else None
-        blue, start = _build_blue(job, exp, cfg, env, resumed, state)
-        if state is None:
-            return Learners(blue, exp.red), start
-        return Learners(blue, exp.red, pending_log=state["log"],
-                        next_eval=state.get("next_eval")), start
-    n = exp.ppo.n_envs
-    rewards = {"blue": TrainingReward(n, exp.ppo.reward_scale, exp.goal_shaping, exp.ppo.gamma),
-               "red": TrainingReward(n, exp.ppo.reward_scale)}
-    trainer = JointTrainer(cfg, n, env_seed, rewards)
-    finetune = CONDITIONS[job.condition].finetune
-    learning = ("blue", "red") if not finetune or exp.finetune_red in (None, "learn") else ("blue",)
-    red = _build_red(job, exp, cfg, trainer, resumed)  # before blue: blue's seed then holds
-    blue, start = _build_blue(job, exp, cfg, trainer.env("blue"), resumed)
-    state = None
-    if resumed:
-        path = red_checkpoint_path(job, int(blue.num_timesteps))
-        red = load_model(path, PPO, expected_obs_dim=cfg.red_obs_dim, env=trainer.env("red"))
-        state = read_training_state(job)
-        if state is not None:  # after both loads (a load re-seeds the global RNGs)
-            restore_joint_training_state(blue, red, trainer, state)
-    learners = Learners(blue, exp.red, red, trainer, learning, int(red.num_timesteps),
-                        exp.joint_alternate)
-    if state is not None:
-        learners.pending_log, learners.pending_red_log = state["blue"]["log"], state["red"]["log"]
+        blue, start = _build_blue(job, exp, cfg, env, resumed, reseed=state is None)
+        learners = Learners(blue, exp.red)
+    else:
+        n = exp.ppo.n_envs
+        rewards = {"blue": TrainingReward(n, exp.ppo.reward_scale, exp.goal_shaping, exp.ppo.gamma),
+                   "red": TrainingReward(n, exp.ppo.reward_scale)}
+        trainer = JointTrainer(cfg, n, env_seed, rewards)
+        finetune = CONDITIONS[job.condition].finetune
+        learning = ("blue", "red") if not finetune or exp.finetune_red in (None, "learn") \
+            else ("blue",)
+        red = _build_red(job, exp, cfg, trainer, resumed)  # before blue: blue's seed then holds
+        blue, start = _build_blue(job, exp, cfg, trainer.env("blue"), resumed,
+                                  reseed=state is None)
+        if resumed:
+            red = load_model(red_checkpoint_path(job, int(blue.num_timesteps)), PPO,
+                             expected_obs_dim=cfg.red_obs_dim, env=trainer.env("red"))
+        learners = Learners(blue, exp.red, red, trainer, learning, alternate=exp.joint_alternate)
+    if state is not None:  # after every load (a load re-seeds the global RNGs)
+        restore_training_state(state, blue, red, trainer)
+        learners.pending_logs = {a: state[a]["log"] for a in ("blue", "red") if a in state}
         learners.next_eval = state.get("next_eval")
     return learners, start
 
@@ -322,10 +285,10 @@ def _build_red(job: Job, exp: ExperimentConfig, cfg: DeceptionConfig, trainer: J
 
 
 def _build_blue(job: Job, exp: ExperimentConfig, cfg: DeceptionConfig, env,
-                resumed: bool, state: dict[str, Any] | None = None) -> tuple[SOOPPO, int]:
+                resumed: bool, reseed: bool = True) -> tuple[SOOPPO, int]:
     """Blue's model for ``job`` (from its checkpoint, from the deceptive checkpoint for a fine-tune,
-    or new) and the timestep at which the job's budget started. A resumed job with its training
-    ``state`` (the checkpoint's sidecar) continues bit-identically to an uninterrupted job."""
+    or new) and the timestep at which the job's budget started. ``reseed``: a resumed model without
+    its saved training state gets fresh seeds derived from its step."""
     cond = CONDITIONS[job.condition]
     weight = job_weight(exp, job.condition)
     if resumed:
@@ -335,11 +298,8 @@ def _build_blue(job: Job, exp: ExperimentConfig, cfg: DeceptionConfig, env,
             # the anchor is the frozen *deceptive* policy, not the policy at the checkpoint
             init = load_model(job.init_path, SOOPPO, expected_obs_dim=cfg.blue_obs_dim)
             model.set_anchor_policy(init)
-        if state is not None:  # the RNGs, worlds, last observation... of the checkpoint's step
-            restore_training_state(model, state)
-        else:
-            # no sidecar (a checkpoint of an older version, or a joint job, whose state is
-            # restored after red's load): reproducible given the interruption point
+        if reseed:  # no sidecar (a checkpoint of an older version): reproducible given the
+            # interruption point, not bit-identical to an uninterrupted run
             model.set_random_seed(job.seed + 7919 + int(model.num_timesteps))
     elif cond.finetune:
         model = load_model(job.init_path, SOOPPO, expected_obs_dim=cfg.blue_obs_dim, env=env)
