@@ -202,7 +202,7 @@ class JointTrainer:
                 rewards[agent] = self.rewards[agent](env_rewards[agent], res.info)
                 self.ep_return[agent] += env_rewards[agent]
             dones = res.truncated.copy()
-            for agent in AGENTS:
+            for agent in learners:  # SB3's infos: a frozen agent needs none
                 infos[agent] = self._infos(agent, dones, next_obs[agent], res.info["t"])
             if dones.any():  # episodes end only by truncation: start new ones
                 self.core.reset_worlds(dones)

@@ -91,8 +91,9 @@ def episode_player(cfg: DeceptionConfig, mode: str, size: int, fps: float) -> It
 
 
 def play_episode(env, blue: BatchPolicy, red: BatchPolicy, renderer, seed: int | None,
-                 frames: list | None) -> dict[str, Any] | None:
-    """One episode; appends rgb frames to ``frames`` (rgb_array) or shows them (human).
+                 frames: list | None, every: int = 1) -> dict[str, Any] | None:
+    """One episode; appends rgb frames to ``frames`` (rgb_array) or shows them (human), one every
+    ``every`` steps (from step 0).
 
     Returns the episode's summary, or None if the user closed the window.
     """
@@ -103,6 +104,8 @@ def play_episode(env, blue: BatchPolicy, red: BatchPolicy, renderer, seed: int |
 
     def show() -> bool:
         state = env.core.state
+        if int(state.t[0]) % every:
+            return True
         hud = {"step": int(state.t[0]), "returns": dict(env.returns),
                "trapped": bool(state.trapped[0])}
         frame = renderer.draw(state, 0, hud)
@@ -222,18 +225,6 @@ def episode_strip(cfg: DeceptionConfig, blue: BatchPolicy, red: BatchPolicy, see
         _STRIP_PLAYERS[(cfg, size)] = (deception_v0.parallel_env(render_mode=None, config=cfg),
                                        DeceptionRenderer(cfg, "rgb_array", size=size, fps=10))
     env, renderer = _STRIP_PLAYERS[(cfg, size)]
-    obs, _ = env.reset(seed=seed)
-    blue.reset(1)
-    red.reset(1)
-    renderer.reset()
-    frames = []
-    while True:
-        state = env.core.state
-        if int(state.t[0]) % every == 0:
-            hud = {"step": int(state.t[0]), "returns": dict(env.returns),
-                   "trapped": bool(state.trapped[0])}
-            frames.append(renderer.draw(state, 0, hud))
-        if not env.agents:
-            return np.concatenate(frames, axis=1)
-        obs, *_ = env.step({"blue": blue.act(obs["blue"][None])[0],
-                            "red": red.act(obs["red"][None])[0]})
+    frames: list[np.ndarray] = []
+    play_episode(env, blue, red, renderer, seed, frames, every=every)
+    return np.concatenate(frames, axis=1)
