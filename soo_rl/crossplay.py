@@ -37,12 +37,13 @@ def crossplay(run: RunInfo, episodes: int = 200, seed: int = CROSSPLAY_SEED,
         raise RunError(f"{run.path} has no finished joint job (model.zip with red.zip)")
     names = [f"{c}/seed_{s}" for c, s in agents]
     pairs = {m: np.full((len(agents), len(agents)), np.nan) for m in CROSSPLAY_METRICS}
+    # each red loaded once (deterministic and memoryless, it can play every blue)
+    reds = [make_red(run.red(c, s), run.env_config(c)) for c, s in agents]
     for j, (bc, bs) in enumerate(agents):
         cfg = run.env_config(bc)
         blue = SB3Policy(run.model(bc, bs))
-        for i, (rc, rs) in enumerate(agents):
-            metrics = episode_metrics(run_episodes(blue, make_red(run.red(rc, rs), cfg), cfg,
-                                                   episodes, seed))
+        for i, red in enumerate(reds):
+            metrics = episode_metrics(run_episodes(blue, red, cfg, episodes, seed))
             for m in CROSSPLAY_METRICS:
                 pairs[m][i, j] = metrics[m]
         if progress is not None:
