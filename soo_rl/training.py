@@ -43,7 +43,7 @@ class EvalCallback(BaseCallback):
                  save_checkpoint: Callable[..., None] | None = None, origin: int | None = None,
                  models: Callable[[], list] | None = None,
                  episode_image: Callable[[], np.ndarray] | None = None,
-                 snapshot: Callable[[], dict | None] | None = None,
+                 snapshot: Callable[[], dict] | None = None,
                  resume_next_eval: int | None = None):
         super().__init__()
         # the training state at the last rollout start (saved with the checkpoint, so that a
@@ -87,10 +87,8 @@ class EvalCallback(BaseCallback):
         # called after the PPO update on the previous rollout: weights and logged losses are fresh
         for model in self.models() if self.models is not None else [self.model]:
             check_model_finite(model)
-        if self.snapshot is not None:
-            self.state = self.snapshot()
-            if self.state is not None:
-                self.state["next_eval"] = self.next_eval
+        if self.snapshot is not None:  # what a checkpoint of this rollout boundary resumes from
+            self.state = {**self.snapshot(), "next_eval": self.next_eval}
         if self.checkpoint_due and self.save_checkpoint is not None:
             self.save_checkpoint(self.state)
         self.checkpoint_due = False
