@@ -81,6 +81,10 @@ class JointTrainer:
     def env(self, agent: str) -> AgentEnv:
         return self._envs[agent]
 
+    def set_obs_radius(self, radius: float) -> None:
+        """Observe with ``radius`` from the next step on (a radius curriculum); the worlds stay."""
+        self.cfg = self.core.cfg = self.cfg.replace(obs_radius=radius)
+
     def get_state(self) -> dict[str, Any]:
         """Everything the worlds' next steps depend on (a copy): the worlds, their RNG, the agents'
         current observations, episode returns and shaping potentials, the pending seed."""

@@ -12,12 +12,13 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from envs.config import REWARD_MODES, DeceptionConfig, make_config
+from envs.config import REWARD_MODES, ConfigError, DeceptionConfig, make_config
 from soo_rl.errors import EXIT_BAD_INPUT, UsageError, flag_error, flag_name, one_line
 
 __all__ = ["EXIT_BAD_INPUT", "UsageError", "OneLineParser", "run_cli", "one_line", "add_backend_flags",
            "check_backend", "check_workers", "where", "flag_name", "add_config_flags",
-           "config_changes", "flag_error", "add_env_flags", "env_config_from_args", "env_overrides"]
+           "config_changes", "flag_error", "add_env_flags", "env_config_from_args", "env_overrides",
+           "add_env_ppo_flags", "apply_config_flags"]
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -86,6 +87,20 @@ def _cli_fields(cls: type, names: tuple[str, ...]) -> list[tuple[dataclasses.Fie
     return [(by_name[n], by_name[n].metadata["cli"]) for n in names]
 
 
+def _flag_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """``parse`` as an argparse type whose ``ValueError`` message is shown as it is."""
+    if parse in (int, float, str):
+        return parse
+
+    def typed(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return typed
+
+
 def add_config_flags(parser: argparse.ArgumentParser, cls: type, names: tuple[str, ...],
                      note: str = "") -> None:
     """One flag per config field in ``names``, built from the field's ``cli`` metadata (its help,
@@ -96,7 +111,7 @@ def add_config_flags(parser: argparse.ArgumentParser, cls: type, names: tuple[st
         if meta["choices"] is not None:
             kwargs["choices"] = meta["choices"]
         else:
-            kwargs["type"] = meta["type"] or type(f.default)
+            kwargs["type"] = _flag_type(meta["type"] or type(f.default))
         parser.add_argument(flag_name(f.name), **kwargs)
 
 
@@ -140,16 +155,52 @@ def env_config_from_args(args: argparse.Namespace,
         raise UsageError(str(e)) from None
 
 
-def env_overrides(items: list[str]) -> dict[str, Any]:
-    """``--env FIELD=VALUE`` items as DeceptionConfig overrides; VALUE is read as JSON (true, 0.125,
-    2) or else kept as text. The config validates the fields and values."""
+def env_overrides(items: list[str], flag: str = "--env") -> dict[str, Any]:
+    """``--env FIELD=VALUE`` (or ``--ppo FIELD=VALUE``) items as overrides; VALUE is read as JSON
+    (true, 0.125, 2, [128, 128]) or else kept as text. The config validates the fields and values."""
     out: dict[str, Any] = {}
     for item in items:
         name, sep, text = item.partition("=")
         if not sep or not name.strip():
-            raise UsageError(f"--env takes FIELD=VALUE (got {item!r})")
+            raise UsageError(f"{flag} takes FIELD=VALUE (got {item!r})")
         try:
             out[name.strip()] = json.loads(text)
         except ValueError:
             out[name.strip()] = text
     return out
+
+
+def add_env_ppo_flags(parser: argparse.ArgumentParser, note: str = "") -> None:
+    """``--env FIELD=VALUE`` (a DeceptionConfig field) and ``--ppo FIELD=VALUE`` (a PPOSettings
+    field), both repeatable."""
+    parser.add_argument("--env", metavar="FIELD=VALUE", action="append", default=None,
+                        help="an env setting (a DeceptionConfig field), e.g. --env red_memory=true "
+                        f"--env obs_radius=0.125; repeatable {note}".strip())
+    parser.add_argument("--ppo", metavar="FIELD=VALUE", action="append", default=None,
+                        help="a PPO setting (n_envs, n_steps, batch_size, n_epochs, learning_rate, "
+                        "gamma, gae_lambda, clip_range, ent_coef, net_arch, reward_scale), e.g. "
+                        f"--ppo learning_rate=3e-4 --ppo net_arch=[128,128]; repeatable {note}".strip())
+
+
+def apply_config_flags(args: argparse.Namespace, exp: Any, names: tuple[str, ...],
+                       extra_flags: dict[str, str] | None = None,
+                       changes: dict[str, Any] | None = None) -> Any:
+    """``exp`` (an ExperimentConfig) with the flags of ``names`` that were given, ``--env`` and
+    ``--ppo`` (and ``changes``) applied; a bad value is one ``UsageError`` naming its flag."""
+    from soo_rl.config import ppo_settings
+
+    changes = {**config_changes(args, type(exp), names), **(changes or {})}
+    env = {**exp.env, **changes.pop("env", {}), **env_overrides(args.env or [])}
+    ppo = env_overrides(args.ppo or [], "--ppo")
+    flags = ({f: flag_name(f) for f in names} | {k: f"--env {k}" for k in env}
+             | {f"ppo.{k}": f"--ppo {k}" for k in ppo} | (extra_flags or {}))
+    try:
+        if env != exp.env:
+            changes["env"] = env
+        if ppo:
+            changes["ppo"] = ppo_settings(ppo, exp.ppo)
+        return exp.replace(**changes)
+    except ConfigError as exc:
+        raise flag_error(exc, flags) from None
+    except (TypeError, ValueError) as exc:  # an unknown env field, a value of the wrong kind
+        raise UsageError(f"--env: {exc}" if "config field" in str(exc) else str(exc)) from None

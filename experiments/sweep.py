@@ -3,6 +3,7 @@ weights, and plot the deception / task trade-off.
 
     python experiments/sweep.py --from-run runs/<run> --out runs/<run>-sweep
     python experiments/sweep.py --from-run runs/<run> --weights 0,1,10 --seeds 2 --finetune-timesteps 100000
+    python experiments/sweep.py --from-run runs/<run> --pairings self_steps,mask --weights 0,10,100
 
 The command line of ``soo_rl.sweep.run_sweep`` (what it writes: its docstring); entry point
 ``main(argv)``. Never overwrites an existing sweep without ``--overwrite``. Bad input: one line on
@@ -23,15 +24,27 @@ from experiments.cli import (  # noqa: E402
     OneLineParser,
     add_backend_flags,
     add_config_flags,
+    add_env_ppo_flags,
+    apply_config_flags,
     check_workers,
     run_cli,
     where,
 )
-from soo_rl.config import ExperimentConfig  # noqa: E402
-from soo_rl.sweep import format_sweep, parse_weights, plan_sweep, run_sweep  # noqa: E402
+from soo_rl.config import PAIRING_NAMES, ExperimentConfig  # noqa: E402
+from soo_rl.sweep import (  # noqa: E402
+    format_sweep,
+    parse_pairings,
+    parse_weights,
+    plan_sweep,
+    run_sweep,
+)
 
 PROG = "sweep.py"
 DEFAULT_WEIGHTS = "0,0.1,0.3,1,3,10"
+#: the settings a sweep may change (default: the run's); the others (--timesteps, --red, --seeds as
+#: a count, ...) made the checkpoints it starts from, and the weight and pairing are swept
+SWEEP_FIELDS = ("finetune_timesteps", "finetune_reward", "finetune_red", "goal_shaping",
+                "eval_episodes", "eval_every", "eval_seed")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,8 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, default=None,
                    help="use the first N seeds of the run (default: every seed with a deceptive "
                         "checkpoint)")
-    add_config_flags(p, ExperimentConfig, ("finetune_timesteps",),
-                     note="(default: the run's finetune_timesteps)")
+    p.add_argument("--pairings", default=None,
+                   help="comma-separated SOO pairings to sweep (each with every weight), from: "
+                   f"{', '.join(PAIRING_NAMES)} (default: the run's pairing)")
+    add_config_flags(p, ExperimentConfig, SWEEP_FIELDS, note="(default: the run's)")
+    add_env_ppo_flags(p, note="(default: the run's; they apply to the fine-tunes)")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                    help="parallel training processes (one torch thread each); 1 = in-process; "
                    "with --backend ray: the CPUs of the local Ray instance")
@@ -63,9 +79,10 @@ def run(argv: list[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
     weights = parse_weights(args.weights)
     check_workers(args)  # --workers, then --backend / --ray-address
-    plan = plan_sweep(args.from_run, weights, seeds=args.seeds,
-                      finetune_timesteps=args.finetune_timesteps, out=args.out,
-                      overwrite=args.overwrite)
+    pairings = parse_pairings(args.pairings)
+    plan = plan_sweep(args.from_run, weights, seeds=args.seeds, pairings=pairings, out=args.out,
+                      overwrite=args.overwrite,
+                      configure=lambda exp: apply_config_flags(args, exp, SWEEP_FIELDS))
     sweep = run_sweep(plan, args.workers, backend=args.backend, ray_address=args.ray_address,
                       where=where(args), progress=not args.no_progress)
     print(format_sweep(sweep))

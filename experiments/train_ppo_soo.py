@@ -23,28 +23,28 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from envs.config import ConfigError  # noqa: E402
 from experiments.cli import (  # noqa: E402
     EXIT_BAD_INPUT,
     OneLineParser,
     UsageError,
     add_backend_flags,
     add_config_flags,
+    add_env_ppo_flags,
+    apply_config_flags,
     check_workers,
-    config_changes,
-    env_overrides,
-    flag_error,
     flag_name,
     one_line,
     where,
 )
 from soo_rl.config import PRESETS, ExperimentConfig  # noqa: E402
+from soo_rl.baselines import check_baselines, copy_baselines, load_baselines  # noqa: E402
 from soo_rl.experiment import PROG, check_red, prepare_run_dir, read_run, run_experiment  # noqa: E402
 
 #: the ExperimentConfig fields that are flags (in --help order); taken from config.json with --resume
 CONFIG_FIELDS = ("seeds", "timesteps", "finetune_timesteps", "soo_weight", "anchor_weight",
                  "goal_shaping", "conditions", "finetune_reward", "pairing", "red", "finetune_red",
-                 "joint_alternate")
+                 "joint_alternate", "radius_curriculum")
+EVAL_FIELDS = ("eval_episodes", "eval_every", "eval_seed")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,10 +61,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_flags(p, ExperimentConfig, CONFIG_FIELDS)
     p.add_argument("--obs-radius", type=float, default=None,
                    help="observation radius of both agents (env override)")
-    p.add_argument("--env", metavar="FIELD=VALUE", action="append", default=None,
-                   help="an env setting (a DeceptionConfig field), e.g. --env red_memory=true "
-                   "--env obs_radius=0.125; repeatable")
-    add_config_flags(p, ExperimentConfig, ("eval_episodes",))
+    add_env_ppo_flags(p)  # --env, --ppo
+    add_config_flags(p, ExperimentConfig, EVAL_FIELDS)
+    p.add_argument("--baselines-from", metavar="RUN_DIR", default=None,
+                   help="reuse the finished from-scratch jobs (deceptive, honest) of another run "
+                   "instead of training them again: they are copied into --out, and only the other "
+                   "conditions train (e.g. a study of the fine-tune settings). Settings not given "
+                   "come from RUN_DIR/config.json; those that shape the from-scratch jobs "
+                   "(--timesteps, --red, --env, --ppo, ...) must stay RUN_DIR's")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                    help="parallel training processes (one torch thread each); 1 = in-process; "
                    "with --backend ray: the CPUs of the local Ray instance")
@@ -85,31 +89,23 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
-    """The preset with the given flags applied; ``ExperimentConfig`` validates them."""
-    exp = PRESETS[getattr(args, "preset", "default")]
-    fields = CONFIG_FIELDS + ("eval_episodes",)
-    changes = config_changes(args, ExperimentConfig, fields)
-    env = {**exp.env, **env_overrides(args.env or [])}
-    if args.obs_radius is not None:
-        env["obs_radius"] = args.obs_radius
-    if env != exp.env:
-        changes["env"] = env
+def config_from_args(args: argparse.Namespace,
+                     base: ExperimentConfig | None = None) -> ExperimentConfig:
+    """The preset (or ``base``: the run of ``--baselines-from``) with the given flags applied;
+    ``ExperimentConfig`` validates them."""
+    exp = base or PRESETS[getattr(args, "preset", "default")]
+    changes = {"env": {"obs_radius": args.obs_radius}} if args.obs_radius is not None else {}
     check_workers(args)
-    try:
-        exp = exp.replace(**changes)
-    except ConfigError as exc:
-        flags = {f: flag_name(f) for f in fields} | {"obs_radius": "--obs-radius"}
-        raise flag_error(exc, flags) from None
-    except ValueError as exc:  # an unknown env field
-        raise UsageError(f"--env: {exc}") from None
+    exp = apply_config_flags(args, exp, CONFIG_FIELDS + EVAL_FIELDS,
+                             extra_flags={"obs_radius": "--obs-radius"}, changes=changes)
     check_red(exp)
     return exp
 
 
 def resume_args(args: argparse.Namespace) -> Path:
     """``--resume RUN_DIR`` takes every setting from the run: no flag that sets one may be given."""
-    given = [flag_name(f) for f in ("preset", *CONFIG_FIELDS, "obs_radius", "env", "eval_episodes")
+    given = [flag_name(f) for f in ("preset", *CONFIG_FIELDS, "obs_radius", "env", "ppo",
+                                    *EVAL_FIELDS, "baselines_from")
              if getattr(args, f, None) is not None]
     given += [f for f in ("--out", "--overwrite") if getattr(args, f[2:])]
     if given:
@@ -152,10 +148,20 @@ def _main(argv: list[str] | None) -> int:
             exp, preset = read_run(out)
             lock = None  # run_experiment takes the run's lock
         else:
-            exp = config_from_args(args)
-            preset = getattr(args, "preset", "default")
+            baselines = None
+            if args.baselines_from is not None:
+                if hasattr(args, "preset"):
+                    raise UsageError("--baselines-from takes its settings from RUN_DIR/config.json: "
+                                     "drop --preset")
+                baselines = load_baselines(Path(args.baselines_from))
+            exp = config_from_args(args, baselines.exp if baselines else None)
+            preset = baselines.preset if baselines else getattr(args, "preset", "default")
             out = Path(args.out) if args.out else Path("runs") / f"{preset}-{time.strftime('%Y%m%d-%H%M%S')}"
+            if baselines is not None:
+                check_baselines(baselines, exp, out)
             lock = prepare_run_dir(out, args.overwrite)  # last: takes the lock, then writes
+            if baselines is not None:
+                copy_baselines(baselines, exp, out)
     except UsageError as exc:
         print(f"{PROG}: error: {one_line(exc)}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -44,6 +44,9 @@ CONDITIONS: dict[str, Condition] = {
                   help="control: only a loss anchoring actions to the frozen deceptive policy"),
         Condition("blind", "deceptive", finetune=True, blind=True,
                   help="control: fine-tuned with red never visible to blue"),
+        Condition("honest_ft", "honest", finetune=True,
+                  help="control: fine-tuned on the honest reward (plain reward fine-tuning, "
+                  "same budget)"),
     ]
 }
 
@@ -71,6 +74,20 @@ def _seed_range(n: int) -> tuple[int, ...]:
     return tuple(range(n))
 
 
+def parse_curriculum(text: str) -> tuple[tuple[float, int], ...]:
+    """``RADIUS:UNTIL,...`` (e.g. ``0.25:2500000``) as radius stages; ``none`` or empty = no stages.
+    The values are checked by ``ExperimentConfig``; text that is not numbers raises ``ValueError``."""
+    if text.strip().lower() in ("", "none", "off"):
+        return ()
+    stages = []
+    for item in text.split(","):
+        radius, sep, until = item.partition(":")
+        if not sep:
+            raise ValueError(f"expected RADIUS:UNTIL_STEP stages, e.g. 0.25:2500000 (got {item!r})")
+        stages.append((float(radius), int(float(until))))
+    return tuple(stages)
+
+
 def _condition_list(text: str) -> tuple[str, ...]:
     names = tuple(c.strip() for c in text.split(",") if c.strip())
     return names or ("",)  # nothing named: reported as an unknown condition ''
@@ -91,6 +108,31 @@ class PPOSettings:
     ent_coef: float = 0.0
     net_arch: tuple[int, ...] = (64, 64)
     reward_scale: float = 0.05  # factor on blue's training reward (docs/design.md section 6)
+
+    def check(self, bad: Callable[[str, str], None]) -> None:
+        """Calls ``bad("ppo.<field>", why)`` on the first value PPO cannot train with."""
+        for name in ("n_envs", "n_steps", "batch_size", "n_epochs"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                bad(f"ppo.{name}", f"must be a whole number >= 1 (got {value!r})")
+        if self.n_envs * self.n_steps < 2:
+            bad("ppo.n_steps", "n_envs x n_steps must be > 1 (SB3 PPO's advantage normalisation)")
+        ranges = {"learning_rate": (0, False), "clip_range": (0, False), "reward_scale": (0, False),
+                  "ent_coef": (0, True), "gamma": (0, True), "gae_lambda": (0, True)}
+        for name, (low, closed) in ranges.items():
+            value = getattr(self, name)
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and \
+                (value >= low if closed else value > low) and value < float("inf")
+            if ok and name in ("gamma", "gae_lambda"):
+                ok = value <= 1
+            if not ok:
+                limit = "in [0, 1]" if name in ("gamma", "gae_lambda") else \
+                    f"a finite number {'>=' if closed else '>'} {low}"
+                bad(f"ppo.{name}", f"must be {limit} (got {value!r})")
+        arch = self.net_arch
+        if not isinstance(arch, tuple) or not arch or any(
+                isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in arch):
+            bad("ppo.net_arch", f"must be a list of layer widths >= 1, e.g. [64, 64] (got {arch!r})")
 
     def sb3_kwargs(self) -> dict[str, Any]:
         return {
@@ -140,10 +182,17 @@ class ExperimentConfig:
         "with --red joint: 0 = blue and red both update after every rollout; K > 0 = they take "
         "turns, K rollouts each (the other one keeps acting, fixed)"))
     eval_episodes: int = field(default=500, metadata=cli("fixed-seed episodes per evaluation"))
-    eval_every: int = 100_000  # timesteps between evaluations (TensorBoard curves)
-    eval_seed: int = 10_000
-    # DeceptionConfig overrides; obs_radius 0.25, twice the paper's: docs/design.md section 6
+    eval_every: int = field(default=100_000, metadata=cli(
+        "env steps between evaluations (the TensorBoard curves and periodic checkpoints)"))
+    eval_seed: int = field(default=10_000, metadata=cli(
+        "first episode seed of the fixed evaluation episodes"))
+    # DeceptionConfig overrides (--env FIELD=VALUE); obs_radius: docs/design.md section 6
     env: dict[str, Any] = field(default_factory=lambda: {"obs_radius": 0.25})
+    radius_curriculum: tuple[tuple[float, int], ...] = field(default=(), metadata=cli(
+        "observation radius schedule of the from-scratch conditions (every one, honest included): "
+        "RADIUS:UNTIL_STEP stages, e.g. 0.25:2500000 = train at radius 0.25 for the first 2.5M "
+        "steps, then at the env's obs_radius; 'none' = no schedule. Evaluations and fine-tunes use "
+        "the env's obs_radius", type=parse_curriculum))
     goal_shaping: float = field(default=100.0, metadata=cli(
         "k of the potential-based shaping of blue's training reward, phi = -k [red trapped] "
         "dist(blue, goal) (optimal policies unchanged; without it the deceptive blue stays at the "
@@ -164,8 +213,7 @@ class ExperimentConfig:
         for name in ("soo_weight", "anchor_weight", "goal_shaping"):
             if not 0 <= getattr(self, name) < float("inf"):
                 bad(name, f"must be >= 0 and finite (got {getattr(self, name)})")
-        if not 0 < self.ppo.reward_scale < float("inf"):
-            bad("ppo.reward_scale", f"must be a finite number > 0 (got {self.ppo.reward_scale})")
+        self.ppo.check(bad)
         unknown = [c for c in self.conditions if c not in CONDITIONS]
         if unknown:
             bad("conditions", f"unknown condition '{unknown[0]}' (choose from {', '.join(CONDITIONS)})")
@@ -184,9 +232,44 @@ class ExperimentConfig:
             bad("joint_alternate", f"needs red 'joint' (got red {self.red!r})")
         if self.finetune_red is not None and self.red != "joint":
             bad("finetune_red", f"needs red 'joint' (got red {self.red!r})")
+        self._check_curriculum(bad)
         if self.finetune_red not in (None, *FINETUNE_REDS):
             bad("finetune_red", f"must be one of {', '.join(FINETUNE_REDS)} (got {self.finetune_red!r})")
         self.env_config()  # validates the env overrides (ConfigError names the field)
+
+    def _check_curriculum(self, bad: Callable[[str, str], None]) -> None:
+        last = 0
+        def number(x: Any) -> bool:
+            return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+        for stage in self.radius_curriculum:
+            if not isinstance(stage, tuple) or len(stage) != 2:
+                bad("radius_curriculum", f"stages are (radius, until_step) pairs (got {stage!r})")
+            radius, until = stage
+            if not (number(radius) and 0 < radius < float("inf")):
+                bad("radius_curriculum", f"radii must be finite numbers > 0 (got {radius!r})")
+            if not number(until) or until != int(until) or until <= last:
+                bad("radius_curriculum", f"each stage must end at a whole step after the previous "
+                    f"one (got {until} after {last})")
+            if until >= self.timesteps:
+                bad("radius_curriculum", f"the last stage must end before timesteps "
+                    f"({self.timesteps:,}; got {int(until):,}): the env's obs_radius needs steps too")
+            last = until
+
+    def train_reward_mode(self, condition: str) -> str:
+        """The env reward ``condition`` trains on: ``finetune_reward`` replaces the deceptive reward
+        of the fine-tunes (``honest_ft`` keeps the honest one)."""
+        cond = CONDITIONS[condition]
+        if cond.finetune and cond.reward_mode == "deceptive":
+            return self.finetune_reward
+        return cond.reward_mode
+
+    def radius_at(self, step: int) -> float:
+        """The observation radius of a from-scratch job's training worlds at its ``step``."""
+        for radius, until in self.radius_curriculum:
+            if step < until:
+                return float(radius)
+        return float(self.env_config().obs_radius)
 
     def env_config(self, **extra: Any) -> DeceptionConfig:
         return DeceptionConfig.from_dict({**DeceptionConfig().to_dict(), **self.env, **extra})
@@ -200,13 +283,27 @@ class ExperimentConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ExperimentConfig":
         data = dict(data)
-        ppo = PPOSettings(**{**data.pop("ppo", {})})
-        if isinstance(ppo.net_arch, list):
-            ppo = dataclasses.replace(ppo, net_arch=tuple(ppo.net_arch))
+        ppo = ppo_settings(data.pop("ppo", {}))
         for key in ("seeds", "conditions"):
             if key in data:
                 data[key] = tuple(data[key])
+        if "radius_curriculum" in data:
+            data["radius_curriculum"] = tuple(tuple(stage) for stage in data["radius_curriculum"])
         return cls(ppo=ppo, **data)
+
+
+def ppo_settings(values: dict[str, Any], base: PPOSettings | None = None) -> PPOSettings:
+    """``base`` (default: the defaults) with ``values``; an unknown field raises ``ConfigError``
+    naming it (the values themselves are checked by ``ExperimentConfig``)."""
+    known = {f.name for f in dataclasses.fields(PPOSettings)}
+    for name in values:
+        if name not in known:
+            raise ConfigError("experiment setting", f"ppo.{name}",
+                              f"unknown PPO setting (choose from {', '.join(sorted(known))})")
+    values = dict(values)
+    if isinstance(values.get("net_arch"), list):
+        values["net_arch"] = tuple(values["net_arch"])
+    return dataclasses.replace(base or PPOSettings(), **values)
 
 
 PRESETS: dict[str, ExperimentConfig] = {

@@ -199,6 +199,11 @@ class Learners:
         else:
             self.blue.learn(steps, callback=callback, reset_num_timesteps=reset_num_timesteps)
 
+    def set_obs_radius(self, radius: float) -> None:
+        """Observe the training worlds with ``radius`` from the next step on (a radius curriculum)."""
+        worlds = self.trainer if self.joint else self.blue.get_env().unwrapped
+        worlds.set_obs_radius(radius)
+
     def snapshot(self) -> dict[str, Any]:
         """The training state at a rollout boundary (``training_state``)."""
         return training_state(self.blue, self.red, self.trainer)

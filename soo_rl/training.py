@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.logger import Image
 
 from agents.sb3_policy import SB3Policy
@@ -110,6 +110,25 @@ class EvalCallback(BaseCallback):
             self.checkpoint_due = True  # saved after this rollout's PPO update
 
 
+class RadiusCurriculum(BaseCallback):
+    """Sets the training worlds' observation radius at every rollout start from the job's step
+    (``ExperimentConfig.radius_at``); the worlds in progress carry on at the new radius."""
+
+    def __init__(self, exp: ExperimentConfig, set_radius: Callable[[float], None], origin: int = 0):
+        super().__init__()
+        self.exp, self.set_radius, self.origin = exp, set_radius, origin
+        self.radius: float | None = None
+
+    def _on_rollout_start(self) -> None:
+        radius = self.exp.radius_at(self.model.num_timesteps - self.origin)
+        if radius != self.radius:
+            self.set_radius(radius)
+            self.radius = radius
+
+    def _on_step(self) -> bool:
+        return True
+
+
 def run_job(job: Job, progress: ProgressFn | None = None,
             should_stop: StopFn | None = None) -> dict[str, float]:
     """Train one condition for one seed, evaluate it, save model.zip and metrics.json (and red.zip
@@ -129,7 +148,7 @@ def run_job(job: Job, progress: ProgressFn | None = None,
         raise TrainingInterrupted(f"{job.name}: not started")
     exp = ExperimentConfig.from_dict(job.exp)
     cond = CONDITIONS[job.condition]
-    reward_mode = exp.finetune_reward if cond.finetune else cond.reward_mode
+    reward_mode = exp.train_reward_mode(job.condition)
     cfg = exp.env_config(reward_mode=reward_mode, blind=cond.blind)
     job.out_dir.mkdir(parents=True, exist_ok=True)
     # the worlds' first seed; the model's seed (SB3's set_random_seed seeds its env) then re-seeds
@@ -172,12 +191,16 @@ def _learn(job: Job, exp: ExperimentConfig, cfg: DeceptionConfig, learners: Lear
                             models=learners.models, snapshot=learners.snapshot,
                             resume_next_eval=learners.next_eval if resumed else None,
                             episode_image=episode_image)
+    callbacks: list[BaseCallback] = [callback]
+    if exp.radius_curriculum and not finetune:  # first: the rollout's radius is set before it
+        callbacks.insert(0, RadiusCurriculum(exp, learners.set_obs_radius, origin=start))
     try:
         if finetune and not resumed:  # the starting point of every fine-tune curve
             callback.init_callback(model)
             callback.log_eval()
         if remaining > 0:
-            learners.learn(remaining, callback, reset_num_timesteps=not (finetune or resumed))
+            learners.learn(remaining, CallbackList(callbacks),
+                           reset_num_timesteps=not (finetune or resumed))
         for m in learners.models():
             check_model_finite(m)
     except NonFinite as exc:

@@ -132,6 +132,10 @@ class DeceptionVecEnv(WorldsVecEnv):
                 self._last_opp_obs = np.where(dones[:, None], fresh.blue_obs, res.blue_obs)
         return obs, train_reward, dones, infos
 
+    def set_obs_radius(self, radius: float) -> None:
+        """Observe with ``radius`` from the next step on (a radius curriculum); the worlds stay."""
+        self.cfg = self.core.cfg = self.cfg.replace(obs_radius=radius)
+
     # --- state for a bit-identical resume (soo_rl/learners.py) --------------------------------
     def get_state(self) -> dict[str, Any]:
         """Everything the next steps depend on: the worlds, the core's RNG, the episode returns,

@@ -242,3 +242,25 @@ def test_joint_fine_tune_stopped_mid_rollout_resumes_bit_identical(tmp_path, joi
     reference = Job(str(joint_reference), "soo", 0, JOINT)
     _assert_identical(job, reference)
     _assert_red_identical(job, reference)
+
+
+@pytest.mark.parametrize("red", ["follower", "joint"])
+def test_radius_curriculum_stopped_in_its_second_stage_resumes_bit_identical(tmp_path, red):
+    """Radius 0.5 for two rollouts, then 0.125: stopped in each stage, the resumed job observes with
+    the radius of its step again (a curriculum that did not would differ from the reference)."""
+    base = JOINT if red == "joint" else EXP
+    exp = {**base, "conditions": ["deceptive"], "timesteps": 4 * ROLLOUT,
+           "radius_curriculum": [[0.5, 2 * ROLLOUT]], "env": {**base["env"], "obs_radius": 0.125}}
+    ref = Job(str(tmp_path / "ref"), "deceptive", 0, exp)
+    run_job(ref)
+    job = Job(str(tmp_path / "run"), "deceptive", 0, exp)
+    with pytest.raises(TrainingInterrupted):  # mid rollout 2: resumed in the first stage
+        run_job(job, should_stop=_stop_after(PER_ROLLOUT + 30))
+    assert checkpoint_data(job.checkpoint_path)["num_timesteps"] == ROLLOUT
+    with pytest.raises(TrainingInterrupted):  # mid rollout 4: resumed in the second stage
+        run_job(job, should_stop=_stop_after(2 * PER_ROLLOUT + 30))
+    assert checkpoint_data(job.checkpoint_path)["num_timesteps"] == 3 * ROLLOUT
+    run_job(job)
+    _assert_identical(job, ref)
+    if red == "joint":
+        _assert_red_identical(job, ref)

@@ -141,12 +141,12 @@ def test_smoke_metrics_are_pinned(smoke_run):
     golden = json.loads((Path(__file__).parent / "data" / "smoke_summary_golden.json").read_text())
     summary = json.loads((smoke_run / "summary.json").read_text())
 
-    def pinned(conditions: dict, like: dict) -> dict:  # the golden's metrics (later ones are new)
-        return {c: {"n_seeds": e["n_seeds"],
+    def pinned(conditions: dict, like: dict) -> dict:  # the golden's metrics and conditions
+        return {c: {"n_seeds": e["n_seeds"],  # (later ones are new)
                     "stats": {k: e["stats"][k] for k in like[c]["stats"]},
                     "per_seed": {s: {k: m[k] for k in like[c]["per_seed"][s]}
                                  for s, m in e["per_seed"].items()}}
-                for c, e in conditions.items()}
+                for c, e in conditions.items() if c in like}
 
     got = pinned(summary["conditions"], golden["conditions"])
     assert json.dumps(got, sort_keys=True) == json.dumps(golden["conditions"], sort_keys=True)

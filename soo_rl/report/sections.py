@@ -195,18 +195,19 @@ def sweep_section(ctx: ReportContext, sweep: dict | None, sweep_dir: str | Path 
     ctx.log("lambda trade-off")
     tr_png = plot_tradeoff(sweep, ctx.rdir / "tradeoff.png")
     data = {"dir": str(sweep_dir), "lambdas": [
-        {k: e[k] for k in ("weight", "n_seeds", "stats")} for e in sweep["lambdas"]]}
+        {k: e.get(k) for k in ("pairing", "weight", "n_seeds", "stats")} for e in sweep["lambdas"]]}
+    several = len(sweep.get("pairings", [])) > 1
     md.append(f"`soo` fine-tuned from the deceptive checkpoints of `{sweep['from_run']}` at each λ "
               f"({len(sweep['seeds'])} seeds, {sweep['finetune_timesteps']:,} steps each); mean ± 95% "
               "CI over seeds.\n")
     md.append(f"![trade-off]({ctx.rel(tr_png)})\n")
     cols = ["fake_first_rate", "red_trapped_rate", "blue_goal_rate", "blue_return", "soo_value_eval"]
-    rows = [[e["name"], str(e["n_seeds"])] + [mean_ci(e["stats"].get(c), c) for c in cols]
-            for e in sweep["lambdas"]]
+    rows = [[f"{e['pairing']} {e['name']}" if several else e["name"], str(e["n_seeds"])]
+            + [mean_ci(e["stats"].get(c), c) for c in cols] for e in sweep["lambdas"]]
     for cond, ref in sweep.get("references", {}).items():
         rows.append([f"`{cond}` (run)", str(len(ref["per_seed"]))] +
                     [mean_ci(ref["stats"].get(c), c) for c in cols])
-    md.append(table(["λ", "seeds"] + cols, rows))
+    md.append(table(["pairing λ" if several else "λ", "seeds"] + cols, rows))
     md.append("")
     return md, data
 

@@ -1,0 +1,92 @@
+"""Reusing another run's from-scratch jobs (``train_ppo_soo.py --baselines-from RUN``): a study of the
+fine-tune settings (reward, pairing, lambda, budget, red) trains only its fine-tunes, starting from the
+same deceptive checkpoints and compared with the same baselines as RUN.
+
+``load_baselines`` reads RUN, ``check_baselines`` refuses (before any file is touched) a new run
+whose from-scratch settings differ from RUN's or whose baselines RUN has not finished, and
+``copy_baselines`` copies the finished jobs (checkpoints, metrics, TensorBoard logs) into the new run,
+where ``run_job`` skips them as finished.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from soo_rl.config import ExperimentConfig
+from soo_rl.errors import UsageError, flag_name
+from soo_rl.jobs import METRICS, RED_MODEL, plan_jobs
+from soo_rl.run_dir import RunError, load_run
+from soo_rl.run_lock import check_free
+
+FLAG = "--baselines-from"
+#: the settings that shape a from-scratch job or its final metrics: they must equal the source run's
+BASELINE_FIELDS = ("timesteps", "goal_shaping", "red", "joint_alternate", "radius_curriculum",
+                   "env", "ppo", "eval_episodes", "eval_seed")
+#: files of an unfinished job that are not copied
+_SKIP = ("checkpoint*", "red_checkpoint_*", "discarded-*", ".lock")
+
+
+@dataclass(frozen=True)
+class Baselines:
+    """The run whose from-scratch jobs are reused: its directory, config and preset."""
+
+    path: Path
+    exp: ExperimentConfig
+    preset: str
+
+
+def load_baselines(path: Path) -> Baselines:
+    """RUN's config; a missing or unreadable run, or one still being trained, is a ``UsageError``."""
+    if path.is_dir():
+        check_free(path, FLAG)
+    try:
+        run = load_run(path)
+    except RunError as exc:
+        raise UsageError(f"{FLAG}: {exc}") from None
+    return Baselines(path, run.exp, run.preset or "default")
+
+
+def baseline_jobs(exp: ExperimentConfig, out: Path) -> list[tuple[str, int]]:
+    """The (condition, seed) from-scratch jobs the new run needs (``deceptive`` for any fine-tune)."""
+    phase1, _ = plan_jobs(out, exp)
+    return [(job.condition, job.seed) for job in phase1]
+
+
+def check_baselines(baselines: Baselines, exp: ExperimentConfig, out: Path) -> None:
+    """Refuse a new run that cannot reuse RUN's jobs: one with other from-scratch settings, one inside
+    (or holding) RUN, or one needing a job RUN has not finished."""
+    src = baselines.path.resolve()
+    dst = out.resolve()
+    if dst == src or src in dst.parents or dst in src.parents:
+        raise UsageError(f"--out {out} must lie outside {FLAG} {baselines.path} (and not contain it)")
+    for name in BASELINE_FIELDS:
+        mine, theirs = getattr(exp, name), getattr(baselines.exp, name)
+        if mine != theirs:
+            raise UsageError(f"{flag_name(name)}: the baselines of {baselines.path} were trained "
+                             f"with {name} = {_show(theirs)}, not {_show(mine)}; drop the flag "
+                             f"(or train new baselines)")
+    for cond, seed in baseline_jobs(exp, out):
+        job_dir = baselines.path / cond / f"seed_{seed}"
+        needed = [METRICS, "model.zip"] + ([RED_MODEL] if exp.red == "joint" else [])
+        missing = [n for n in needed if not (job_dir / n).is_file()]
+        if missing:
+            raise UsageError(f"{FLAG} {baselines.path} has no finished {cond} job for seed {seed} "
+                             f"(no {job_dir / missing[0]}): choose seeds it has (--seeds) or "
+                             f"finish it with --resume {baselines.path}")
+
+
+def copy_baselines(baselines: Baselines, exp: ExperimentConfig, out: Path) -> list[Path]:
+    """Copy RUN's finished from-scratch jobs into ``out``; returns the job directories written."""
+    written = []
+    for cond, seed in baseline_jobs(exp, out):
+        src = baselines.path / cond / f"seed_{seed}"
+        dst = out / cond / f"seed_{seed}"
+        shutil.copytree(src, dst, ignore=shutil.ignore_patterns(*_SKIP), dirs_exist_ok=True)
+        written.append(dst)
+    return written
+
+
+def _show(value) -> str:
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else repr(value)
