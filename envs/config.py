@@ -38,6 +38,10 @@ class DeceptionConfig:
     # red also observes where it last saw blue (relative to red now) and the time since (docs/design.md
     # section 1): a learned red can then follow blue out of view, as the scripted follower does
     red_memory: bool = False
+    # blue observes whether red is trapped (the last value of its observation); False = the slot is
+    # always 0, so blue must tell a trapped red from red's position (a held-out variant: the lure
+    # must then watch red)
+    trapped_flag: bool = True
     dt: float = 0.1
     damping: float = 0.25
     sensitivity: float = 5.0  # force = sensitivity * action
@@ -75,7 +79,7 @@ class DeceptionConfig:
             # rewards are float32 and a step adds two constants: |each| <= 1e38 keeps them finite
             if not _is_number(value) or not abs(value) <= 1e38:
                 bad(name, "must be a number in [-1e38, 1e38] (rewards are float32)")
-        for name in ("continuous_actions", "blind", "red_memory"):
+        for name in ("continuous_actions", "blind", "red_memory", "trapped_flag"):
             if not isinstance(getattr(self, name), bool):
                 bad(name, "must be a bool")
 

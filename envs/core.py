@@ -305,7 +305,7 @@ def _observations(cfg: DeceptionConfig, state: WorldState, lm_from_blue: np.ndar
         blue_obs[:, 2 + 2 * k:4 + 2 * k] = lm_from_blue[k]
     blue_obs[:, cfg.blue_red_slice] = np.where(blue_sees[:, None], rel_red, 0.0)
     blue_obs[:, cfg.blue_visible_index] = blue_sees
-    blue_obs[:, cfg.blue_trapped_index] = state.trapped
+    blue_obs[:, cfg.blue_trapped_index] = state.trapped if cfg.trapped_flag else False
 
     red_obs = np.empty((n, cfg.red_obs_dim), dtype=np.float32)
     lm_from_red = _gather_landmarks(state.landmarks, state.red_order) - state.red_pos

@@ -606,3 +606,27 @@ def test_red_memory_resets_with_the_world():
     core.reset_worlds(np.array([True, False, True, False]))
     # red starts within blue's radius: every fresh world has seen blue at step 0
     assert core.state.blue_seen_t.tolist() == [0, 7, 0, 7]
+
+
+def test_trapped_flag_false_hides_only_the_trapped_flag_from_blue():
+    """``trapped_flag=False`` (a held-out variant): blue's last value is always 0, nothing else of
+    either observation, the rewards or the dynamics changes."""
+    from envs.core import DeceptionCore
+
+    base = make_config(obs_radius=0.25)
+    cores = [DeceptionCore(base.replace(trapped_flag=flag), 256, seed=3) for flag in (True, False)]
+    rng = np.random.default_rng(0)
+    saw_trapped = False
+    for _ in range(50):
+        blue_a = rng.uniform(-1, 1, (256, 2)).astype(np.float32)
+        red_a = rng.uniform(-1, 1, (256, 2)).astype(np.float32)
+        with_flag, without = (core.step(blue_a, red_a) for core in cores)
+        idx = base.blue_trapped_index
+        saw_trapped |= bool(with_flag.blue_obs[:, idx].any())
+        assert not without.blue_obs[:, idx].any()
+        np.testing.assert_array_equal(np.delete(with_flag.blue_obs, idx, axis=1),
+                                      np.delete(without.blue_obs, idx, axis=1))
+        np.testing.assert_array_equal(with_flag.red_obs, without.red_obs)
+        np.testing.assert_array_equal(with_flag.blue_reward, without.blue_reward)
+        np.testing.assert_array_equal(with_flag.info["red_trapped"], without.info["red_trapped"])
+    assert saw_trapped  # the flag was set somewhere, so the comparison meant something

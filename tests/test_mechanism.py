@@ -32,7 +32,7 @@ from soo_rl.mechanism import (
     probe_layers,
     r2_score,
 )
-from soo_rl.mechanism.analysis import episode_rows
+from soo_rl.mechanism.analysis import analyse_model, episode_rows
 from soo_rl.mechanism.lure import hide_observation, share_needing_red
 from soo_rl.metrics import run_episodes
 from soo_rl.vec_env import DeceptionVecEnv
@@ -134,6 +134,15 @@ def test_action_sensitivity_zero_iff_the_actor_ignores_red():
     assert blind_stats == {"sensitivity_hidden": 0.0, "sensitivity_moved": 0.0,
                            "sensitivity_injected": 0.0}
     assert np.all(blind_rows == 0)
+
+
+def test_a_blue_that_never_sees_red_gives_nan_not_an_error():
+    """The ``blind`` condition: red is never in view, so the in-view numbers are undefined."""
+    res = analyse_model(_fresh_model(), CFG.replace(blind=True), n_episodes=4)
+    assert res["in_view_share"] == 0.0 and res["n_red_dependent"] == 0.0
+    for key in ("probe_red_r2/hidden_1", "sensitivity_hidden", "sensitivity_moved", "coverage/mask"):
+        assert math.isnan(res[key]), key
+    assert res["sensitivity_injected"] > 0 and res["probe_visible_accuracy/hidden_2"] == 1.0
 
 
 # ------------------------------------------------------------------------------------ red hidden

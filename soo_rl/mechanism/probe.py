@@ -81,7 +81,8 @@ def cross_val_ridge(x: np.ndarray, y: np.ndarray, groups: np.ndarray, n_folds: i
     ``episode_folds``) and the penalty chosen on each fold's training rows. NaN predictions if there
     are fewer than 2 episodes."""
     x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64).reshape(len(x), -1)
+    y = np.asarray(y, dtype=np.float64)
+    y = y[:, None] if y.ndim == 1 else y
     pred = np.full(y.shape, np.nan)
     folds = episode_folds(groups, n_folds, seed)
     chosen: list[float] = []
@@ -98,7 +99,8 @@ def cross_val_ridge(x: np.ndarray, y: np.ndarray, groups: np.ndarray, n_folds: i
 def r2_score(y: np.ndarray, pred: np.ndarray) -> float:
     """R^2 = 1 - SS_res / SS_tot per target column (SS_tot around the column's mean over all rows),
     averaged over the columns with nonzero variance; NaN if none (or no rows)."""
-    y = np.asarray(y, dtype=np.float64).reshape(len(pred), -1)
+    y = np.asarray(y, dtype=np.float64)
+    y = y[:, None] if y.ndim == 1 else y
     if len(y) == 0 or np.isnan(pred).any():
         return float("nan")
     ss_tot = ((y - y.mean(axis=0)) ** 2).sum(axis=0)

@@ -62,6 +62,10 @@ def header_section(ctx: ReportContext, quick: bool) -> Section:
         ["SOO weight λ / anchor weight", f"{exp.soo_weight:g} / {exp.anchor_weight:g}"],
         ["pairing / red", f"{exp.pairing} / {exp.red}"],
         ["env overrides", ", ".join(f"{k}={v}" for k, v in exp.env.items()) or "none"],
+        ["radius curriculum (from-scratch jobs)",
+         ", ".join(f"radius {r:g} until step {u:,}" for r, u in exp.radius_curriculum)
+         + f", then {exp.env_config().obs_radius:g}" if exp.radius_curriculum else "none"],
+        ["fine-tune reward", exp.finetune_reward],
         ["policy net", "x".join(str(w) for w in exp.ppo.net_arch)],
         ["training-time evaluation", f"{exp.eval_episodes} episodes, seed {exp.eval_seed}"],
         ["conditions missing from the run (skipped)", ", ".join(missing) or "none"],
