@@ -192,6 +192,12 @@ def _links(md: str) -> list[str]:
     return re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
 
 
+def data_mechanism_conditions(run: Path) -> set:
+    """The conditions the report's mechanism section analysed (report.json)."""
+    data = json.loads((run / "report" / "report.json").read_text())
+    return set(data["mechanism"]["conditions"])
+
+
 def test_report_on_smoke_run(tmp_path_factory, capsys):
     run = shared_smoke_run(tmp_path_factory)
     sweep_dir = shared_sweep(tmp_path_factory)
@@ -207,9 +213,11 @@ def test_report_on_smoke_run(tmp_path_factory, capsys):
         assert f"| `{cond}` | 2 | {st['mean']:.3f} ± {st['ci95']:.3f} |" in md
     for section in ("## Summary", "## 2. `soo` against each control", "## 3. Learning curves",
                     "## 4. The paper's threshold-sweep", "## 5. SOO weight", "## 6. Neural-SOO",
-                    "## 7. Held-out environment variants", "## 8. One episode per condition"):
+                    "## 7. Held-out environment variants", "## 8. One episode per condition",
+                    "## Mechanism: does blue's lure use red?"):
         assert section in md
-    for ctrl in ("deceptive_ft", "random_ft", "anchor_ft", "blind", "honest"):
+    assert data_mechanism_conditions(run) == set(summary["conditions"])
+    for ctrl in ("deceptive_ft", "random_ft", "anchor_ft", "blind", "honest_ft", "honest"):
         assert f"| `{ctrl}` | " in md.split("## 2.")[1].split("## 3.")[0]
     links = _links(md)
     for name in ("learning_curves.png", "heatmaps.png", "heatmap_differences.png", "tradeoff.png",

@@ -78,6 +78,7 @@ def write_report(run_dir: str | Path, sweep_dir: str | Path | None = None, quick
     _add(md, data, "generalisation", sec.generalisation_section(ctx))
     _add(md, data, "gifs", sec.gif_section(ctx))
     _add(md, data, "crossplay", sec.crossplay_section(ctx))
+    _add(md, data, "mechanism", sec.mechanism_section(ctx))
     _add(md, data, "reading", sec.reading_section())
     data["wall_seconds"] = round(time.time() - t0, 1)
     md.append(f"\n<sub>Report computed in {data['wall_seconds']} s.</sub>\n")

@@ -321,6 +321,17 @@ def crossplay_section(ctx: ReportContext) -> Section:
     return md, result
 
 
+def mechanism_section(ctx: ReportContext) -> Section:
+    """Mechanism: probe, action sensitivity, red-dependence of the lure and pairing coverage
+    (soo_rl.mechanism) of every checkpoint, against the run's red."""
+    from soo_rl.mechanism import analyse_run, mechanism_section as markdown
+
+    ctx.log(f"mechanism ({ctx.settings.mechanism_episodes} episodes per checkpoint)")
+    result = analyse_run(ctx.run, n_episodes=ctx.settings.mechanism_episodes)
+    text = markdown(result, heading="\n## Mechanism: does blue's lure use red?")
+    return [text], result
+
+
 def reading_section() -> Section:
     """How to read the report: its limits."""
     return ["\n## Reading this report\n",

@@ -11,7 +11,7 @@ CURVE_TAGS = ["deception/fake_first_rate", "deception/red_trapped_rate", "task/b
 TABLE_METRICS = ["fake_first_rate", "red_trapped_rate", "deceptive_step_rate", "blue_goal_rate",
                  "blue_return", "soo_value_eval"]
 TEST_METRICS = ["fake_first_rate", "red_trapped_rate", "blue_goal_rate"]
-CONTROLS = ["deceptive_ft", "random_ft", "anchor_ft", "blind", "honest"]
+CONTROLS = ["deceptive_ft", "random_ft", "anchor_ft", "blind", "honest_ft", "honest"]
 GEN_METRICS = ["fake_first_rate", "red_trapped_rate", "blue_goal_rate"]
 # classifier comparisons: (positive, negative); the second checks that the value moves where SOO
 # training pushes it (it is the training objective, so this is a sanity check, not evidence)
@@ -23,7 +23,8 @@ GEN_EVAL_SEED = 40_000
 GIF_SEED = 0
 
 COLORS = {"deceptive": "tab:red", "honest": "tab:green", "soo": "tab:blue", "deceptive_ft": "tab:orange",
-          "random_ft": "tab:purple", "anchor_ft": "tab:brown", "blind": "tab:gray"}
+          "random_ft": "tab:purple", "anchor_ft": "tab:brown", "blind": "tab:gray",
+          "honest_ft": "tab:olive"}
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class ReportSettings:
     heatmap_episodes: int = 500
     gen_episodes: int = 300
     crossplay_episodes: int = 100  # per (red, blue) pair of a joint run (21 x 21 pairs by default)
+    mechanism_episodes: int = 200  # per checkpoint (soo_rl.mechanism)
     classifier_episodes: tuple[int, ...] = (1, 2, 5, 10, 20, 50, 100)
     classifier_eval_seeds: int = 10
     gif_size: int = 300
@@ -44,5 +46,6 @@ class ReportSettings:
         """The defaults, or (``quick``) few episodes: a first look."""
         if quick:
             return cls(heatmap_episodes=64, gen_episodes=32, crossplay_episodes=16,
+                       mechanism_episodes=16,
                        classifier_episodes=(1, 2, 5), classifier_eval_seeds=3)
         return cls()
