@@ -224,3 +224,26 @@ def test_sweep_bad_setting_flags(smoke_run, tmp_path, capsys, flags, message):
                       + flags) == 2
     assert message in _one_error_line(capsys)
     assert not out.exists()
+
+
+# ------------------------------------------------------------------------------- compare_curves
+
+def test_compare_curves_draws_one_line_per_run(smoke_run, tmp_path, capsys):
+    from experiments import compare_curves
+    from soo_rl.compare import compare_curves as curves
+
+    out = tmp_path / "c.png"
+    assert compare_curves.main([str(smoke_run), str(smoke_run), "--labels", "a,b", "--panel",
+                                "deceptive:deception/red_trapped_rate", "--out", str(out)]) == 0
+    assert out.read_bytes()[:4] == b"\x89PNG"
+    data = curves([smoke_run], [("honest", "task/blue_goal_rate")])
+    band = data["honest: task/blue_goal_rate"][smoke_run.name]
+    assert band["seeds"] == 2 and len(band["steps"]) == len(band["mean"]) > 1
+    capsys.readouterr()
+    for argv, message in [(["--panel", "honest"], "--panel takes CONDITION:TAG"),
+                          (["--panel", "honest:no/such_tag"], "no run has the curve"),
+                          (["--panel", "honest:task/blue_goal_rate", "--labels", "x,y"],
+                           "one label per run")]:
+        assert compare_curves.main([str(smoke_run)] + argv + ["--out", str(tmp_path / "d.png")]) == 2
+        assert message in _one_error_line(capsys)
+        assert not (tmp_path / "d.png").exists()
