@@ -41,10 +41,13 @@ def representation_columns(result: dict) -> list[tuple[str, str]]:
 
 
 def lure_columns(result: dict) -> list[tuple[str, str]]:
-    """(header, key) of the second table: trap rate normal / red hidden / red+trapped hidden, the
-    share that needs red, the red-dependent steps and each pairing's coverage of them."""
+    """(header, key) of the second table: trap rate normal / red hidden, blue's goal rate normal /
+    red and trapped flag hidden (the trap rate with the flag hidden too equals the red-hidden one:
+    the flag is 0 until red is trapped), the share that needs red, the red-dependent steps and each
+    pairing's coverage of them."""
     return [("trap", "red_trapped_rate/normal"), ("trap red hid", "red_trapped_rate/red_hidden"),
-            ("trap red+trp hid", "red_trapped_rate/red_trapped_hidden"),
+            ("goal", "blue_goal_rate/normal"),
+            ("goal red+trp hid", "blue_goal_rate/red_trapped_hidden"),
             ("needs red", "red_dependent_share"), ("dep steps", "red_dependent_step_share")] + [
         (f"cov {p}", f"coverage/{p}") for p in _pairings(result)]
 
@@ -98,10 +101,10 @@ READING_GUIDE = (
     "(actions in [-1, 1]^2, so at most 2.83) when red is hidden on an in-view step, moved to another "
     "uniform point inside the radius, or injected into a step where red was out of view (the "
     "`self_steps` pair). *trap*: red-trapped rate of ordinary episodes; *trap red hid*: the same "
-    "episodes with red's slot and visible flag zeroed in every observation blue acts on; *trap red+trp "
-    "hid*: the trapped flag zeroed as well (the flag is 0 until red is trapped and trapping is final, "
-    "so this rate equals the previous one by construction; hiding the flag changes what blue does "
-    "after the trap, its goal rate: `blue_goal_rate/red_trapped_hidden` in mechanism.json). *needs "
+    "episodes with red's slot and visible flag zeroed in every observation blue acts on; *goal*: "
+    "blue's goal rate of ordinary episodes; *goal red+trp hid*: with the trapped flag zeroed as well "
+    "(the trap rate does not change then: the flag is 0 until red is trapped and trapping is final; "
+    "what changes is whether blue goes on to the goal afterwards). *needs "
     "red* = (trap - trap red hid) / trap: the share of the lure that depends on seeing red (near 0: "
     "blue lures just as well blind, so the lure does not run through the inputs SOO's pairs change, "
     "red's slot and visible flag). *dep steps*: share of "
