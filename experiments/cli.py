@@ -186,11 +186,12 @@ def apply_config_flags(args: argparse.Namespace, exp: Any, names: tuple[str, ...
                        extra_flags: dict[str, str] | None = None,
                        changes: dict[str, Any] | None = None) -> Any:
     """``exp`` (an ExperimentConfig) with the flags of ``names`` that were given, ``--env`` and
-    ``--ppo`` (and ``changes``) applied; a bad value is one ``UsageError`` naming its flag."""
+    ``--ppo``, then ``changes`` (a dedicated flag such as ``--obs-radius`` wins over ``--env``)
+    applied; a bad value is one ``UsageError`` naming its flag."""
     from soo_rl.config import ppo_settings
 
     changes = {**config_changes(args, type(exp), names), **(changes or {})}
-    env = {**exp.env, **changes.pop("env", {}), **env_overrides(args.env or [])}
+    env = {**exp.env, **env_overrides(args.env or []), **changes.pop("env", {})}
     ppo = env_overrides(args.ppo or [], "--ppo")
     flags = ({f: flag_name(f) for f in names} | {k: f"--env {k}" for k in env}
              | {f"ppo.{k}": f"--ppo {k}" for k in ppo} | (extra_flags or {}))

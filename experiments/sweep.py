@@ -22,6 +22,7 @@ if __package__ in (None, ""):
 
 from experiments.cli import (  # noqa: E402
     OneLineParser,
+    UsageError,
     add_backend_flags,
     add_config_flags,
     add_env_ppo_flags,
@@ -43,6 +44,8 @@ PROG = "sweep.py"
 DEFAULT_WEIGHTS = "0,0.1,0.3,1,3,10"
 #: the settings a sweep may change (default: the run's); the others (--timesteps, --red, --seeds as
 #: a count, ...) made the checkpoints it starts from, and the weight and pairing are swept
+#: the PPO settings a fine-tune takes from the config (the others are the loaded checkpoint's)
+FINETUNE_PPO = ("n_envs", "reward_scale")
 SWEEP_FIELDS = ("finetune_timesteps", "finetune_reward", "finetune_red", "goal_shaping",
                 "eval_episodes", "eval_every", "eval_seed")
 
@@ -61,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated SOO pairings to sweep (each with every weight), from: "
                    f"{', '.join(PAIRING_NAMES)} (default: the run's pairing)")
     add_config_flags(p, ExperimentConfig, SWEEP_FIELDS, note="(default: the run's)")
-    add_env_ppo_flags(p, note="(default: the run's; they apply to the fine-tunes)")
+    add_env_ppo_flags(p, note="(default: the run's; they apply to the fine-tunes; of the PPO "
+                      "settings only n_envs and reward_scale, the others come with the checkpoint)")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                    help="parallel training processes (one torch thread each); 1 = in-process; "
                    "with --backend ray: the CPUs of the local Ray instance")
@@ -80,6 +84,11 @@ def run(argv: list[str] | None = None) -> dict:
     weights = parse_weights(args.weights)
     check_workers(args)  # --workers, then --backend / --ray-address
     pairings = parse_pairings(args.pairings)
+    fixed = [item.partition("=")[0].strip() for item in args.ppo or []
+             if item.partition("=")[0].strip() not in FINETUNE_PPO]
+    if fixed:
+        raise UsageError(f"--ppo {fixed[0]}: a fine-tune keeps the deceptive checkpoint's PPO "
+                         f"settings (only {', '.join(FINETUNE_PPO)} apply)")
     plan = plan_sweep(args.from_run, weights, seeds=args.seeds, pairings=pairings, out=args.out,
                       overwrite=args.overwrite,
                       configure=lambda exp: apply_config_flags(args, exp, SWEEP_FIELDS))

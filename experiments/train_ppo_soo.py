@@ -68,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "instead of training them again: they are copied into --out, and only the other "
                    "conditions train (e.g. a study of the fine-tune settings). Settings not given "
                    "come from RUN_DIR/config.json; those that shape the from-scratch jobs "
-                   "(--timesteps, --red, --env, --ppo, ...) must stay RUN_DIR's")
+                   "(--timesteps, --red, --env, --ppo, ...) must stay RUN_DIR's. The copied jobs "
+                   "keep their metrics, their SOO value measured with RUN_DIR's --pairing")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                    help="parallel training processes (one torch thread each); 1 = in-process; "
                    "with --backend ray: the CPUs of the local Ray instance")
@@ -97,7 +98,8 @@ def config_from_args(args: argparse.Namespace,
     changes = {"env": {"obs_radius": args.obs_radius}} if args.obs_radius is not None else {}
     check_workers(args)
     exp = apply_config_flags(args, exp, CONFIG_FIELDS + EVAL_FIELDS,
-                             extra_flags={"obs_radius": "--obs-radius"}, changes=changes)
+                             extra_flags={"obs_radius": "--obs-radius"} if changes else None,
+                             changes=changes)
     check_red(exp)
     return exp
 
@@ -161,7 +163,11 @@ def _main(argv: list[str] | None) -> int:
                 check_baselines(baselines, exp, out)
             lock = prepare_run_dir(out, args.overwrite)  # last: takes the lock, then writes
             if baselines is not None:
-                copy_baselines(baselines, exp, out)
+                try:
+                    copy_baselines(baselines, exp, out, preset)
+                except BaseException:
+                    lock.release()
+                    raise
     except UsageError as exc:
         print(f"{PROG}: error: {one_line(exc)}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -63,6 +63,8 @@ def check_baselines(baselines: Baselines, exp: ExperimentConfig, out: Path) -> N
         raise UsageError(f"--out {out} must lie outside {FLAG} {baselines.path} (and not contain it)")
     for name in BASELINE_FIELDS:
         mine, theirs = getattr(exp, name), getattr(baselines.exp, name)
+        if name == "env":  # the settings, not how they were written (a default given or not)
+            mine, theirs = exp.env_config(), baselines.exp.env_config()
         if mine != theirs:
             raise UsageError(f"{flag_name(name)}: the baselines of {baselines.path} were trained "
                              f"with {name} = {_show(theirs)}, not {_show(mine)}; drop the flag "
@@ -77,13 +79,22 @@ def check_baselines(baselines: Baselines, exp: ExperimentConfig, out: Path) -> N
                              f"finish it with --resume {baselines.path}")
 
 
-def copy_baselines(baselines: Baselines, exp: ExperimentConfig, out: Path) -> list[Path]:
-    """Copy RUN's finished from-scratch jobs into ``out``; returns the job directories written."""
+def copy_baselines(baselines: Baselines, exp: ExperimentConfig, out: Path, preset: str) -> list[Path]:
+    """Write the new run's ``config.json`` (so an interrupted copy leaves a run that ``--resume`` or
+    ``--overwrite`` accepts), then copy RUN's finished from-scratch jobs into ``out``; returns the
+    job directories written. A failed copy is a ``UsageError``."""
+    from soo_rl.checkpoints import write_json_atomic
+
+    write_json_atomic(out / "config.json", {"preset": preset, **exp.to_dict()})
     written = []
     for cond, seed in baseline_jobs(exp, out):
         src = baselines.path / cond / f"seed_{seed}"
         dst = out / cond / f"seed_{seed}"
-        shutil.copytree(src, dst, ignore=shutil.ignore_patterns(*_SKIP), dirs_exist_ok=True)
+        try:
+            shutil.copytree(src, dst, ignore=shutil.ignore_patterns(*_SKIP), dirs_exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"{FLAG}: cannot copy {src} to {dst}: {exc}; continue with --resume "
+                             f"{out} (the job then trains) or start again with --overwrite") from None
         written.append(dst)
     return written
 

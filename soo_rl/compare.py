@@ -28,6 +28,8 @@ def compare_curves(runs: list[Path], panels: list[tuple[str, str]],
     labels = labels or [Path(r).name for r in runs]
     if len(labels) != len(runs):
         raise UsageError(f"--labels: give one label per run ({len(runs)}), got {len(labels)}")
+    if len(set(labels)) != len(labels):
+        raise UsageError(f"two runs have the same label ({', '.join(labels)}): give --labels")
     infos = []
     for r in runs:
         try:

@@ -84,7 +84,14 @@ def parse_curriculum(text: str) -> tuple[tuple[float, int], ...]:
         radius, sep, until = item.partition(":")
         if not sep:
             raise ValueError(f"expected RADIUS:UNTIL_STEP stages, e.g. 0.25:2500000 (got {item!r})")
-        stages.append((float(radius), int(float(until))))
+        try:
+            until_value = float(until)
+            whole = until_value.is_integer()
+        except (OverflowError, ValueError):
+            whole = False
+        if not whole:
+            raise ValueError(f"UNTIL_STEP must be a whole number of steps (got {until!r})")
+        stages.append((float(radius), int(until_value)))
     return tuple(stages)
 
 
@@ -113,8 +120,9 @@ class PPOSettings:
         """Calls ``bad("ppo.<field>", why)`` on the first value PPO cannot train with."""
         for name in ("n_envs", "n_steps", "batch_size", "n_epochs"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                bad(f"ppo.{name}", f"must be a whole number >= 1 (got {value!r})")
+            low = 2 if name == "batch_size" else 1  # SB3 PPO asserts batch_size > 1
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                bad(f"ppo.{name}", f"must be a whole number >= {low} (got {value!r})")
         if self.n_envs * self.n_steps < 2:
             bad("ppo.n_steps", "n_envs x n_steps must be > 1 (SB3 PPO's advantage normalisation)")
         ranges = {"learning_rate": (0, False), "clip_range": (0, False), "reward_scale": (0, False),
@@ -193,7 +201,8 @@ class ExperimentConfig:
         "observation radius schedule of the from-scratch conditions (every one, honest included): "
         "RADIUS:UNTIL_STEP stages, e.g. 0.25:2500000 = train at radius 0.25 for the first 2.5M "
         "steps, then at the env's obs_radius; 'none' = no schedule. Evaluations and fine-tunes use "
-        "the env's obs_radius", type=parse_curriculum))
+        "the env's obs_radius (preset value: 0.25:1000000 for default and paper, none for smoke)",
+        type=parse_curriculum))
     goal_shaping: float = field(default=100.0, metadata=cli(
         "k of the potential-based shaping of blue's training reward, phi = -k [red trapped] "
         "dist(blue, goal) (optimal policies unchanged; without it the deceptive blue stays at the "
@@ -254,7 +263,8 @@ class ExperimentConfig:
                     f"one (got {until} after {last})")
             if until >= self.timesteps:
                 bad("radius_curriculum", f"the last stage must end before timesteps "
-                    f"({self.timesteps:,}; got {int(until):,}): the env's obs_radius needs steps too")
+                    f"({self.timesteps:,}; got {int(until):,}): the env's obs_radius needs steps too "
+                    "(a shorter run: --radius-curriculum none, or an earlier stage end)")
             last = until
 
     def train_reward_mode(self, condition: str) -> str:

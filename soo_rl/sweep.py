@@ -179,8 +179,10 @@ def _check_out(out: Path, run_path: Path, overwrite: bool) -> None:
     if out.is_dir() and entries(out):
         if not overwrite:
             raise UsageError(f"--out {out} is not empty: choose another --out or pass --overwrite")
-        if not ((out / "sweep.json").exists() or any(out.glob("lambda_*"))
-                or any(out.glob("*/lambda_*"))):
+        from soo_rl.config import PAIRING_NAMES
+
+        nested = any(any((out / p).glob("lambda_*")) for p in PAIRING_NAMES)
+        if not ((out / "sweep.json").exists() or any(out.glob("lambda_*")) or nested):
             raise UsageError(f"--out {out} is not empty and holds no sweep: --overwrite only replaces "
                              "a sweep directory")
 
@@ -193,8 +195,8 @@ def run_sweep(plan: SweepPlan, workers: int, *, backend: str = "local", ray_addr
     ``<out>/lambda_<w>``, or ``<out>/<p>/lambda_<w>`` when several pairings are swept) is the
     ``soo`` condition (deceptive reward + w x SOO loss with pairing ``p``) fine-tuned from
     ``<from-run>/deceptive/seed_<k>``, with every other setting from the run's ``config.json`` and
-    the plan's changes (so ``lambda_0`` equals the run's ``deceptive_ft`` control up to the env
-    stream). The starting checkpoints and their ``metrics.json`` are copied into
+    the plan's changes (so, without changes, ``lambda_0`` equals the run's ``deceptive_ft`` control up
+    to the env stream). The starting checkpoints and their ``metrics.json`` are copied into
     ``<point>/deceptive/seed_<k>/``, so each point is a run directory of its own (``config.json``,
     ``summary.json``) that the report and the classifier can read. Writes ``<out>/sweep.json``
     (``summarize_sweep``) and ``<out>/tradeoff.png`` (``plot_tradeoff``); an existing sweep in
@@ -277,7 +279,10 @@ def summarize_sweep(plan: SweepPlan) -> dict:
                         "n_seeds": len(per_seed), "per_seed": per_seed,
                         "stats": {k: describe([m[k] for m in per_seed.values()]) for k in keys}})
     references = {}
-    for cond in ("deceptive", "honest", "deceptive_ft"):
+    same = exp.replace(soo_weight=run.exp.soo_weight, pairing=run.exp.pairing,
+                       conditions=run.exp.conditions, seeds=run.exp.seeds) == run.exp
+    # the run's deceptive_ft is a reference only when the sweep fine-tunes as the run did
+    for cond in ("deceptive", "honest") + (("deceptive_ft",) if same else ()):
         per = {s: m for s, m in run.per_seed_metrics(cond).items() if s in seeds}
         if per:
             keys = list(next(iter(per.values())))

@@ -112,7 +112,9 @@ class EvalCallback(BaseCallback):
 
 class RadiusCurriculum(BaseCallback):
     """Sets the training worlds' observation radius at every rollout start from the job's step
-    (``ExperimentConfig.radius_at``); the worlds in progress carry on at the new radius."""
+    (``ExperimentConfig.radius_at``); the worlds in progress carry on at the new radius. (The worlds
+    of a job's very first reset, before its first rollout, were sampled and observed with the env's
+    radius: for a from-scratch job, 64 episodes' start distance out of 2.5M steps.)"""
 
     def __init__(self, exp: ExperimentConfig, set_radius: Callable[[float], None], origin: int = 0):
         super().__init__()

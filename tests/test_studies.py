@@ -120,7 +120,12 @@ def test_ppo_and_eval_flags_reach_the_config(tmp_path):
     (["--eval-every", "0"], "--eval-every must be > 0"),
     (["--radius-curriculum", "0.25"], "expected RADIUS:UNTIL_STEP"),
     (["--radius-curriculum", "0.25:99999999"], "the last stage must end before timesteps"),
+    (["--radius-curriculum", "0.25:inf"], "UNTIL_STEP must be a whole number"),
+    (["--radius-curriculum", "0.25:100.5"], "UNTIL_STEP must be a whole number"),
+    (["--ppo", "batch_size=1"], "--ppo batch_size must be a whole number >= 2"),
+    (["--env", "obs_radius=-1"], "--env obs_radius must be > 0"),
     (["--conditions", "honest_ft", "--finetune-red", "learn"], "--finetune-red: needs red 'joint'"),
+    (["--preset", "default", "--timesteps", "500000"], "--radius-curriculum none"),
 ])
 def test_bad_setting_flags_exit_2_with_one_line(tmp_path, capsys, flags, message):
     out = tmp_path / "run"
@@ -193,7 +198,7 @@ def test_sweep_over_pairings_with_finetune_settings(smoke_run, tmp_path):
     out = tmp_path / "sw"
     assert sweep.main(["--from-run", str(smoke_run), "--pairings", "self_steps,mask", "--weights",
                        "0,1", "--seeds", "1", "--finetune-timesteps", "2048", "--finetune-reward",
-                       "guide", "--env", "obs_radius=0.2", "--ppo", "learning_rate=3e-4",
+                       "guide", "--env", "obs_radius=0.2", "--ppo", "n_envs=8",
                        "--eval-episodes", "16", "--workers", "1", "--out", str(out),
                        "--no-progress"]) == 0
     data = json.loads((out / "sweep.json").read_text())
@@ -206,7 +211,7 @@ def test_sweep_over_pairings_with_finetune_settings(smoke_run, tmp_path):
             cfg = json.loads((d / "config.json").read_text())
             assert (cfg["pairing"], cfg["soo_weight"]) == (pairing, float(lam))
             assert cfg["finetune_reward"] == "guide" and cfg["env"]["obs_radius"] == 0.2
-            assert cfg["ppo"]["learning_rate"] == 3e-4 and cfg["eval_episodes"] == 16
+            assert cfg["ppo"]["n_envs"] == 8 and cfg["eval_episodes"] == 16
             assert (d / "soo" / "seed_0" / "metrics.json").is_file()
     assert (out / "tradeoff.png").stat().st_size > 0
 
@@ -216,7 +221,9 @@ def test_sweep_over_pairings_with_finetune_settings(smoke_run, tmp_path):
     (["--pairings", "mask,mask"], "--pairings has duplicates"),
     (["--finetune-reward", "bogus"], "invalid choice"),
     (["--env", "obs_radius=-1"], "--env obs_radius"),
-    (["--ppo", "n_epochs=0"], "--ppo n_epochs must be"),
+    (["--ppo", "n_epochs=0"], "--ppo n_epochs: a fine-tune keeps the deceptive checkpoint's"),
+    (["--ppo", "learning_rate=1e-4"], "only n_envs, reward_scale apply"),
+    (["--ppo", "n_envs=0"], "--ppo n_envs must be a whole number >= 1"),
 ])
 def test_sweep_bad_setting_flags(smoke_run, tmp_path, capsys, flags, message):
     out = tmp_path / "o"
@@ -247,3 +254,30 @@ def test_compare_curves_draws_one_line_per_run(smoke_run, tmp_path, capsys):
         assert compare_curves.main([str(smoke_run)] + argv + ["--out", str(tmp_path / "d.png")]) == 2
         assert message in _one_error_line(capsys)
         assert not (tmp_path / "d.png").exists()
+
+
+def test_obs_radius_flag_wins_over_env(tmp_path):
+    args = train_ppo_soo.build_parser().parse_args(["--env", "obs_radius=0.3", "--obs-radius", "0.2"])
+    assert train_ppo_soo.config_from_args(args).env["obs_radius"] == 0.2
+
+
+def test_sweep_overwrite_never_takes_a_folder_with_a_sweep_somewhere_inside(smoke_run, tmp_path,
+                                                                           capsys):
+    """``--overwrite`` replaces a sweep directory only: a folder holding other runs and, one level
+    down, some old sweep is refused and left as it was."""
+    out = tmp_path / "results"
+    (out / "precious-run").mkdir(parents=True)
+    (out / "precious-run" / "config.json").write_text("{}")
+    (out / "old-sweep" / "lambda_0").mkdir(parents=True)
+    assert sweep.main(["--from-run", str(smoke_run), "--out", str(out), "--overwrite",
+                       "--no-progress"]) == 2
+    assert "holds no sweep" in _one_error_line(capsys)
+    assert (out / "precious-run" / "config.json").is_file()
+
+
+def test_compare_curves_refuses_runs_of_the_same_name(smoke_run, tmp_path, capsys):
+    from experiments import compare_curves
+
+    assert compare_curves.main([str(smoke_run), str(smoke_run), "--panel",
+                                "honest:task/blue_goal_rate", "--out", str(tmp_path / "c.png")]) == 2
+    assert "same label" in _one_error_line(capsys)
