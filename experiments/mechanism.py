@@ -2,6 +2,7 @@
 
     python experiments/mechanism.py runs/<run>
     python experiments/mechanism.py runs/<run> --conditions deceptive,soo --seeds 2 --episodes 100
+    python experiments/mechanism.py runs/<sweep>     # a sweep: every (pairing, lambda) point's soo
 
 The command line of ``soo_rl.mechanism.analyse_run`` (what it computes: its docstring and
 ``soo_rl.mechanism``); entry point ``main(argv)``. Writes ``RUN/mechanism.json`` (atomically; nothing
@@ -30,7 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog=PROG, description="Probe, action-sensitivity and red-hidden analysis of a "
                       "run's blues (why SOO does not change deception).",
                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("run_dir", help="a run directory written by train_ppo_soo.py")
+    p.add_argument("run_dir", help="a run directory written by train_ppo_soo.py, or a sweep "
+                   "directory written by sweep.py")
     p.add_argument("--conditions", default=None,
                    help="comma-separated conditions (default: every condition with a checkpoint)")
     p.add_argument("--seeds", type=int, default=None,
@@ -85,14 +87,24 @@ def run(argv: list[str] | None = None) -> dict:
     def progress(cond: str, seed: int, seconds: float) -> None:
         print(f"analysed {cond} seed {seed} ({seconds:.1f} s)", flush=True)
 
+    from soo_rl.mechanism.sweep import analyse_sweep, format_sweep_mechanism, is_sweep
+
+    sweep = is_sweep(args.run_dir)
+    if sweep and (conditions or args.seeds):
+        raise UsageError("a sweep directory: its points' soo blues are analysed; drop "
+                         + ("--conditions" if conditions else "--seeds"))
     try:
-        run_info = load_run(args.run_dir)
-        result = analyse_run(run_info, conditions, args.seeds, args.episodes, args.threshold,
-                             progress=progress)
+        if sweep:
+            result = analyse_sweep(args.run_dir, args.episodes, progress=progress,
+                                   threshold=args.threshold)
+        else:
+            run_info = load_run(args.run_dir)
+            result = analyse_run(run_info, conditions, args.seeds, args.episodes, args.threshold,
+                                 progress=progress)
     except (RunError, CheckpointError) as exc:
         raise UsageError(str(exc)) from None
-    path = save_mechanism(result, run_info.path)
-    print(format_mechanism(result))
+    path = save_mechanism(result, args.run_dir)
+    print(format_sweep_mechanism(result) if sweep else format_mechanism(result))
     print(f"\nwrote {path}")
     return result
 

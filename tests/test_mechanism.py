@@ -328,3 +328,25 @@ def test_cli_bad_run_dirs(tmp_path, smoke_run, capsys):
     _one_error_line(capsys)
     assert (broken / "mechanism.json").read_text() == "earlier result"
     assert not list(broken.glob("*.tmp"))
+
+
+def test_cli_on_a_sweep_analyses_every_point(tmp_path_factory, capsys):
+    """``mechanism.py SWEEP``: every (pairing, lambda) point's soo blues, beside sweep.json's
+    metrics; --conditions does not apply to a sweep."""
+    from tests.test_sweep_classify import shared_sweep
+
+    sweep_dir = shared_sweep(tmp_path_factory)
+    assert mechanism.main([str(sweep_dir), "--episodes", "8"]) == 0
+    out = capsys.readouterr().out
+    data = json.loads((sweep_dir / "mechanism.json").read_text())
+    sweep = json.loads((sweep_dir / "sweep.json").read_text())
+    assert [p["name"] for p in data["points"]] == [e["name"] for e in sweep["lambdas"]]
+    for point, entry in zip(data["points"], sweep["lambdas"]):
+        assert point["stats"] == entry["stats"]
+        assert {"probe_red_r2/last", "sensitivity_hidden", "red_dependent_share"} <= \
+            set(point["mechanism"])
+    assert "R2 last layer" in out and "needs red" in out
+    before = (sweep_dir / "mechanism.json").read_bytes()
+    assert mechanism.main([str(sweep_dir), "--conditions", "soo"]) == 2
+    assert "a sweep directory" in capsys.readouterr().err
+    assert (sweep_dir / "mechanism.json").read_bytes() == before

@@ -17,7 +17,7 @@ def _num(x: Any, digits: int = 3) -> str:
     return f"{x:.{digits}f}"
 
 
-def _cell(summary: dict, key: str, digits: int = 3, sep: str = "±") -> str:
+def cell(summary: dict, key: str, digits: int = 3, sep: str = "±") -> str:
     """"mean±ci95" of ``summary[key]`` (a ``soo_rl.stats.describe`` dict); "n/a" if undefined."""
     st = summary.get(key)
     if not st or st.get("mean") is None or st.get("n", 0) == 0:
@@ -56,7 +56,7 @@ def _rows(result: dict, cols: list[tuple[str, str]], sep: str) -> list[list[str]
     rows = []
     for cond, entry in result["conditions"].items():
         label = f"{cond} ({len(entry['seeds'])})"
-        rows.append([label] + [_cell(entry["summary"], key, sep=sep) for _, key in cols])
+        rows.append([label] + [cell(entry["summary"], key, sep=sep) for _, key in cols])
     return rows
 
 
