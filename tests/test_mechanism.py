@@ -346,6 +346,18 @@ def test_cli_on_a_sweep_analyses_every_point(tmp_path_factory, capsys):
         assert {"probe_red_r2/last", "sensitivity_hidden", "red_dependent_share"} <= \
             set(point["mechanism"])
     assert "R2 last layer" in out and "needs red" in out
+    # the report's sweep section shows the table
+    from soo_rl.report import sections
+    from soo_rl.report.settings import ReportSettings
+    from soo_rl.run_dir import load_run
+
+    run = load_run(sweep["from_run"])
+    ctx = sections.ReportContext(run, ReportSettings.make(True), "follower", tmp_path_factory.mktemp(
+        "rep"), tmp_path_factory.mktemp("rep") / "report.md", lambda msg: None)
+    md, report_data = sections.sweep_section(ctx, sweep, sweep_dir)
+    text = "\n".join(md)
+    assert "What each point does to the representation" in text and "R2 last layer" in text
+    assert report_data["mechanism"]["points"] == data["points"]
     before = (sweep_dir / "mechanism.json").read_bytes()
     assert mechanism.main([str(sweep_dir), "--conditions", "soo"]) == 2
     assert "a sweep directory" in capsys.readouterr().err

@@ -5,6 +5,7 @@ summary from the computed results. ``ReportContext`` is what every section reads
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import time
@@ -213,6 +214,18 @@ def sweep_section(ctx: ReportContext, sweep: dict | None, sweep_dir: str | Path 
                     [mean_ci(ref["stats"].get(c), c) for c in cols])
     md.append(table(["pairing λ" if several else "λ", "seeds"] + cols, rows))
     md.append("")
+    mech_file = Path(sweep_dir) / "mechanism.json" if sweep_dir is not None else None
+    if mech_file is not None and mech_file.is_file():  # written by experiments/mechanism.py SWEEP
+        from soo_rl.mechanism.sweep import sweep_rows
+
+        mech = json.loads(mech_file.read_text())
+        header, mech_rows = sweep_rows(mech)
+        md.append(f"What each point does to the representation and the action "
+                  f"(`experiments/mechanism.py {sweep_dir}`, {mech['n_episodes']} episodes per "
+                  "model; columns as in the Mechanism section):\n")
+        md.append(table(header, mech_rows))
+        md.append("")
+        data["mechanism"] = mech
     return md, data
 
 
