@@ -192,8 +192,10 @@ def _train_and_report(out: Path, exp: ExperimentConfig, preset: str, *, resume: 
         print(f"resuming {out}: {n_finished}/{len(jobs)} jobs finished, {n_ckpt} continue from "
               f"a checkpoint; {where}")
     else:
+        done = sum(job_budget(j) for j in jobs if j.finished)  # copied by --baselines-from
+        reused = f" ({done:,} of them in the copied finished jobs)" if done else ""
         print(f"run {out}: {len(exp.seeds)} seeds x conditions {', '.join(exp.conditions)}; "
-              f"{total:,} env steps on {where}")
+              f"{total:,} env steps{reused} on {where}")
     sys.stdout.flush()
     t0 = time.time()
     stop = StopSignal()
