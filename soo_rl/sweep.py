@@ -324,6 +324,8 @@ def plot_tradeoff(sweep: dict, path: Path) -> Path:
                         xerr=st["blue_goal_rate"]["ci95"], yerr=st["fake_first_rate"]["ci95"],
                         fmt=markers[j % len(markers)], color=color, capsize=3, zorder=2,
                         label=_label(e, several))
+            if several:  # the legend names the points; labels on top of each other do not
+                continue
             ax.annotate(_label(e, several),
                         (st["blue_goal_rate"]["mean"], st["fake_first_rate"]["mean"]),
                         textcoords="offset points", xytext=(6, 4 + 9 * (i % 3)), fontsize=7,
