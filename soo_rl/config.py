@@ -329,11 +329,12 @@ PRESETS: dict[str, ExperimentConfig] = {
         ppo=PPOSettings(n_envs=16, n_steps=128, batch_size=512, n_epochs=2, net_arch=(32, 32)),
         env={"obs_radius": 0.25},
     ),
-    # the default run at the paper's radius 0.125 (after 1M steps at 0.25): about 9 minutes on 2
-    # CPU cores (3 seeds x 8 conditions; measured: README "Results")
+    # the default run at the paper's radius 0.125 (after 1M steps at 0.25): 3 seeds x 8 conditions,
+    # 24M env steps (the 22.5M-step default of the previous version trained in 439 s on 2 cores)
     "default": ExperimentConfig(radius_curriculum=CURRICULUM),
     # the paper's 8 seeds, and twice its budget in steps (it trained 40,000 baseline and 10,000
-    # fine-tune episodes of 50 steps = 2M and 0.5M steps): about 40 minutes on 2 cores
+    # fine-tune episodes of 50 steps = 2M and 0.5M steps): 112M env steps (the previous version's
+    # 104M: 1,930 s on 2 cores)
     "paper": ExperimentConfig(
         seeds=tuple(range(8)), timesteps=4_000_000, finetune_timesteps=1_000_000,
         eval_episodes=1000, eval_every=250_000, radius_curriculum=CURRICULUM,
