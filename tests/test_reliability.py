@@ -588,6 +588,7 @@ CONFIG_OPTIONS = {
     "continuous_actions": [False],
     "blind": [True],
     "red_memory": [True],
+    "trapped_flag": [False],
     "dt": [0.05],
     "damping": [0.0],
     "sensitivity": [2.0],

@@ -188,6 +188,19 @@ def test_second_process_on_a_run_in_progress_gets_one_line_and_exit_2(tmp_path):
     assert train_ppo_soo.main(["--resume", str(out), "--no-progress", "--no-report"]) == 0
 
 
+def _wait_until_group_is_gone(pgid: int, timeout: float = 30.0) -> None:
+    """Every process of the killed group has exited (SIGKILL reaches the workers too, but a busy
+    machine may take a moment to reap them)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"process group {pgid} still alive {timeout} s after SIGKILL")
+
+
 def test_a_killed_run_leaves_no_stale_lock(tmp_path, capsys):
     out = tmp_path / "run"
     first = subprocess.Popen([sys.executable, TRAIN] + tiny() + ["--out", str(out)], cwd=REPO,
@@ -202,6 +215,7 @@ def test_a_killed_run_leaves_no_stale_lock(tmp_path, capsys):
     finally:
         os.killpg(first.pid, signal.SIGKILL)
         first.wait()
+    _wait_until_group_is_gone(first.pid)  # its worker processes hold the lock until they are gone
     assert train_ppo_soo.main(["--resume", str(out), "--no-progress", "--no-report"]) == 0
     assert "resuming" in capsys.readouterr().out
     assert (out / "summary.json").is_file()
