@@ -34,7 +34,7 @@ class ReportSettings:
     heatmap_episodes: int = 500
     gen_episodes: int = 300
     crossplay_episodes: int = 100  # per (red, blue) pair of a joint run (21 x 21 pairs by default)
-    mechanism_episodes: int = 200  # per checkpoint (soo_rl.mechanism)
+    mechanism_episodes: int = 100  # per checkpoint (soo_rl.mechanism; its CLI default: 200)
     classifier_episodes: tuple[int, ...] = (1, 2, 5, 10, 20, 50, 100)
     classifier_eval_seeds: int = 10
     gif_size: int = 300
