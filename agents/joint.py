@@ -68,7 +68,7 @@ class JointTrainer:
 
     def __init__(self, cfg: DeceptionConfig, num_envs: int, seed: int | None = None,
                  rewards: dict[str, TrainingReward] | None = None):
-        self.cfg, self.num_envs = cfg, num_envs
+        self.num_envs = num_envs
         self.core = DeceptionCore(cfg, num_envs, seed)
         self.rewards = rewards or {a: TrainingReward(num_envs) for a in AGENTS}
         self.next_seed: int | None = seed
@@ -81,9 +81,10 @@ class JointTrainer:
     def env(self, agent: str) -> AgentEnv:
         return self._envs[agent]
 
-    def set_obs_radius(self, radius: float) -> None:
-        """Observe with ``radius`` from the next step on (a radius curriculum); the worlds stay."""
-        self.cfg = self.core.cfg = self.cfg.replace(obs_radius=radius)
+    @property
+    def cfg(self) -> DeceptionConfig:
+        """The worlds' config (the core's: a radius curriculum changes it there)."""
+        return self.core.cfg
 
     def get_state(self) -> dict[str, Any]:
         """Everything the worlds' next steps depend on (a copy): the worlds, their RNG, the agents'

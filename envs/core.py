@@ -438,6 +438,10 @@ class DeceptionCore:
     def seed(self, seed: int | None) -> None:
         self.rng = np.random.default_rng(seed)
 
+    def set_obs_radius(self, radius: float) -> None:
+        """Observe with ``radius`` from the next step on (a radius curriculum); the worlds stay."""
+        self.cfg = self.cfg.replace(obs_radius=radius)
+
     def reset(self, seed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Start a new episode in every world; returns (blue_obs, red_obs)."""
         if seed is not None:

@@ -202,7 +202,7 @@ class Learners:
     def set_obs_radius(self, radius: float) -> None:
         """Observe the training worlds with ``radius`` from the next step on (a radius curriculum)."""
         worlds = self.trainer if self.joint else self.blue.get_env().unwrapped
-        worlds.set_obs_radius(radius)
+        worlds.core.set_obs_radius(radius)
 
     def snapshot(self) -> dict[str, Any]:
         """The training state at a rollout boundary (``training_state``)."""

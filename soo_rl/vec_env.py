@@ -47,7 +47,6 @@ class DeceptionVecEnv(WorldsVecEnv):
         if goal_shaping and learner != "blue":
             raise ValueError("goal_shaping shapes blue's reward: use it with learner='blue'")
         self.train_reward = TrainingReward(num_envs, reward_scale, goal_shaping, gamma)
-        self.cfg = config
         self.learner = learner
         self.opponent = opponent
         self.core = DeceptionCore(config, num_envs, seed)
@@ -132,9 +131,10 @@ class DeceptionVecEnv(WorldsVecEnv):
                 self._last_opp_obs = np.where(dones[:, None], fresh.blue_obs, res.blue_obs)
         return obs, train_reward, dones, infos
 
-    def set_obs_radius(self, radius: float) -> None:
-        """Observe with ``radius`` from the next step on (a radius curriculum); the worlds stay."""
-        self.cfg = self.core.cfg = self.cfg.replace(obs_radius=radius)
+    @property
+    def cfg(self) -> DeceptionConfig:
+        """The worlds' config (the core's: a radius curriculum changes it there)."""
+        return self.core.cfg
 
     # --- state for a bit-identical resume (soo_rl/learners.py) --------------------------------
     def get_state(self) -> dict[str, Any]:

@@ -54,10 +54,11 @@ def test_set_obs_radius_changes_what_blue_sees():
     env = DeceptionVecEnv(cfg, 64, FollowerRed(cfg), seed=0)
     env.reset()
     idx = cfg.blue_visible_index
-    env.set_obs_radius(10.0)  # red always in view
+    env.core.set_obs_radius(10.0)  # red always in view
     obs, *_ = env.step(np.zeros((64, 2), dtype=np.float32))
     assert obs[:, idx].all() and env.core.cfg.obs_radius == 10.0
-    env.set_obs_radius(1e-9)  # never in view
+    assert env.cfg is env.core.cfg  # one config, the core's
+    env.core.set_obs_radius(1e-9)  # never in view
     obs, *_ = env.step(np.zeros((64, 2), dtype=np.float32))
     assert not obs[:, idx].any() and not obs[:, cfg.blue_red_slice].any()
 
