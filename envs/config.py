@@ -64,20 +64,20 @@ class DeceptionConfig:
         for name in ("obs_radius", "agent_size", "landmark_size", "at_landmark_factor", "dt",
                      "sensitivity"):
             value = getattr(self, name)
-            if not _is_number(value) or not value > 0 or value == float("inf"):
+            if not is_number(value) or not value > 0 or value == float("inf"):
                 bad(name, "must be > 0 and finite")
         if self.start_radius is not None and (
-            not _is_number(self.start_radius) or not 0 <= self.start_radius <= 1
+            not is_number(self.start_radius) or not 0 <= self.start_radius <= 1
         ):
             bad("start_radius", "must be None or a number in [0, 1]")
-        if not _is_number(self.spawn_range) or not 0 < self.spawn_range <= 1:
+        if not is_number(self.spawn_range) or not 0 < self.spawn_range <= 1:
             bad("spawn_range", "must be a number in (0, 1]")
-        if not _is_number(self.damping) or not 0 <= self.damping < 1:
+        if not is_number(self.damping) or not 0 <= self.damping < 1:
             bad("damping", "must be a number in [0, 1)")
         for name in ("goal_reward", "trap_reward", "guide_reward", "near_reward"):
             value = getattr(self, name)
             # rewards are float32 and a step adds two constants: |each| <= 1e38 keeps them finite
-            if not _is_number(value) or not abs(value) <= 1e38:
+            if not is_number(value) or not abs(value) <= 1e38:
                 bad(name, "must be a number in [-1e38, 1e38] (rewards are float32)")
         for name in ("continuous_actions", "blind", "red_memory", "trapped_flag"):
             if not isinstance(getattr(self, name), bool):
@@ -136,7 +136,8 @@ class DeceptionConfig:
         return cls(**data)
 
 
-def _is_number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
+    """A real number: an int or float, not a bool."""
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 

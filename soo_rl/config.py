@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from envs.config import ConfigError, DeceptionConfig
+from envs.config import ConfigError, DeceptionConfig, is_number
 
 
 @dataclass(frozen=True)
@@ -129,8 +129,8 @@ class PPOSettings:
                   "ent_coef": (0, True), "gamma": (0, True), "gae_lambda": (0, True)}
         for name, (low, closed) in ranges.items():
             value = getattr(self, name)
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and \
-                (value >= low if closed else value > low) and value < float("inf")
+            ok = is_number(value) and (value >= low if closed else value > low) and \
+                value < float("inf")
             if ok and name in ("gamma", "gae_lambda"):
                 ok = value <= 1
             if not ok:
@@ -249,16 +249,13 @@ class ExperimentConfig:
 
     def _check_curriculum(self, bad: Callable[[str, str], None]) -> None:
         last = 0
-        def number(x: Any) -> bool:
-            return isinstance(x, (int, float)) and not isinstance(x, bool)
-
         for stage in self.radius_curriculum:
             if not isinstance(stage, tuple) or len(stage) != 2:
                 bad("radius_curriculum", f"stages are (radius, until_step) pairs (got {stage!r})")
             radius, until = stage
-            if not (number(radius) and 0 < radius < float("inf")):
+            if not (is_number(radius) and 0 < radius < float("inf")):
                 bad("radius_curriculum", f"radii must be finite numbers > 0 (got {radius!r})")
-            if not number(until) or until != int(until) or until <= last:
+            if not is_number(until) or until != int(until) or until <= last:
                 bad("radius_curriculum", f"each stage must end at a whole step after the previous "
                     f"one (got {until} after {last})")
             if until >= self.timesteps:
