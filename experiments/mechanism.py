@@ -80,14 +80,13 @@ def run(argv: list[str] | None = None) -> dict:
 
     from soo_rl.checkpoints import CheckpointError
     from soo_rl.mechanism import analyse_run, format_mechanism, save_mechanism
+    from soo_rl.mechanism.sweep import analyse_sweep, format_sweep_mechanism, is_sweep
     from soo_rl.run_dir import RunError, load_run
 
     torch.set_num_threads(1)
 
     def progress(cond: str, seed: int, seconds: float) -> None:
         print(f"analysed {cond} seed {seed} ({seconds:.1f} s)", flush=True)
-
-    from soo_rl.mechanism.sweep import analyse_sweep, format_sweep_mechanism, is_sweep
 
     sweep = is_sweep(args.run_dir)
     if sweep and (conditions or args.seeds):

@@ -28,6 +28,7 @@ from experiments.cli import (  # noqa: E402
     add_env_ppo_flags,
     apply_config_flags,
     check_workers,
+    env_overrides,
     run_cli,
     where,
 )
@@ -42,10 +43,10 @@ from soo_rl.sweep import (  # noqa: E402
 
 PROG = "sweep.py"
 DEFAULT_WEIGHTS = "0,0.1,0.3,1,3,10"
-#: the settings a sweep may change (default: the run's); the others (--timesteps, --red, --seeds as
-#: a count, ...) made the checkpoints it starts from, and the weight and pairing are swept
 #: the PPO settings a fine-tune takes from the config (the others are the loaded checkpoint's)
 FINETUNE_PPO = ("n_envs", "reward_scale")
+#: the settings a sweep may change (default: the run's); the others (--timesteps, --red, --seeds as
+#: a count, ...) made the checkpoints it starts from, and the weight and pairing are swept
 SWEEP_FIELDS = ("finetune_timesteps", "finetune_reward", "finetune_red", "goal_shaping",
                 "eval_episodes", "eval_every", "eval_seed")
 
@@ -84,8 +85,7 @@ def run(argv: list[str] | None = None) -> dict:
     weights = parse_weights(args.weights)
     check_workers(args)  # --workers, then --backend / --ray-address
     pairings = parse_pairings(args.pairings)
-    fixed = [item.partition("=")[0].strip() for item in args.ppo or []
-             if item.partition("=")[0].strip() not in FINETUNE_PPO]
+    fixed = [name for name in env_overrides(args.ppo or [], "--ppo") if name not in FINETUNE_PPO]
     if fixed:
         raise UsageError(f"--ppo {fixed[0]}: a fine-tune keeps the deceptive checkpoint's PPO "
                          f"settings (only {', '.join(FINETUNE_PPO)} apply)")

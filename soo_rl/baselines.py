@@ -17,8 +17,7 @@ from pathlib import Path
 from soo_rl.config import ExperimentConfig
 from soo_rl.errors import UsageError, flag_name
 from soo_rl.jobs import METRICS, RED_MODEL, plan_jobs
-from soo_rl.run_dir import RunError, load_run
-from soo_rl.run_lock import check_free
+from soo_rl.run_dir import load_source_run
 
 FLAG = "--baselines-from"
 #: the settings that shape a from-scratch job or its final metrics: they must equal the source run's
@@ -39,12 +38,7 @@ class Baselines:
 
 def load_baselines(path: Path) -> Baselines:
     """RUN's config; a missing or unreadable run, or one still being trained, is a ``UsageError``."""
-    if path.is_dir():
-        check_free(path, FLAG)
-    try:
-        run = load_run(path)
-    except RunError as exc:
-        raise UsageError(f"{FLAG}: {exc}") from None
+    run = load_source_run(path, FLAG)
     return Baselines(path, run.exp, run.preset or "default")
 
 

@@ -116,6 +116,22 @@ def load_run(run_dir: str | Path) -> RunInfo:
     return RunInfo(path=path, exp=exp, preset=preset, checkpoints=checkpoints, summary=summary)
 
 
+def load_source_run(run_dir: str | Path, flag: str) -> RunInfo:
+    """``load_run`` of a run another command starts from (``--from-run``, ``--baselines-from``): one
+    still being written by a training process is refused first (it may have no config.json yet);
+    both failures are a ``UsageError`` naming ``flag``. It is only checked, not locked: several
+    commands may read one run."""
+    from soo_rl.errors import UsageError
+    from soo_rl.run_lock import check_free
+
+    if Path(run_dir).is_dir():
+        check_free(Path(run_dir), flag)
+    try:
+        return load_run(run_dir)
+    except RunError as exc:
+        raise UsageError(f"{flag}: {exc}") from None
+
+
 # ------------------------------------------------------------------------------------ TensorBoard
 
 def read_scalars(seed_dir: Path, tags: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:

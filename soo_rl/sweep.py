@@ -11,15 +11,13 @@ import math
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Callable
-from typing import Any
 
 from soo_rl.config import ExperimentConfig
-from envs.config import ConfigError
-from soo_rl.errors import UsageError, flag_error
-from soo_rl.run_dir import RunInfo
+from soo_rl.errors import UsageError
+from soo_rl.run_dir import RunInfo, load_source_run
 from soo_rl.run_lock import RunLock, check_free, entries, remove_contents
 
 PLOT_METRICS = ("fake_first_rate", "red_trapped_rate", "blue_goal_rate")
@@ -95,38 +93,29 @@ class SweepPlan:
         return [(p, w, (self.out / p if nested else self.out) / f"lambda_{weight_name(w)}")
                 for p in self.pairings for w in self.weights]
 
+    def point_config(self, pairing: str, weight: float) -> ExperimentConfig:
+        """The fine-tune config of a sweep point: the plan's, with its pairing and weight."""
+        return self.exp.replace(soo_weight=weight, pairing=pairing)
+
 
 def plan_sweep(from_run: str | Path, weights: list[float], *, seeds: int | None = None,
                pairings: list[str] | None = None, out: str | Path | None = None,
                overwrite: bool = False,
-               configure: Callable[[ExperimentConfig], ExperimentConfig] | None = None,
-               finetune_timesteps: int | None = None) -> SweepPlan:
+               configure: Callable[[ExperimentConfig], ExperimentConfig] | None = None) -> SweepPlan:
     """Validate everything before any file is touched; bad input raises ``UsageError`` naming the flag.
 
     ``seeds``: the first N seeds of the run (default: every seed with a deceptive checkpoint);
     ``pairings``: default the run's; ``configure``: applies the fine-tune settings given (e.g. the
-    command line's flags) to the run's config; ``finetune_timesteps``: default the run's; ``out``:
+    command line's flags) to the run's config; ``out``:
     default ``<from_run>-sweep``, which must lie outside the run and holds no sweep unless
     ``overwrite`` (which only replaces a sweep directory). Neither may be in use by another process
     (``soo_rl.run_lock``): ``out`` is locked by ``run_sweep``; the run is only checked (a training
     run still writing it is refused), not held, as the sweep copies the checkpoints it starts from
     at once (several sweeps may read one run).
     """
-    from soo_rl.run_dir import RunError, load_run
-
-    if finetune_timesteps is not None:
-        try:  # the config's own check
-            ExperimentConfig().replace(finetune_timesteps=finetune_timesteps)
-        except ConfigError as exc:
-            raise flag_error(exc, {"finetune_timesteps": "--finetune-timesteps"}) from None
     if seeds is not None and seeds < 1:
         raise UsageError(f"--seeds must be >= 1 (got {seeds})")
-    if Path(from_run).is_dir():  # first: a run just started may have no config.json yet
-        check_free(Path(from_run), "--from-run")
-    try:
-        run = load_run(from_run)
-    except RunError as exc:
-        raise UsageError(f"--from-run: {exc}") from None
+    run = load_source_run(from_run, "--from-run")
     available = run.seeds("deceptive")
     if not available:
         raise UsageError(f"--from-run {run.path} has no deceptive/seed_<k>/model.zip to fine-tune from")
@@ -138,10 +127,7 @@ def plan_sweep(from_run: str | Path, weights: list[float], *, seeds: int | None 
                              f"checkpoint(s) (seeds {', '.join(map(str, wanted))})")
         wanted = wanted[:seeds]
     chosen = tuple(sorted(wanted))
-    changes: dict[str, Any] = {"conditions": ("soo",), "seeds": chosen}
-    if finetune_timesteps is not None:
-        changes["finetune_timesteps"] = finetune_timesteps
-    exp = run.exp.replace(**changes)
+    exp = run.exp.replace(conditions=("soo",), seeds=chosen)
     if configure is not None:
         exp = configure(exp)
     _check_red(exp, run)
@@ -228,7 +214,7 @@ def _sweep(plan: SweepPlan, workers: int, *, backend: str, ray_address: str | No
     t0 = time.time()
     jobs = []
     for pairing, w, d in plan.points():
-        point_exp = exp.replace(soo_weight=w, pairing=pairing)
+        point_exp = plan.point_config(pairing, w)
         for s in seeds:  # the starting checkpoints (Job.init_path = <run_dir>/deceptive/seed_k)
             src = run_info.path / "deceptive" / f"seed_{s}"
             dst = d / "deceptive" / f"seed_{s}"
@@ -248,7 +234,7 @@ def _sweep(plan: SweepPlan, workers: int, *, backend: str, ray_address: str | No
               disable=not progress, dynamic_ncols=True) as bar:
         run_jobs(jobs, workers, bar.update, backend=backend, ray_address=ray_address)
     for pairing, w, d in plan.points():
-        point_exp = exp.replace(soo_weight=w, pairing=pairing)
+        point_exp = plan.point_config(pairing, w)
         (d / "summary.json").write_text(json.dumps({**summarize(d, point_exp),
                                                     "config": point_exp.to_dict()}, indent=2))
     sweep = summarize_sweep(plan)
