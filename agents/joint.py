@@ -19,6 +19,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.utils import obs_as_tensor
 
+from agents.distributions import unchecked_distributions
 from agents.reward import TrainingReward
 from agents.worlds_env import WorldsVecEnv
 from envs.config import DeceptionConfig
@@ -138,7 +139,14 @@ class JointTrainer:
         both learning, blue updates in K rollouts while red stays fixed, then red in the next K
         (a remedy for non-stationarity); 0 = both update after every rollout. Returns False when the
         callback stopped training: the partial rollout is then neither trained on nor counted in
-        any learner's ``num_timesteps``."""
+        any learner's ``num_timesteps``. Runs with ``unchecked_distributions``."""
+        with unchecked_distributions():
+            return self._learn(models, total_timesteps, learning, callback, reset_num_timesteps,
+                               alternate)
+
+    def _learn(self, models: dict[str, BaseAlgorithm], total_timesteps: int,
+               learning: tuple[str, ...], callback: BaseCallback | None,
+               reset_num_timesteps: bool, alternate: int) -> bool:
         learners = {a: models[a] for a in AGENTS if a in learning}
         for model in learners.values():
             if not isinstance(model, OnPolicyAlgorithm):
@@ -227,14 +235,16 @@ class JointTrainer:
                             m.num_timesteps = start[a]
                         return False
             for agent, model in learners.items():
-                model._update_info_buffer(infos[agent], dones)
+                if dones.any():  # SB3's episode records: nothing to add before an episode ends
+                    model._update_info_buffer(infos[agent], dones)
                 acts = actions[agent]
                 if isinstance(model.action_space, spaces.Discrete):
                     acts = acts.reshape(-1, 1)
-                # BOOTSTRAP truncated episodes from the agent's own terminal observation
-                # (blue's per world, as SB3's collect_rollouts: the frozen-red equivalence is exact)
+                # BOOTSTRAP truncated episodes from the agent's own terminal observation (blue
+                # alone learning: per world, as SB3's collect_rollouts, so that the frozen-red
+                # equivalence is exact; otherwise one batched pass per agent)
                 _bootstrap_truncated(model, rewards[agent], infos[agent], dones,
-                                     batched=agent != "blue")
+                                     batched=agent != "blue" or len(learners) > 1)
                 model.rollout_buffer.add(model._last_obs, acts, rewards[agent],
                                          model._last_episode_starts, values[agent],
                                          log_probs[agent])
@@ -264,8 +274,8 @@ class JointTrainer:
 
 def _clip(model: BaseAlgorithm, actions: np.ndarray) -> np.ndarray:
     """The action the env takes (as SB3's ``collect_rollouts``: clipped to a Box)."""
-    if isinstance(model.action_space, spaces.Box):
-        return np.clip(actions, model.action_space.low, model.action_space.high)
+    if isinstance(model.action_space, spaces.Box):  # np.clip's values, without its overhead
+        return np.minimum(np.maximum(actions, model.action_space.low), model.action_space.high)
     return actions
 
 

@@ -23,6 +23,7 @@ from stable_baselines3.common.utils import explained_variance
 from torch.nn import functional as F
 
 from envs.config import DeceptionConfig
+from agents.distributions import unchecked_distributions
 from agents.soo.pairing import PAIRINGS, make_generator, make_pairing
 from agents.soo.losses import (
     ActorActivations,
@@ -269,6 +270,11 @@ class SOOPPO(PPO):
         with th.no_grad():
             soo = self._soo_on(known)
             return None if soo is None else soo.item()
+
+    def learn(self, *args: Any, **kwargs: Any) -> "SOOPPO":
+        """SB3's ``PPO.learn``, with ``unchecked_distributions`` (same numbers, less time)."""
+        with unchecked_distributions():
+            return super().learn(*args, **kwargs)
 
     # ------------------------------------------------------------------ PPO.train() of SB3 2.9.2
 

@@ -63,6 +63,14 @@ def _memory(baseline: float) -> dict[str, float]:
 
 # ------------------------------------------------------------------------------ our workers
 
+def _no_log_folder(*models: Any) -> None:
+    """Give each SB3 model a logger without outputs: otherwise ``learn`` makes an empty
+    ``SB3-<time>`` folder in the system temp dir (SB3's ``configure(None)``); nothing timed changes."""
+    from stable_baselines3.common.logger import Logger
+
+    for model in models:
+        model.set_logger(Logger(folder=None, output_formats=[]))
+
 
 def ours_env_worker(n_worlds: int, seconds: float, seed: int = SEED) -> dict[str, Any]:
     """World-steps/s of ``DeceptionCore.step`` on ``n_worlds`` worlds with uniform random actions
@@ -107,6 +115,7 @@ def ours_train_worker(soo_weight: float, steps: int, ppo: dict[str, Any], seed: 
     env = DeceptionVecEnv(cfg, settings.n_envs, FollowerRed(cfg), seed=seed)
     model = SOOPPO("MlpPolicy", env, soo_weight=soo_weight,
                    env_config=cfg, seed=seed, device="cpu", verbose=0, **settings.sb3_kwargs())
+    _no_log_folder(model)
     baseline = _rss_mib()
     t0 = time.perf_counter()
     model.learn(steps)
@@ -140,6 +149,7 @@ def ours_joint_worker(steps: int, ppo: dict[str, Any], seed: int = SEED) -> dict
                   device="cpu", verbose=0, **settings.sb3_kwargs())
     red = PPO("MlpPolicy", trainer.env("red"), seed=seed + 1, device="cpu", verbose=0,
               **settings.sb3_kwargs())
+    _no_log_folder(blue, red)
     baseline = _rss_mib()
     t0 = time.perf_counter()
     trainer.learn({"blue": blue, "red": red}, steps)
@@ -252,6 +262,7 @@ def mpe2_train_worker(steps: int, sb3_kwargs: dict[str, Any], n_envs: int, n_ste
                         for i in range(n_envs)])
     kwargs = {**sb3_kwargs, "n_steps": n_steps}
     model = PPO("MlpPolicy", venv, seed=seed, device="cpu", verbose=0, **kwargs)
+    _no_log_folder(model)
     baseline = _rss_mib()
     t0 = time.perf_counter()
     model.learn(steps)
