@@ -3,7 +3,10 @@
 CLI of ``soo_rl.benchmark.runner.run_benchmark`` (what it measures: its docstring), e.g. ``--quick
 --skip-mpe2``. The mpe2 reference venv, never this one (its pygame-ce would replace our pygame):
 ``python3 -m venv V; V/bin/pip install mpe2 stable-baselines3==2.9.2 torch==2.13.0`` (the CPU wheel),
-then ``--mpe2-python V/bin/python`` or ``export SOO_RL_MPE2_PYTHON=V/bin/python``.
+then ``--mpe2-python V/bin/python`` or ``export SOO_RL_MPE2_PYTHON=V/bin/python``. The RLlib
+reference venv (optional; Ray's processes import our ``envs`` from this checkout):
+``python3 -m venv R; R/bin/pip install "ray[rllib]==2.60.0" torch==2.13.0 pettingzoo==1.27.0``,
+then ``--rllib-python R/bin/python`` or ``export SOO_RL_RLLIB_PYTHON=R/bin/python``.
 """
 
 from __future__ import annotations
@@ -19,9 +22,11 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from soo_rl.benchmark.runner import (DEFAULT_ENV_SECONDS, DEFAULT_MPE2_TRAIN_STEPS,  # noqa: E402
+                                     DEFAULT_RLLIB_RUNNERS, DEFAULT_RLLIB_TRAIN_STEPS,
                                      DEFAULT_TRAIN_STEPS, MPE2_ENV_VAR, MPE2_N_ENVS,
-                                     QUICK_ENV_SECONDS, QUICK_TRAIN_STEPS, WORLD_COUNTS,
-                                     BenchmarkConfig, format_table, run_benchmark)
+                                     QUICK_ENV_SECONDS, QUICK_TRAIN_STEPS, RLLIB_ENV_VAR,
+                                     WORLD_COUNTS, BenchmarkConfig, format_table,
+                                     parse_runner_settings, run_benchmark)
 from soo_rl.benchmark.worker import run_worker  # noqa: E402
 from soo_rl.errors import UsageError  # noqa: E402
 
@@ -50,6 +55,15 @@ def _parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, BenchmarkCo
     p.add_argument("--mpe2-n-steps", type=int, default=None,
                    help=f"n_steps of the {MPE2_N_ENVS}-env mpe2 PPO (default: same samples per rollout "
                         "as ours, n_envs * n_steps / 8)")
+    p.add_argument("--rllib-python", default=os.environ.get(RLLIB_ENV_VAR),
+                   help=f"python of the RLlib reference venv (default: ${RLLIB_ENV_VAR}; unset: skipped)")
+    p.add_argument("--rllib-train-steps", type=int, default=None,
+                   help=f"timed env steps per RLlib setting (default {DEFAULT_RLLIB_TRAIN_STEPS}, "
+                        f"--quick {QUICK_TRAIN_STEPS})")
+    default_runners = ",".join(f"{r}:{e}" for r, e in DEFAULT_RLLIB_RUNNERS)
+    p.add_argument("--rllib-runners", default=default_runners, metavar="RUNNERS:ENVS,...",
+                   help="RLlib settings to try, env runner processes : envs per runner; the best "
+                        f"one is the reference (default {default_runners})")
     iso = p.add_mutually_exclusive_group()
     iso.add_argument("--in-process", dest="in_process", action="store_true", default=None,
                      help="measure ours in this process (faster; peak memory is then this process's "
@@ -64,7 +78,9 @@ def _parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, BenchmarkCo
             quick=args.quick, skip_mpe2=args.skip_mpe2, mpe2_python=args.mpe2_python,
             worlds=args.worlds, env_seconds=args.env_seconds, train_steps=args.train_steps,
             mpe2_train_steps=args.mpe2_train_steps, mpe2_n_steps=args.mpe2_n_steps,
-            in_process=args.in_process)
+            in_process=args.in_process, rllib_python=args.rllib_python,
+            rllib_train_steps=args.rllib_train_steps,
+            rllib_runners=parse_runner_settings(args.rllib_runners))
     except UsageError as exc:
         p.error(str(exc))
     return args, config

@@ -16,7 +16,8 @@ TRAIN_FIELDS = ("timesteps", "seconds", "steps_per_s", "peak_rss_mib")
 
 
 @pytest.mark.timeout(120)
-def test_quick_benchmark_writes_json(tmp_path, capsys):
+def test_quick_benchmark_writes_json(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv(runner.RLLIB_ENV_VAR, raising=False)
     out = tmp_path / "bench" / "result.json"
     benchmark.main(["--quick", "--skip-mpe2", "--json-out", str(out)])
     res = json.loads(out.read_text())
@@ -48,9 +49,15 @@ def test_quick_benchmark_writes_json(tmp_path, capsys):
     assert tr["mpe2_ppo"] is None
     assert tr["soo1_over_soo0"] > 0
 
+    rllib = res["rllib"]  # no RLlib venv given: skipped, with a note
+    assert rllib == {"settings": [], "best": None, "ours_joint_over_rllib": None}
+    assert res["meta"]["rllib"]["available"] is False
+    assert any(n.startswith("rllib reference skipped") for n in res["meta"]["notes"])
+
     table = capsys.readouterr().out
     assert "DeceptionCore N=16384" in table and "SOOPPO soo_weight=1" in table
     assert "joint: SOOPPO blue + PPO red learning" in table
+    assert "RLlib PPO" in table and "(not run)" in table
 
 
 def test_worker_subprocess_reports_json():
@@ -66,6 +73,37 @@ def test_missing_mpe2_python_is_skipped_with_a_note(tmp_path):
     assert probe is None and runner.MPE2_ENV_VAR in note
     probe, note = runner.probe_mpe2(str(tmp_path / "no-such-python"))
     assert probe is None and "does not exist" in note
+
+
+def test_missing_rllib_python_is_skipped_with_a_note(tmp_path):
+    probe, note = runner.probe_rllib(None)
+    assert probe is None and runner.RLLIB_ENV_VAR in note and "--rllib-python" in note
+    probe, note = runner.probe_rllib(str(tmp_path / "no-such-python"))
+    assert probe is None and "does not exist" in note
+    # a python that runs but has no RLlib: skipped, saying what it cannot import
+    probe, note = runner.probe_rllib(sys.executable)
+    if probe is None:
+        assert "cannot import ray.rllib" in note
+
+
+def test_rllib_runner_settings_are_parsed_and_checked():
+    assert runner.parse_runner_settings("2:32, 0:64") == [(2, 32), (0, 64)]
+    for bad in ("2x32", "2:", "a:b", "1:2:3"):
+        with pytest.raises(runner.UsageError, match="--rllib-runners"):
+            runner.parse_runner_settings(bad)
+    for bad in ([(-1, 8)], [(1, 0)], []):
+        with pytest.raises(runner.UsageError, match="--rllib-runners"):
+            runner.BenchmarkConfig(rllib_runners=bad)
+
+
+def test_bad_rllib_runners_flag_is_one_line_and_exit_2(tmp_path, capsys):
+    out = tmp_path / "result.json"
+    with pytest.raises(SystemExit) as exc:
+        benchmark.main(["--quick", "--rllib-runners", "2x32", "--json-out", str(out)])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "--rllib-runners: '2x32' is not RUNNERS:ENVS" in err
+    assert not out.exists()
 
 
 def test_pygame_is_the_real_pygame_not_pygame_ce():

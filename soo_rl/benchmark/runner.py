@@ -21,6 +21,7 @@ from soo_rl.benchmark.worker import MAX_CYCLES, RESULT_PREFIX, WORKER_FLAGS, WOR
 from soo_rl.errors import UsageError
 
 MPE2_ENV_VAR = "SOO_RL_MPE2_PYTHON"
+RLLIB_ENV_VAR = "SOO_RL_RLLIB_PYTHON"
 #: the folder that holds ``soo_rl``, ``agents`` and ``envs``: our workers' PYTHONPATH and cwd
 IMPORT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,6 +34,11 @@ MPE2_N_ENVS = 8
 DEFAULT_ENV_SECONDS = 3.0
 DEFAULT_TRAIN_STEPS = 100_000
 DEFAULT_MPE2_TRAIN_STEPS = 40_960  # 5 rollouts of 8192 samples; keeps the reference well under a minute
+DEFAULT_RLLIB_TRAIN_STEPS = 40_960  # 5 iterations of 8192 env steps, after an untimed one
+#: RLlib (env runners, envs per runner) settings tried by default; the best counts. Measured on 2
+#: cores (env steps/s): 0x1 302, 0x8 1,068, 1x8 1,152, 2x4 1,174, 2x8 1,352, 0x16 1,339, 1x16
+#: 1,152, 0x64 1,890, 1x64 1,607, 2x64 2,226, 0x128 2,077, 2x32 2,247 (docs/results.md section 4)
+DEFAULT_RLLIB_RUNNERS = ((2, 32), (0, 64))
 QUICK_ENV_SECONDS = 0.1
 QUICK_TRAIN_STEPS = 1024
 QUICK_PPO = {"n_envs": 16, "n_steps": 64, "batch_size": 256, "n_epochs": 1}
@@ -52,6 +58,9 @@ class BenchmarkConfig:
     mpe2_train_steps: int | None = None  # timesteps of the mpe2 PPO measurement
     mpe2_n_steps: int | None = None  # None: n_envs * n_steps / MPE2_N_ENVS, our samples per rollout
     in_process: bool | None = None  # ours in this process (faster; memory = its running peak)
+    rllib_python: str | None = None  # python of the RLlib reference venv; None: skipped
+    rllib_train_steps: int | None = None  # timed env steps per RLlib setting
+    rllib_runners: list[tuple[int, int]] = field(default_factory=lambda: list(DEFAULT_RLLIB_RUNNERS))
 
     def __post_init__(self) -> None:
         if self.in_process is None:
@@ -62,11 +71,30 @@ class BenchmarkConfig:
             self.train_steps = QUICK_TRAIN_STEPS if self.quick else DEFAULT_TRAIN_STEPS
         if self.mpe2_train_steps is None:
             self.mpe2_train_steps = QUICK_TRAIN_STEPS if self.quick else DEFAULT_MPE2_TRAIN_STEPS
-        for name in ("env_seconds", "train_steps", "mpe2_train_steps"):
+        if self.rllib_train_steps is None:
+            self.rllib_train_steps = QUICK_TRAIN_STEPS if self.quick else DEFAULT_RLLIB_TRAIN_STEPS
+        for name in ("env_seconds", "train_steps", "mpe2_train_steps", "rllib_train_steps"):
             if not getattr(self, name) > 0:
                 raise UsageError(f"--{name.replace('_', '-')} must be > 0")
         if any(n < 1 for n in self.worlds):
             raise UsageError("--worlds must be >= 1")
+        if not self.rllib_runners or any(r < 0 or e < 1 for r, e in self.rllib_runners):
+            raise UsageError("--rllib-runners must be RUNNERS:ENVS pairs with RUNNERS >= 0 and ENVS >= 1")
+
+
+def parse_runner_settings(text: str) -> list[tuple[int, int]]:
+    """``"2:32,0:64"`` -> ``[(2, 32), (0, 64)]`` (RLlib env runners : envs per runner); a malformed
+    setting raises ``UsageError`` naming the flag."""
+    settings = []
+    for part in text.split(","):
+        fields = part.strip().split(":")
+        try:
+            runners, envs = (int(f) for f in fields)
+        except ValueError:
+            raise UsageError(f"--rllib-runners: {part.strip()!r} is not RUNNERS:ENVS "
+                             "(whole numbers, e.g. 2:32)") from None
+        settings.append((runners, envs))
+    return settings
 
 
 class WorkerError(RuntimeError):
@@ -76,13 +104,14 @@ class WorkerError(RuntimeError):
 def call_worker(python: str, flag: str, spec: dict[str, Any], timeout: float = 1800) -> dict[str, Any]:
     """Run ``python worker.py FLAG SPEC`` and return its JSON result plus load averages.
 
-    ``flag`` is ``--worker`` (ours: the project is put on PYTHONPATH) or ``--mpe2-worker`` (the
-    reference venv, which must not see the project, e.g. its ``envs`` package)."""
+    ``flag`` is ``--worker`` (ours: the project is put on PYTHONPATH), ``--mpe2-worker`` (the
+    reference venv, which must not see the project, e.g. its ``envs`` package) or ``--rllib-worker``
+    (the RLlib venv: the project on PYTHONPATH, which Ray's processes inherit, for our env)."""
     if flag not in WORKER_FLAGS:
         raise ValueError(f"flag must be one of {WORKER_FLAGS} (got {flag!r})")
     env = dict(os.environ)
     cwd: str | None = None
-    if flag == "--worker":
+    if flag in ("--worker", "--rllib-worker"):
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(IMPORT_ROOT), env.get("PYTHONPATH")) if p)
         cwd = str(IMPORT_ROOT)
     else:
@@ -111,20 +140,29 @@ def run_in_process(spec: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def _probe(python: str | None, name: str, env_var: str, needs: str) -> tuple[dict[str, Any] | None, str]:
+    if not python:
+        return None, (f"{name} reference skipped: no --{name}-python and ${env_var} is not set "
+                      "(see this script's docstring for the reference venv)")
+    if not Path(python).exists():
+        return None, f"{name} reference skipped: python {python!r} does not exist"
+    try:
+        probe = call_worker(python, f"--{name}-worker", {"kind": f"{name}_probe"}, timeout=300)
+    except WorkerError as exc:
+        return None, f"{name} reference skipped: {python} cannot import {needs}: {exc}"
+    return probe, f"{name} reference: {python}"
+
+
 def probe_mpe2(python: str | None) -> tuple[dict[str, Any] | None, str]:
     """(probe result, note). The result is None when the reference cannot be run: no ``python``,
     or one that cannot import mpe2, SB3 and torch. mpe2 is never installed into the project's venv
     (its pygame-ce would overwrite our pygame); how to make its venv: experiments/benchmark.py."""
-    if not python:
-        return None, (f"mpe2 reference skipped: no --mpe2-python and ${MPE2_ENV_VAR} is not set "
-                      "(see this script's docstring for the reference venv)")
-    if not Path(python).exists():
-        return None, f"mpe2 reference skipped: python {python!r} does not exist"
-    try:
-        probe = call_worker(python, "--mpe2-worker", {"kind": "mpe2_probe"}, timeout=300)
-    except WorkerError as exc:
-        return None, f"mpe2 reference skipped: {python} cannot import mpe2/SB3/torch: {exc}"
-    return probe, f"mpe2 reference: {python}"
+    return _probe(python, "mpe2", MPE2_ENV_VAR, "mpe2/SB3/torch")
+
+
+def probe_rllib(python: str | None) -> tuple[dict[str, Any] | None, str]:
+    """As ``probe_mpe2``, for the RLlib venv (Ray RLlib, torch, and our env from the project)."""
+    return _probe(python, "rllib", RLLIB_ENV_VAR, "ray.rllib/torch/our envs")
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
@@ -146,7 +184,10 @@ def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
     ``worker.mpe2_train_worker`` in a ``MPE2_N_ENVS``-env ``DummyVecEnv``, with the same network and
     PPO settings; its ``n_steps`` is ours x n_envs / 8 unless ``config.mpe2_n_steps``: the same 8192
     samples per rollout, minibatches and gradient steps per sample.
-    (c) memory: every result's ``peak_rss_mib``, ``baseline_rss_mib`` and ``rss_delta_mib``.
+    (c) ``rllib``: with ``config.rllib_python``, ``worker.rllib_train_worker`` (RLlib's multi-agent
+    PPO, blue and red, on our PettingZoo env, the same network and PPO settings) at each of
+    ``config.rllib_runners``; the best setting is the reference of ``ours_joint`` (ours / RLlib).
+    (d) memory: every result's ``peak_rss_mib``, ``baseline_rss_mib`` and ``rss_delta_mib``.
     Each result records the 1-minute load average before and after it: on a shared 2-core machine
     compare only numbers from the same run (the ratios), taken at a low load.
     """
@@ -194,6 +235,7 @@ def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
             "mpe2_ppo": {"n_envs": MPE2_N_ENVS, "n_steps": mpe2_n_steps},
             "mpe2": {"available": probe is not None, "python": mpe2_python,
                      **({"versions": probe["versions"]} if probe else {})},
+            "rllib_train_steps": config.rllib_train_steps,
             "notes": notes,
             "in_process": config.in_process,
             "memory": ("peak_rss_mib = ru_maxrss of the measurement's own process; rss_delta_mib = "
@@ -240,8 +282,36 @@ def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
     training["soo1_over_soo0"] = _ratio(training["ours_soo1"]["steps_per_s"],
                                         training["ours_soo0"]["steps_per_s"])
     results["training"] = training
+    results["rllib"] = _rllib(config, ppo, training["ours_joint"], notes)
+    results["meta"]["rllib"] = results["rllib"].pop("meta")
     results["meta"]["load1_end"] = load1()
     return results
+
+
+def _rllib(config: BenchmarkConfig, ppo: dict[str, Any], joint: dict[str, Any],
+           notes: list[str]) -> dict[str, Any]:
+    """(c): RLlib's multi-agent PPO at every ``config.rllib_runners`` setting, the best one, and
+    ``ours_joint`` over it; all None when the reference is skipped or every setting failed."""
+    probe, note = probe_rllib(config.rllib_python)
+    notes.append(note)
+    meta = {"available": probe is not None, "python": config.rllib_python,
+            "runners": [list(r) for r in config.rllib_runners],
+            **({"versions": probe["versions"]} if probe else {})}
+    settings: list[dict[str, Any]] = []
+    if probe is not None:
+        for runners, envs in config.rllib_runners:
+            _log(f"training: RLlib multi-agent PPO, {runners} runners x {envs} envs, "
+                 f"{config.rllib_train_steps} steps ...")
+            try:
+                settings.append(call_worker(config.rllib_python, "--rllib-worker", {
+                    "kind": "rllib_train", "steps": config.rllib_train_steps, "ppo": ppo,
+                    "env_runners": runners, "envs_per_runner": envs}))
+            except WorkerError as exc:
+                notes.append(f"rllib {runners}x{envs} failed: {exc}")
+                _log(notes[-1])
+    best = max(settings, key=lambda r: r["steps_per_s"]) if settings else None
+    return {"meta": meta, "settings": settings, "best": best,
+            "ours_joint_over_rllib": _ratio(joint["steps_per_s"], best and best["steps_per_s"])}
 
 
 def _fmt(x: float | None, spec: str = ",.0f") -> str:
@@ -262,7 +332,7 @@ def format_table(res: dict[str, Any]) -> str:
                 f"{_fmt(r['peak_rss_mib'], '.0f'):>5} MiB {_fmt(r['rss_delta_mib'], '.0f'):>3} MiB "
                 f"{load:>11}")
 
-    env, tr = res["env_steps"], res["training"]
+    env, tr, rll = res["env_steps"], res["training"], res["rllib"]
     lines = [
         f"Speed and scale ({'quick' if meta['quick'] else 'default budgets'}; {meta['cpu_count']} CPUs; "
         f"load1 {meta['load1_start']} -> {meta['load1_end']})",
@@ -290,10 +360,22 @@ def format_table(res: dict[str, Any]) -> str:
         f"SOO overhead: soo_weight=1 runs at {_fmt(tr['soo1_over_soo0'], '.2f')} x the speed of "
         "soo_weight=0",
         "",
+        "(c) joint training env-steps/s against RLlib's multi-agent PPO, same env and settings "
+        "(ratio = x the best RLlib setting)",
+        head, rule,
+        row("joint: SOOPPO blue + PPO red learning", tr["ours_joint"], rll["ours_joint_over_rllib"]),
+    ]
+    for r in rll["settings"]:
+        lines.append(row(f"RLlib PPO {r['env_runners']} runners x {r['envs_per_runner']} envs", r,
+                         _ratio(r["steps_per_s"], rll["best"]["steps_per_s"])))
+    if not rll["settings"]:
+        lines.append(row("RLlib PPO", None, None))
+    lines += [
+        "",
         ("peak RSS = ru_maxrss of the measurement's own process; delta = added by the timed part"
          if not meta["in_process"] else
          "ours measured in one process (--in-process): peak RSS = its running peak, delta = raise"),
-        "load1 = 1-min load average before/after",
+        "load1 = 1-min load average before/after; RLlib's peak RSS is its driver process only",
     ]
     lines += [f"note: {n}" for n in meta["notes"]]
     return "\n".join(lines)

@@ -1,8 +1,9 @@
-"""The benchmark's measurements, one per process: ours and mpe2's workers, their timed loops and
-memory peaks. Entry point: ``run_worker(spec)``, or in a subprocess ``python soo_rl/benchmark/worker.py
---worker|--mpe2-worker SPEC_JSON``, which prints one result line. Self-contained: the mpe2 reference
-venv runs this file without the project on its path, so at import it needs only the standard library
-(the workers import NumPy, torch, gymnasium, SB3, mpe2 or, for ours, the project).
+"""The benchmark's measurements, one per process: ours, mpe2's and RLlib's workers, their timed loops
+and memory peaks. Entry point: ``run_worker(spec)``, or in a subprocess ``python
+soo_rl/benchmark/worker.py --worker|--mpe2-worker|--rllib-worker SPEC_JSON``, which prints one result
+line. Self-contained: the reference venvs run this file (mpe2's without the project on its path,
+RLlib's with it, for our env), so at import it needs only the standard library (the workers import
+NumPy, torch, gymnasium, SB3, mpe2, Ray or, for ours, the project).
 """
 
 from __future__ import annotations
@@ -287,6 +288,84 @@ def mpe2_probe_worker() -> dict[str, Any]:
             "python": platform.python_version()}
 
 
+# ------------------------------------------------------------------------------ RLlib workers
+# (run by the RLlib reference venv's python, with the project on its path for our ``envs`` only)
+
+
+def rllib_train_worker(steps: int, ppo: dict[str, Any], env_runners: int, envs_per_runner: int,
+                       seed: int = SEED) -> dict[str, Any]:
+    """Env steps/s of RLlib's multi-agent PPO (new API stack) training two independent policies,
+    blue and red, on ``envs.deception_v0.parallel_env`` (``red_memory``, as ``ours_joint_worker``)
+    through ``ParallelPettingZooEnv``: ``ppo`` our ``PPOSettings`` dict mapped to RLlib's settings
+    (``n_envs * n_steps`` env steps per iteration, minibatch ``batch_size``, ``n_epochs``, the MLP
+    with tanh, SB3's loss: value coefficient 0.5, gradient clip 0.5, no KL term, no value clip),
+    ``env_runners`` runner processes with ``envs_per_runner`` envs each, Ray on this machine's CPUs.
+    Timed: the iterations after a first (untimed) one, until ``steps`` env steps are sampled."""
+    import ray
+    from ray.rllib.algorithms.ppo import PPOConfig
+    from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
+    from ray.rllib.core.rl_module.rl_module import RLModuleSpec
+    from ray.rllib.env.wrappers.pettingzoo_env import ParallelPettingZooEnv
+    from ray.tune.registry import register_env
+
+    from envs import deception_v0
+
+    register_env("soo_rl_deception", lambda _: ParallelPettingZooEnv(
+        deception_v0.parallel_env(max_cycles=MAX_CYCLES, red_memory=True)))
+    ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False,
+             logging_level="ERROR")
+    hidden = list(ppo["net_arch"])
+    config = (
+        PPOConfig()
+        .environment("soo_rl_deception")
+        .framework("torch")
+        .multi_agent(policies={"blue", "red"}, policy_mapping_fn=lambda agent_id, *_, **__: agent_id)
+        .rl_module(rl_module_spec=MultiRLModuleSpec(rl_module_specs={"blue": RLModuleSpec(),
+                                                                     "red": RLModuleSpec()}),
+                   model_config={"fcnet_hiddens": hidden, "fcnet_activation": "tanh",
+                                 "vf_share_layers": False})
+        .training(train_batch_size_per_learner=ppo["n_envs"] * ppo["n_steps"],
+                  minibatch_size=ppo["batch_size"], num_epochs=ppo["n_epochs"],
+                  lr=ppo["learning_rate"], gamma=ppo["gamma"], lambda_=ppo["gae_lambda"],
+                  clip_param=ppo["clip_range"], entropy_coeff=ppo["ent_coef"], vf_loss_coeff=0.5,
+                  grad_clip=0.5, use_kl_loss=False, vf_clip_param=float("inf"))
+        .env_runners(num_env_runners=env_runners, num_envs_per_env_runner=envs_per_runner)
+        .debugging(seed=seed)
+    )
+    algo = config.build_algo()
+    try:
+        def sampled(result: dict[str, Any]) -> int:
+            return int(result["env_runners"]["num_env_steps_sampled_lifetime"])
+
+        first = sampled(algo.train())
+        baseline = _rss_mib()
+        t0 = time.perf_counter()
+        done = 0
+        while done < steps:
+            done = sampled(algo.train()) - first
+        elapsed = time.perf_counter() - t0
+    finally:
+        algo.stop()
+        ray.shutdown()
+    return {"algo": "RLlib PPO (multi-agent, blue and red)", "env_runners": env_runners,
+            "envs_per_runner": envs_per_runner, "timesteps": done, "seconds": round(elapsed, 3),
+            "steps_per_s": done / elapsed, "ray_cpus": os.cpu_count(), **_memory(baseline)}
+
+
+def rllib_probe_worker() -> dict[str, Any]:
+    """The RLlib venv's package versions; fails if it cannot import RLlib, torch or our env."""
+    import importlib.metadata as md
+
+    import ray.rllib  # noqa: F401
+    import torch  # noqa: F401
+
+    from envs import deception_v0  # noqa: F401
+
+    return {"versions": {name: md.version(name) for name in
+                         ("ray", "pettingzoo", "gymnasium", "torch", "numpy")},
+            "python": platform.python_version()}
+
+
 WORKERS = {
     "ours_env": ours_env_worker,
     "ours_train": ours_train_worker,
@@ -294,9 +373,12 @@ WORKERS = {
     "mpe2_env": mpe2_env_worker,
     "mpe2_train": mpe2_train_worker,
     "mpe2_probe": mpe2_probe_worker,
+    "rllib_train": rllib_train_worker,
+    "rllib_probe": rllib_probe_worker,
 }
-#: how a subprocess is told which worker runs: ours import the project, mpe2's must not see it
-WORKER_FLAGS = ("--worker", "--mpe2-worker")
+#: how a subprocess is told which worker runs: ours import the project, mpe2's must not see it,
+#: RLlib's sees it (for our env) from its own venv
+WORKER_FLAGS = ("--worker", "--mpe2-worker", "--rllib-worker")
 
 
 def run_worker(spec: dict[str, Any]) -> None:
