@@ -4,7 +4,7 @@
         --panel honest:red/goal_rate --panel deceptive:deception/fake_first_rate --out curves.png
 
 Each panel is one condition's TensorBoard tag; each line the mean over a run's seeds with its 95% CI
-band. Bad input: one line on stderr, exit status 2.
+band (``--per-seed``: and each seed's own curve). Bad input: one line on stderr, exit status 2.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ def run(argv: list[str] | None = None) -> Path:
                    help="a condition's TensorBoard tag, e.g. honest:red/goal_rate; repeatable")
     p.add_argument("--labels", default=None, help="comma-separated run labels (default: folder names)")
     p.add_argument("--title", default="", help="figure title")
+    p.add_argument("--per-seed", action="store_true",
+                   help="also draw each seed's curve (thin lines in its run's colour)")
     p.add_argument("--out", required=True, help="PNG to write")
     args = p.parse_args(argv)
     out = Path(args.out)
@@ -36,7 +38,7 @@ def run(argv: list[str] | None = None) -> Path:
     labels = args.labels.split(",") if args.labels else None
     data = compare_curves([Path(r) for r in args.runs], [parse_panel(x) for x in args.panel], labels)
     out.parent.mkdir(parents=True, exist_ok=True)
-    plot_comparison(data, out, args.title)
+    plot_comparison(data, out, args.title, per_seed=args.per_seed)
     print(f"wrote {out}")
     return out
 

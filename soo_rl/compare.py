@@ -1,5 +1,5 @@
 """Training curves of several runs in one figure: one panel per (condition, TensorBoard tag), one
-line (mean over seeds, 95% CI band) per run. E.g. joint training with simultaneous against
+line (mean over seeds, 95% CI band) per run, and with ``per_seed`` each seed's own curve. E.g. joint training with simultaneous against
 alternating updates: red's goal rate beside the honest blue, the fake-first rate of the deceptive
 blue. experiments/compare_curves.py is its command line.
 """
@@ -23,8 +23,9 @@ def parse_panel(text: str) -> tuple[str, str]:
 
 def compare_curves(runs: list[Path], panels: list[tuple[str, str]],
                    labels: list[str] | None = None) -> dict[str, dict[str, dict]]:
-    """``{panel: {label: aggregate_curves band}}``; a run without a panel's condition or tag is left
-    out of that panel; no data at all for a panel is a ``UsageError``."""
+    """``{panel: {label: aggregate_curves band, its number of "seeds" and each seed's (steps,
+    values) under "curves"}}``; a run without a panel's condition or tag is left out of that panel;
+    no data at all for a panel is a ``UsageError``."""
     labels = labels or [Path(r).name for r in runs]
     if len(labels) != len(runs):
         raise UsageError(f"--labels: give one label per run ({len(runs)}), got {len(labels)}")
@@ -45,14 +46,18 @@ def compare_curves(runs: list[Path], panels: list[tuple[str, str]],
                       for s in run.seeds(cond)]
             curves = [c for c in curves if c is not None]
             if curves:
-                out[key][label] = {**aggregate_curves(curves), "seeds": len(curves)}
+                out[key][label] = {**aggregate_curves(curves), "seeds": len(curves),
+                                   "curves": curves}
         if not out[key]:
             raise UsageError(f"no run has the curve {tag!r} of condition {cond!r}")
     return out
 
 
-def plot_comparison(data: dict[str, dict[str, dict]], path: Path, title: str = "") -> Path:
-    """One panel per entry of ``compare_curves``' result, one mean line and CI band per run."""
+def plot_comparison(data: dict[str, dict[str, dict]], path: Path, title: str = "",
+                    per_seed: bool = False) -> Path:
+    """One panel per entry of ``compare_curves``' result, one mean line and CI band per run; with
+    ``per_seed`` each seed's curve too, thin, in its run's colour (a seed that leaves the others
+    shows there, where the mean only shifts)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -64,6 +69,8 @@ def plot_comparison(data: dict[str, dict[str, dict]], path: Path, title: str = "
             line, = ax.plot(agg["steps"], agg["mean"], lw=1.5, label=f"{label} ({agg['seeds']} seeds)")
             ax.fill_between(agg["steps"], agg["mean"] - agg["ci95"], agg["mean"] + agg["ci95"],
                             color=line.get_color(), alpha=0.15, lw=0)
+            for steps, values in (agg["curves"] if per_seed else []):
+                ax.plot(steps, values, lw=0.6, alpha=0.5, color=line.get_color())
         ax.set_title(panel)
         ax.set_xlabel("env steps")
         ax.grid(alpha=0.3)

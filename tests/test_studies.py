@@ -247,6 +247,16 @@ def test_compare_curves_draws_one_line_per_run(smoke_run, tmp_path, capsys):
     data = curves([smoke_run], [("honest", "task/blue_goal_rate")])
     band = data["honest: task/blue_goal_rate"][smoke_run.name]
     assert band["seeds"] == 2 and len(band["steps"]) == len(band["mean"]) > 1
+    assert len(band["curves"]) == 2  # each seed's own curve, for --per-seed
+    for steps, values in band["curves"]:
+        assert len(steps) == len(values) > 1 and set(steps) <= set(band["steps"])
+    seeded = tmp_path / "s.png"  # --per-seed draws more: a different picture
+    assert compare_curves.main([str(smoke_run), "--panel", "honest:task/blue_goal_rate",
+                                "--per-seed", "--out", str(seeded)]) == 0
+    plain = tmp_path / "p.png"
+    assert compare_curves.main([str(smoke_run), "--panel", "honest:task/blue_goal_rate",
+                                "--out", str(plain)]) == 0
+    assert seeded.read_bytes() != plain.read_bytes()
     capsys.readouterr()
     for argv, message in [(["--panel", "honest"], "--panel takes CONDITION:TAG"),
                           (["--panel", "honest:no/such_tag"], "no run has the curve"),
