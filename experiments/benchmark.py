@@ -1,4 +1,5 @@
-"""Speed and scale: our batched deception core and SOOPPO trainer vs. PettingZoo MPE (``mpe2``).
+"""Speed and scale: our batched deception core, SOOPPO and joint trainers vs. PettingZoo MPE (``mpe2``)
+with SB3, and RLlib's multi-agent PPO.
 
 CLI of ``soo_rl.benchmark.runner.run_benchmark`` (what it measures: its docstring), e.g. ``--quick
 --skip-mpe2``. The mpe2 reference venv, never this one (its pygame-ce would replace our pygame):

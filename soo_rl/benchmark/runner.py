@@ -1,6 +1,6 @@
 """The parent side of the benchmark: ``run_benchmark(BenchmarkConfig)`` runs every measurement
-(in-process or as a ``worker`` subprocess, the mpe2 ones in the reference venv) and returns the
-results dict; ``format_table`` prints it. CLI: experiments/benchmark.py.
+(in-process or as a ``worker`` subprocess, the mpe2 and RLlib ones in their reference venvs) and
+returns the results dict; ``format_table`` prints it. CLI: experiments/benchmark.py.
 """
 
 from __future__ import annotations
