@@ -1,7 +1,7 @@
 """Training curves of several runs in one figure: one panel per (condition, TensorBoard tag), one
-line (mean over seeds, 95% CI band) per run, and with ``per_seed`` each seed's own curve. E.g. joint training with simultaneous against
-alternating updates: red's goal rate beside the honest blue, the fake-first rate of the deceptive
-blue. experiments/compare_curves.py is its command line.
+line (mean over seeds, 95% CI band) per run, and with ``per_seed`` each seed's own curve. E.g. joint
+training with simultaneous against alternating updates: red's goal rate beside the honest blue, the
+fake-first rate of the deceptive blue. experiments/compare_curves.py is its command line.
 """
 
 from __future__ import annotations

@@ -16,6 +16,8 @@ import numpy as np
 
 from envs.config import DeceptionConfig
 from soo_rl.config import CONDITIONS, ExperimentConfig
+from soo_rl.errors import UsageError
+from soo_rl.run_lock import check_free
 
 
 class RunError(ValueError):
@@ -121,9 +123,6 @@ def load_source_run(run_dir: str | Path, flag: str) -> RunInfo:
     still being written by a training process is refused first (it may have no config.json yet);
     both failures are a ``UsageError`` naming ``flag``. It is only checked, not locked: several
     commands may read one run."""
-    from soo_rl.errors import UsageError
-    from soo_rl.run_lock import check_free
-
     if Path(run_dir).is_dir():
         check_free(Path(run_dir), flag)
     try:

@@ -60,7 +60,8 @@ def _rows(result: dict, cols: list[tuple[str, str]], sep: str) -> list[list[str]
     return rows
 
 
-def _text_table(header: list[str], rows: list[list[str]]) -> list[str]:
+def text_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """Lines of a plain-text table: the first column left-aligned, the others right-aligned."""
     widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
     fmt = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w)  # noqa: E731
                               for i, (c, w) in enumerate(zip(r, widths)))
@@ -81,7 +82,7 @@ def format_mechanism(result: dict) -> str:
     for title, cols in (("representation and action sensitivity", representation_columns(result)),
                         ("lure and pairing coverage", lure_columns(result))):
         lines.append(title)
-        lines += _text_table(["condition"] + [h for h, _ in cols], _rows(result, cols, "±"))
+        lines += text_table(["condition"] + [h for h, _ in cols], _rows(result, cols, "±"))
         lines.append("")
     return "\n".join(lines).rstrip()
 

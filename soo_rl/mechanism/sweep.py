@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from soo_rl.mechanism.analysis import DEFAULT_EPISODES, analyse_run
-from soo_rl.mechanism.formatting import cell
+from soo_rl.mechanism.formatting import cell, text_table
 from soo_rl.run_dir import RunError
 
 #: the columns of the sweep table: (header, source, key); source "sweep" = sweep.json's stats
@@ -60,10 +60,6 @@ def sweep_rows(result: dict[str, Any], sep: str = " ± ") -> tuple[list[str], li
 
 def format_sweep_mechanism(result: dict[str, Any]) -> str:
     """Plain-text table of ``analyse_sweep``'s result."""
-    header, rows = sweep_rows(result, sep="±")
-    widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
-    lines = ["  ".join(c.rjust(w) for c, w in zip(header, widths))]
-    lines.append("-" * len(lines[0]))
-    lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in rows]
+    lines = text_table(*sweep_rows(result, sep="±"))
     return (f"mechanism of sweep {result['sweep']} ({len(result['seeds'])} seeds, "
             f"{result['n_episodes']} episodes per model)\n" + "\n".join(lines))
