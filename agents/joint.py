@@ -2,13 +2,16 @@
 batched rollouts of ``DeceptionCore`` (independent PPO). Entry point: ``JointTrainer.learn``.
 
 Each learner keeps its own RolloutBuffer, training reward, truncation bootstrap, ``train()``,
-optimiser and logger; a frozen agent only acts. Design: docs/design.md section 3.
+optimiser and logger; a frozen agent only acts; with ``parallel_updates`` the two updates run at
+once, on two cores, with the same numbers. Design: docs/design.md section 3.
 """
 
 from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -65,11 +68,17 @@ class JointTrainer:
 
     :param rewards: each agent's ``TrainingReward`` (default: the env reward, unscaled)
     :param seed: seed of the worlds' RNG (blue's model seeds it again through ``AgentEnv.seed``)
+    :param parallel_updates: when both learners update after a rollout, run red's ``train()`` in a
+        second thread beside blue's (torch's kernels release the GIL: about half of the update time
+        overlaps on two cores). The same numbers as one after the other: each learner's minibatch
+        order is drawn from the global NumPy RNG before, in the sequential order (``update``).
+        Worth it only with a core to spare (one job on two cores, not two jobs).
     """
 
     def __init__(self, cfg: DeceptionConfig, num_envs: int, seed: int | None = None,
-                 rewards: dict[str, TrainingReward] | None = None):
+                 rewards: dict[str, TrainingReward] | None = None, parallel_updates: bool = False):
         self.num_envs = num_envs
+        self.parallel_updates = parallel_updates
         self.core = DeceptionCore(cfg, num_envs, seed)
         self.rewards = rewards or {a: TrainingReward(num_envs) for a in AGENTS}
         self.next_seed: int | None = seed
@@ -163,17 +172,23 @@ class JointTrainer:
         driver = "blue" if "blue" in learners else next(iter(learners))
         iteration = 0
         completed = True
-        while learners[driver].num_timesteps < totals[driver]:
-            if not self._collect_rollouts(models, learners, callbacks):
-                completed = False
-                break
-            iteration += 1
-            phase = AGENTS[((iteration - 1) // alternate) % 2] if alternate else None
-            for agent, model in learners.items():
-                model._update_current_progress_remaining(model.num_timesteps, totals[agent])
-                model.dump_logs(iteration)
-                if phase is None or phase == agent or len(learners) == 1:
-                    model.train()
+        pool = ThreadPoolExecutor(1) if self.parallel_updates and len(learners) > 1 else None
+        try:
+            while learners[driver].num_timesteps < totals[driver]:
+                if not self._collect_rollouts(models, learners, callbacks):
+                    completed = False
+                    break
+                iteration += 1
+                phase = AGENTS[((iteration - 1) // alternate) % 2] if alternate else None
+                for agent, model in learners.items():
+                    model._update_current_progress_remaining(model.num_timesteps, totals[agent])
+                    model.dump_logs(iteration)
+                # UPDATE
+                update([m for a, m in learners.items()
+                        if phase is None or phase == a or len(learners) == 1], pool)
+        finally:
+            if pool is not None:
+                pool.shutdown()
         for cb in callbacks.values():
             cb.on_training_end()
         return completed
@@ -270,6 +285,51 @@ class JointTrainer:
                         "episode": {"r": float(self.ep_return[agent][i]), "l": int(t[i]),
                                     "t": elapsed}}
         return infos
+
+
+def update(models: list[OnPolicyAlgorithm], pool: ThreadPoolExecutor | None = None) -> None:
+    """``model.train()`` of every model, one after the other, or with a ``pool`` (a thread) the
+    first model in this thread and the others in the pool's at the same time. The numbers are the
+    same either way: ``train()`` draws only its minibatch orders from the global NumPy RNG
+    (``RolloutBuffer.get``, once per epoch), so they are drawn here first, model after model as the
+    sequential loop would, and each buffer hands out its own. (Sequential when a model may stop
+    its epochs early, ``target_kl``: its number of draws is not known in advance.)"""
+    if pool is None or len(models) < 2 or any(m.target_kl is not None for m in models):
+        for model in models:
+            model.train()
+        return
+    for model in models:
+        buffer = model.rollout_buffer
+        orders = [np.random.permutation(buffer.buffer_size * buffer.n_envs)
+                  for _ in range(model.n_epochs)]
+        buffer.get = _presampled_get(buffer, iter(orders))  # shadows RolloutBuffer.get
+    try:
+        others = [pool.submit(model.train) for model in models[1:]]
+        models[0].train()
+        for future in others:
+            future.result()
+    finally:
+        for model in models:
+            model.rollout_buffer.__dict__.pop("get", None)
+
+
+def _presampled_get(buffer, orders: Iterator[np.ndarray]):
+    """``RolloutBuffer.get`` of stable-baselines3 2.9.2 with each call's minibatch order taken from
+    ``orders`` instead of ``np.random.permutation``."""
+
+    def get(batch_size: int | None = None):
+        assert buffer.full, ""
+        indices = next(orders)
+        if not buffer.generator_ready:
+            for name in ("observations", "actions", "values", "log_probs", "advantages", "returns"):
+                buffer.__dict__[name] = buffer.swap_and_flatten(buffer.__dict__[name])
+            buffer.generator_ready = True
+        size = buffer.buffer_size * buffer.n_envs
+        batch_size = size if batch_size is None else batch_size
+        for start in range(0, size, batch_size):
+            yield buffer._get_samples(indices[start:start + batch_size])
+
+    return get
 
 
 def _clip(model: BaseAlgorithm, actions: np.ndarray) -> np.ndarray:

@@ -244,10 +244,11 @@ class Learners:
 
 
 def build_learners(job: Job, exp: ExperimentConfig, cfg: DeceptionConfig, env_seed: int,
-                   resumed: bool) -> tuple[Learners, int]:
+                   resumed: bool, parallel_updates: bool = False) -> tuple[Learners, int]:
     """The job's learners (from its checkpoint, from the deceptive job's models for a fine-tune,
     or new) and the timestep at which the job's budget started. A resumed job with its training
-    state (the checkpoint's sidecar) continues bit-identically to an uninterrupted job."""
+    state (the checkpoint's sidecar) continues bit-identically to an uninterrupted job.
+    ``parallel_updates``: a joint job's two PPO updates run at once (``JointTrainer``)."""
     state = read_training_state(job) if resumed else None
     red = trainer = None
     if exp.red != "joint":
@@ -258,7 +259,7 @@ def build_learners(job: Job, exp: ExperimentConfig, cfg: DeceptionConfig, env_se
         n = exp.ppo.n_envs
         rewards = {"blue": TrainingReward(n, exp.ppo.reward_scale, exp.goal_shaping, exp.ppo.gamma),
                    "red": TrainingReward(n, exp.ppo.reward_scale)}
-        trainer = JointTrainer(cfg, n, env_seed, rewards)
+        trainer = JointTrainer(cfg, n, env_seed, rewards, parallel_updates=parallel_updates)
         finetune = CONDITIONS[job.condition].finetune
         learning = ("blue", "red") if not finetune or exp.finetune_red in (None, "learn") \
             else ("blue",)

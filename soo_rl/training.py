@@ -132,13 +132,14 @@ class RadiusCurriculum(BaseCallback):
 
 
 def run_job(job: Job, progress: ProgressFn | None = None,
-            should_stop: StopFn | None = None) -> dict[str, float]:
+            should_stop: StopFn | None = None, threads: int = 1) -> dict[str, float]:
     """Train one condition for one seed, evaluate it, save model.zip and metrics.json (and red.zip
     when red learns too).
 
     A finished job is skipped (its metrics are returned); a job with a ``checkpoint.zip`` continues
     from it. Raises ``TrainingInterrupted`` (after saving ``checkpoint.zip``) when ``should_stop()``
-    becomes true during training, and ``NonFiniteError`` on a NaN/inf.
+    becomes true during training, and ``NonFiniteError`` on a NaN/inf. ``threads``: the cores the
+    job may use; with 2 a joint job runs red's PPO update beside blue's (the same numbers).
     """
     torch.set_num_threads(1)
     budget = job_budget(job)
@@ -159,7 +160,8 @@ def run_job(job: Job, progress: ProgressFn | None = None,
     resumed = job.checkpoint_path.is_file()
     if not resumed:
         _set_aside_stale_logs(job.out_dir)
-    learners, start = build_learners(job, exp, cfg, env_seed, resumed)
+    learners, start = build_learners(job, exp, cfg, env_seed, resumed,
+                                     parallel_updates=threads >= 2)
     done = int(learners.blue.num_timesteps) - start
     if progress is not None and done > 0:
         progress(done)

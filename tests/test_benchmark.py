@@ -42,21 +42,25 @@ def test_quick_benchmark_writes_json(tmp_path, capsys, monkeypatch):
         for field in TRAIN_FIELDS:
             assert tr[key][field] > 0, (key, field)
         assert tr[key]["torch_threads"] == 1
-    joint = tr["ours_joint"]  # blue and red both learning
-    assert joint["timesteps"] >= runner.QUICK_TRAIN_STEPS and joint["torch_threads"] == 1
-    for field in TRAIN_FIELDS:
-        assert joint[field] > 0, ("ours_joint", field)
-    assert tr["mpe2_ppo"] is None
+    for key, cores in (("ours_joint", 1), ("ours_joint_2cores", 2)):  # blue and red both learning
+        joint = tr[key]
+        assert joint["timesteps"] >= runner.QUICK_TRAIN_STEPS and joint["torch_threads"] == 1
+        assert joint["cores"] == cores and joint["parallel_updates"] is (cores == 2)
+        for field in TRAIN_FIELDS:
+            assert joint[field] > 0, (key, field)
+    assert tr["mpe2_ppo"] is None and tr["mpe2_ppo_runs"] == []
+    assert set(tr["ratio_vs_mpe2"]) == {"ours_soo0", "ours_soo1", "ours_joint", "ours_joint_2cores"}
     assert tr["soo1_over_soo0"] > 0
 
     rllib = res["rllib"]  # no RLlib venv given: skipped, with a note
-    assert rllib == {"settings": [], "best": None, "ours_joint_over_rllib": None}
+    assert rllib == {"settings": [], "best": None, "ours_joint_over_rllib": None,
+                     "ours_joint_2cores_over_rllib": None}
     assert res["meta"]["rllib"]["available"] is False
     assert any(n.startswith("rllib reference skipped") for n in res["meta"]["notes"])
 
     table = capsys.readouterr().out
     assert "DeceptionCore N=16384" in table and "SOOPPO soo_weight=1" in table
-    assert "joint: SOOPPO blue + PPO red learning" in table
+    assert "joint: blue + red learning, 1 core" in table and "joint: 2 cores" in table
     assert "RLlib PPO" in table and "(not run)" in table
 
 

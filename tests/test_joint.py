@@ -130,3 +130,43 @@ def test_alternating_phases_update_one_learner_at_a_time():
     assert trainer.learn({"blue": blue, "red": red}, 8 * 32 * 6, alternate=2)
     # iterations 1-2: blue, 3-4: red, 5-6: blue
     assert blue._n_updates == 4 * KW["n_epochs"] and red._n_updates == 2 * KW["n_epochs"]
+
+
+@pytest.mark.parametrize("soo_weight", [0.0, 1.0])
+def test_parallel_updates_give_the_sequential_numbers(soo_weight):
+    """Red's update in a second thread beside blue's: the same parameters, optimiser states and
+    global RNG afterwards as one update after the other."""
+    cfg = DeceptionConfig(obs_radius=0.25, red_memory=True)
+    out = {}
+    for parallel in (False, True):
+        trainer = JointTrainer(cfg, 8, seed=4, parallel_updates=parallel)
+        blue = SOOPPO("MlpPolicy", trainer.env("blue"), seed=1, soo_weight=soo_weight,
+                      env_config=cfg, **KW)
+        red = _red(cfg, trainer, seed=2)
+        assert trainer.learn({"blue": blue, "red": red}, 8 * 32 * 3)
+        out[parallel] = {"params": _params(blue) + _params(red),
+                         "adam": [s["exp_avg_sq"].clone() for m in (blue, red)
+                                  for s in m.policy.optimizer.state.values()],
+                         "logs": (blue.logger.name_to_value.copy(), red.logger.name_to_value.copy()),
+                         "numpy": np.random.rand(), "torch": torch.rand(1)}
+        assert "get" not in vars(blue.rollout_buffer) and "get" not in vars(red.rollout_buffer)
+    seq, par = out[False], out[True]
+    assert all(torch.equal(a, b) for a, b in zip(seq["params"], par["params"]))
+    assert all(torch.equal(a, b) for a, b in zip(seq["adam"], par["adam"]))
+    assert seq["logs"] == par["logs"]
+    assert seq["numpy"] == par["numpy"] and torch.equal(seq["torch"], par["torch"])
+
+
+def test_parallel_updates_surface_an_error_of_the_other_thread():
+    cfg = DeceptionConfig(obs_radius=0.25)
+    trainer = JointTrainer(cfg, 8, parallel_updates=True)
+    blue = SOOPPO("MlpPolicy", trainer.env("blue"), seed=1, env_config=cfg, **KW)
+    red = _red(cfg, trainer, seed=2)
+
+    def broken() -> None:
+        raise RuntimeError("red's update failed")
+
+    red.train = broken
+    with pytest.raises(RuntimeError, match="red's update failed"):
+        trainer.learn({"blue": blue, "red": red}, 8 * 32)
+    assert "get" not in vars(blue.rollout_buffer)  # the minibatch orders are SB3's again

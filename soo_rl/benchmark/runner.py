@@ -39,6 +39,10 @@ DEFAULT_RLLIB_TRAIN_STEPS = 40_960  # 5 iterations of 8192 env steps, after an u
 #: cores (env steps/s): 0x1 302, 0x8 1,068, 1x8 1,152, 2x4 1,174, 2x8 1,352, 0x16 1,339, 1x16
 #: 1,152, 0x64 1,890, 1x64 1,607, 2x64 2,226, 0x128 2,077, 2x32 2,247 (docs/results.md section 4)
 DEFAULT_RLLIB_RUNNERS = ((2, 32), (0, 64))
+#: the joint-training rows: key -> red's update in a second thread (2 cores) or not (1 core)
+JOINT_ROWS = {"ours_joint": False, "ours_joint_2cores": True}
+#: the mpe2 reference's torch threads tried; the faster counts (ours may use 2 cores too)
+MPE2_TORCH_THREADS = (1, 2)
 QUICK_ENV_SECONDS = 0.1
 QUICK_TRAIN_STEPS = 1024
 QUICK_PPO = {"n_envs": 16, "n_steps": 64, "batch_size": 256, "n_epochs": 1}
@@ -180,13 +184,16 @@ def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
     (a) ``env_steps``: ``worker.ours_env_worker`` at each of ``config.worlds`` worlds against
     ``worker.mpe2_env_worker`` (one env); both continuous actions, 50-step episodes; ratios ours / mpe2.
     (b) ``training``: ``worker.ours_train_worker`` with ``soo_weight`` 0 and 1, and
-    ``worker.ours_joint_worker`` (blue and red both learning), against
-    ``worker.mpe2_train_worker`` in a ``MPE2_N_ENVS``-env ``DummyVecEnv``, with the same network and
-    PPO settings; its ``n_steps`` is ours x n_envs / 8 unless ``config.mpe2_n_steps``: the same 8192
-    samples per rollout, minibatches and gradient steps per sample.
+    ``worker.ours_joint_worker`` (blue and red both learning) on one core (``ours_joint``) and on
+    two (``ours_joint_2cores``: red's update beside blue's), against ``worker.mpe2_train_worker`` in
+    a ``MPE2_N_ENVS``-env ``DummyVecEnv``, with the same network and PPO settings, at 1 and 2 torch
+    threads (``mpe2_ppo`` is the faster: the reference gets the cores ours gets); its ``n_steps`` is
+    ours x n_envs / 8 unless ``config.mpe2_n_steps``: the same 8192 samples per rollout, minibatches
+    and gradient steps per sample.
     (c) ``rllib``: with ``config.rllib_python``, ``worker.rllib_train_worker`` (RLlib's multi-agent
     PPO, blue and red, on our PettingZoo env, the same network and PPO settings) at each of
-    ``config.rllib_runners``; the best setting is the reference of ``ours_joint`` (ours / RLlib).
+    ``config.rllib_runners`` (on every core); the best setting is the reference of both joint rows
+    (ours / RLlib).
     (d) memory: every result's ``peak_rss_mib``, ``baseline_rss_mib`` and ``rss_delta_mib``.
     Each result records the 1-minute load average before and after it: on a shared 2-core machine
     compare only numbers from the same run (the ratios), taken at a low load.
@@ -267,31 +274,40 @@ def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
         _log(f"training: SOOPPO soo_weight={w:g}, {config.train_steps} steps ...")
         training[f"ours_soo{w:g}"] = ours({"kind": "ours_train", "soo_weight": w,
                                            "steps": config.train_steps, "ppo": ppo})
-    _log(f"training: joint (blue and red learning), {config.train_steps} steps ...")
-    training["ours_joint"] = ours({"kind": "ours_joint", "steps": config.train_steps, "ppo": ppo})
-    mpe2_train = None
+    for key, parallel in JOINT_ROWS.items():
+        _log(f"training: joint (blue and red learning, {2 if parallel else 1} core"
+             f"{'s' if parallel else ''}), {config.train_steps} steps ...")
+        training[key] = ours({"kind": "ours_joint", "steps": config.train_steps, "ppo": ppo,
+                              "parallel_updates": parallel})
+    mpe2_runs = []
     if probe is not None:
-        _log(f"training: mpe2 PPO, {config.mpe2_train_steps} steps ...")
-        mpe2_train = mpe2_call({"kind": "mpe2_train", "steps": config.mpe2_train_steps,
-                                "sb3_kwargs": settings.sb3_kwargs(), "n_envs": MPE2_N_ENVS,
-                                "n_steps": mpe2_n_steps})
+        for threads in MPE2_TORCH_THREADS:
+            _log(f"training: mpe2 PPO, {threads} torch thread(s), {config.mpe2_train_steps} steps ...")
+            run = mpe2_call({"kind": "mpe2_train", "steps": config.mpe2_train_steps,
+                             "sb3_kwargs": settings.sb3_kwargs(), "n_envs": MPE2_N_ENVS,
+                             "n_steps": mpe2_n_steps, "torch_threads": threads})
+            if run is not None:
+                mpe2_runs.append(run)
+    mpe2_train = max(mpe2_runs, key=lambda r: r["steps_per_s"]) if mpe2_runs else None
     training["mpe2_ppo"] = mpe2_train
+    training["mpe2_ppo_runs"] = mpe2_runs
     ref = mpe2_train["steps_per_s"] if mpe2_train else None
     training["ratio_vs_mpe2"] = {k: _ratio(training[k]["steps_per_s"], ref)
-                                 for k in ("ours_soo0", "ours_soo1", "ours_joint")}
+                                 for k in ("ours_soo0", "ours_soo1", *JOINT_ROWS)}
     training["soo1_over_soo0"] = _ratio(training["ours_soo1"]["steps_per_s"],
                                         training["ours_soo0"]["steps_per_s"])
     results["training"] = training
-    results["rllib"] = _rllib(config, ppo, training["ours_joint"], notes)
+    results["rllib"] = _rllib(config, ppo, training, notes)
     results["meta"]["rllib"] = results["rllib"].pop("meta")
     results["meta"]["load1_end"] = load1()
     return results
 
 
-def _rllib(config: BenchmarkConfig, ppo: dict[str, Any], joint: dict[str, Any],
+def _rllib(config: BenchmarkConfig, ppo: dict[str, Any], training: dict[str, Any],
            notes: list[str]) -> dict[str, Any]:
     """(c): RLlib's multi-agent PPO at every ``config.rllib_runners`` setting, the best one, and
-    ``ours_joint`` over it; all None when the reference is skipped or every setting failed."""
+    each joint row of ``training`` over it; all None when the reference is skipped or every
+    setting failed."""
     probe, note = probe_rllib(config.rllib_python)
     notes.append(note)
     meta = {"available": probe is not None, "python": config.rllib_python,
@@ -311,7 +327,12 @@ def _rllib(config: BenchmarkConfig, ppo: dict[str, Any], joint: dict[str, Any],
                 _log(notes[-1])
     best = max(settings, key=lambda r: r["steps_per_s"]) if settings else None
     return {"meta": meta, "settings": settings, "best": best,
-            "ours_joint_over_rllib": _ratio(joint["steps_per_s"], best and best["steps_per_s"])}
+            **{f"{key}_over_rllib": _ratio(training[key]["steps_per_s"], best and best["steps_per_s"])
+               for key in JOINT_ROWS}}
+
+
+JOINT_LABELS = {"ours_joint": "joint: blue + red learning, 1 core",
+                "ours_joint_2cores": "joint: 2 cores (red's update beside)"}
 
 
 def _fmt(x: float | None, spec: str = ",.0f") -> str:
@@ -346,24 +367,33 @@ def format_table(res: dict[str, Any]) -> str:
     ppo = meta["ppo"]
     lines += [
         "",
-        f"(b) training env-steps/s in model.learn (ratio = ours / mpe2 PPO); net {ppo['net_arch']}, "
-        f"batch {ppo['batch_size']}, {ppo['n_epochs']} epochs",
+        f"(b) training env-steps/s in model.learn (ratio = ours / the faster mpe2 PPO run, t = torch "
+        f"threads); net {ppo['net_arch']}, batch {ppo['batch_size']}, {ppo['n_epochs']} epochs",
         head, rule,
         row(f"SOOPPO soo_weight=0 ({ppo['n_envs']}x{ppo['n_steps']})", tr["ours_soo0"],
             tr["ratio_vs_mpe2"]["ours_soo0"]),
         row(f"SOOPPO soo_weight=1 ({ppo['n_envs']}x{ppo['n_steps']})", tr["ours_soo1"],
             tr["ratio_vs_mpe2"]["ours_soo1"]),
-        row("joint: SOOPPO blue + PPO red learning", tr["ours_joint"],
-            tr["ratio_vs_mpe2"]["ours_joint"]),
-        row(f"mpe2 PPO ({meta['mpe2_ppo']['n_envs']}x{meta['mpe2_ppo']['n_steps']} DummyVecEnv)",
-            tr["mpe2_ppo"], 1.0 if tr["mpe2_ppo"] else None),
+        row(JOINT_LABELS["ours_joint"], tr["ours_joint"], tr["ratio_vs_mpe2"]["ours_joint"]),
+        row(JOINT_LABELS["ours_joint_2cores"], tr["ours_joint_2cores"],
+            tr["ratio_vs_mpe2"]["ours_joint_2cores"]),
+    ]
+    mpe2_name = f"mpe2 PPO ({meta['mpe2_ppo']['n_envs']}x{meta['mpe2_ppo']['n_steps']} DummyVecEnv"
+    for r in tr["mpe2_ppo_runs"]:
+        lines.append(row(f"{mpe2_name}, {r['torch_threads']}t)", r,
+                         _ratio(r["steps_per_s"], tr["mpe2_ppo"]["steps_per_s"])))
+    if not tr["mpe2_ppo_runs"]:
+        lines.append(row(f"{mpe2_name})", None, None))
+    lines += [
         f"SOO overhead: soo_weight=1 runs at {_fmt(tr['soo1_over_soo0'], '.2f')} x the speed of "
         "soo_weight=0",
         "",
         "(c) joint training env-steps/s against RLlib's multi-agent PPO, same env and settings "
         "(ratio = x the best RLlib setting)",
         head, rule,
-        row("joint: SOOPPO blue + PPO red learning", tr["ours_joint"], rll["ours_joint_over_rllib"]),
+        row(JOINT_LABELS["ours_joint"], tr["ours_joint"], rll["ours_joint_over_rllib"]),
+        row(JOINT_LABELS["ours_joint_2cores"], tr["ours_joint_2cores"],
+            rll["ours_joint_2cores_over_rllib"]),
     ]
     for r in rll["settings"]:
         lines.append(row(f"RLlib PPO {r['env_runners']} runners x {r['envs_per_runner']} envs", r,

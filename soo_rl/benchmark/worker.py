@@ -129,10 +129,11 @@ def ours_train_worker(soo_weight: float, steps: int, ppo: dict[str, Any], seed: 
             "torch_threads": torch.get_num_threads(), **_memory(baseline)}
 
 
-def ours_joint_worker(steps: int, ppo: dict[str, Any], seed: int = SEED) -> dict[str, Any]:
+def ours_joint_worker(steps: int, ppo: dict[str, Any], seed: int = SEED,
+                      parallel_updates: bool = False) -> dict[str, Any]:
     """Env steps per second of wall time inside ``JointTrainer.learn``: blue (``SOOPPO``, soo_weight
     1) and red (SB3 ``PPO``, with ``red_memory``) both learning, ``ppo`` a ``PPOSettings`` dict, one
-    torch thread."""
+    torch thread; ``parallel_updates``: red's update in a second thread beside blue's (2 cores)."""
     import torch
 
     torch.set_num_threads(1)
@@ -145,7 +146,7 @@ def ours_joint_worker(steps: int, ppo: dict[str, Any], seed: int = SEED) -> dict
 
     settings = PPOSettings(**{**ppo, "net_arch": tuple(ppo["net_arch"])})
     cfg = DeceptionConfig(max_cycles=MAX_CYCLES, red_memory=True)
-    trainer = JointTrainer(cfg, settings.n_envs, seed=seed)
+    trainer = JointTrainer(cfg, settings.n_envs, seed=seed, parallel_updates=parallel_updates)
     blue = SOOPPO("MlpPolicy", trainer.env("blue"), soo_weight=1.0, env_config=cfg, seed=seed,
                   device="cpu", verbose=0, **settings.sb3_kwargs())
     red = PPO("MlpPolicy", trainer.env("red"), seed=seed + 1, device="cpu", verbose=0,
@@ -157,7 +158,8 @@ def ours_joint_worker(steps: int, ppo: dict[str, Any], seed: int = SEED) -> dict
     elapsed = time.perf_counter() - t0
     done = int(blue.num_timesteps)
     return {"algo": "JointTrainer (SOOPPO blue + PPO red)", "n_envs": settings.n_envs,
-            "n_steps": settings.n_steps, "timesteps": done, "seconds": round(elapsed, 3),
+            "n_steps": settings.n_steps, "parallel_updates": parallel_updates,
+            "cores": 2 if parallel_updates else 1, "timesteps": done, "seconds": round(elapsed, 3),
             "steps_per_s": done / elapsed, "torch_threads": torch.get_num_threads(),
             **_memory(baseline)}
 
@@ -247,14 +249,14 @@ def make_mpe2_good_agent_env(seed: int = SEED, adversary_eps: float = 0.1):
 
 
 def mpe2_train_worker(steps: int, sb3_kwargs: dict[str, Any], n_envs: int, n_steps: int,
-                      seed: int = SEED) -> dict[str, Any]:
+                      seed: int = SEED, torch_threads: int = 1) -> dict[str, Any]:
     """Env steps/s inside ``model.learn`` of plain SB3 ``PPO`` training ``agent_0`` of
     ``make_mpe2_good_agent_env`` in an ``n_envs``-env ``DummyVecEnv`` (each env in a ``Monitor``),
-    one torch thread. ``sb3_kwargs``: ``PPOSettings.sb3_kwargs()`` of our run (same network and PPO
-    settings), with ``n_steps`` replacing its own."""
+    ``torch_threads`` torch threads (cores for its update). ``sb3_kwargs``: ``PPOSettings.sb3_kwargs()``
+    of our run (same network and PPO settings), with ``n_steps`` replacing its own."""
     import torch
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(torch_threads)
     from stable_baselines3 import PPO
     from stable_baselines3.common.monitor import Monitor
     from stable_baselines3.common.vec_env import DummyVecEnv
