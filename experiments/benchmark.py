@@ -53,6 +53,9 @@ def _parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, BenchmarkCo
     p.add_argument("--mpe2-train-steps", type=int, default=None,
                    help=f"timesteps of the mpe2 PPO measurement (default {DEFAULT_MPE2_TRAIN_STEPS}, "
                         f"--quick {QUICK_TRAIN_STEPS})")
+    p.add_argument("--repeats", type=int, default=1,
+                   help="rounds of the training measurements, taken in turn; each row is its median "
+                        "run (default 1)")
     p.add_argument("--mpe2-n-steps", type=int, default=None,
                    help=f"n_steps of the {MPE2_N_ENVS}-env mpe2 PPO (default: same samples per rollout "
                         "as ours, n_envs * n_steps / 8)")
@@ -80,7 +83,7 @@ def _parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, BenchmarkCo
             worlds=args.worlds, env_seconds=args.env_seconds, train_steps=args.train_steps,
             mpe2_train_steps=args.mpe2_train_steps, mpe2_n_steps=args.mpe2_n_steps,
             in_process=args.in_process, rllib_python=args.rllib_python,
-            rllib_train_steps=args.rllib_train_steps,
+            rllib_train_steps=args.rllib_train_steps, repeats=args.repeats,
             rllib_runners=parse_runner_settings(args.rllib_runners))
     except UsageError as exc:
         p.error(str(exc))

@@ -165,3 +165,31 @@ def test_profile_training_rejects_bad_input_in_one_line(capsys, argv, words):
     assert profile_training.main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and words in err, err
+
+
+def test_repeats_take_turns_and_each_row_is_its_median_run(monkeypatch):
+    """--repeats K: K rounds of every training measurement, in turn; a row is its median run."""
+    order, speeds = [], {"ours_train": iter([5, 1, 3, 2, 4, 6]), "ours_joint": iter([9, 7, 8, 1, 3, 2])}
+
+    def fake(spec):
+        order.append((spec["kind"], spec.get("soo_weight", spec.get("parallel_updates"))))
+        result = {"steps_per_s": float(next(speeds.get(spec["kind"], iter([1.0]))))}
+        if spec["kind"] == "ours_env":
+            result.update(n_worlds=spec["n_worlds"])
+        return result
+
+    monkeypatch.setattr(runner, "run_in_process", fake)
+    monkeypatch.setattr(runner, "_rllib", lambda *a: {"meta": {}})
+    res = runner.run_benchmark(runner.BenchmarkConfig(quick=True, skip_mpe2=True, worlds=[1],
+                                                      repeats=3))
+    trains = [o for o in order if o[0] != "ours_env"]
+    one_round = [("ours_train", 0.0), ("ours_train", 1.0), ("ours_joint", False),
+                 ("ours_joint", True)]
+    assert trains == one_round * 3  # in turn, not each measurement three times in a row
+    tr = res["training"]
+    assert tr["ours_soo0"]["repeats_steps_per_s"] == [5, 3, 4] and tr["ours_soo0"]["steps_per_s"] == 4
+    assert tr["ours_soo1"]["repeats_steps_per_s"] == [1, 2, 6] and tr["ours_soo1"]["steps_per_s"] == 2
+    assert tr["ours_joint"]["steps_per_s"] == 8 and tr["ours_joint_2cores"]["steps_per_s"] == 2
+    assert res["meta"]["repeats"] == 3
+    with pytest.raises(runner.UsageError, match="--repeats"):
+        runner.BenchmarkConfig(repeats=0)

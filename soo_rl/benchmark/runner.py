@@ -65,6 +65,7 @@ class BenchmarkConfig:
     rllib_python: str | None = None  # python of the RLlib reference venv; None: skipped
     rllib_train_steps: int | None = None  # timed env steps per RLlib setting
     rllib_runners: list[tuple[int, int]] = field(default_factory=lambda: list(DEFAULT_RLLIB_RUNNERS))
+    repeats: int = 1  # rounds of the training measurements (b); each row is its median run
 
     def __post_init__(self) -> None:
         if self.in_process is None:
@@ -80,6 +81,8 @@ class BenchmarkConfig:
         for name in ("env_seconds", "train_steps", "mpe2_train_steps", "rllib_train_steps"):
             if not getattr(self, name) > 0:
                 raise UsageError(f"--{name.replace('_', '-')} must be > 0")
+        if isinstance(self.repeats, bool) or not isinstance(self.repeats, int) or self.repeats < 1:
+            raise UsageError(f"--repeats must be a whole number >= 1 (got {self.repeats!r})")
         if any(n < 1 for n in self.worlds):
             raise UsageError("--worlds must be >= 1")
         if not self.rllib_runners or any(r < 0 or e < 1 for r, e in self.rllib_runners):
@@ -238,6 +241,7 @@ def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
             "env_seconds": config.env_seconds,
             "train_steps": config.train_steps,
             "mpe2_train_steps": config.mpe2_train_steps,
+            "repeats": config.repeats,
             "ppo": ppo,
             "mpe2_ppo": {"n_envs": MPE2_N_ENVS, "n_steps": mpe2_n_steps},
             "mpe2": {"available": probe is not None, "python": mpe2_python,
@@ -268,26 +272,38 @@ def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
         "ratio_vs_mpe2": {str(r["n_worlds"]): _ratio(r["steps_per_s"], ref) for r in ours_env},
     }
 
-    # (b) training steps/s
-    training: dict[str, Any] = {}
+    # (b) training steps/s: ``config.repeats`` rounds of every measurement, one after the other
+    # (a slow minute of the machine then hits ours and the reference alike); each row is its
+    # median-speed run
+    specs: dict[str, tuple[str, Any, dict[str, Any]]] = {}
     for w in (0.0, 1.0):
-        _log(f"training: SOOPPO soo_weight={w:g}, {config.train_steps} steps ...")
-        training[f"ours_soo{w:g}"] = ours({"kind": "ours_train", "soo_weight": w,
-                                           "steps": config.train_steps, "ppo": ppo})
+        specs[f"ours_soo{w:g}"] = (f"SOOPPO soo_weight={w:g}, {config.train_steps} steps", ours,
+                                   {"kind": "ours_train", "soo_weight": w,
+                                    "steps": config.train_steps, "ppo": ppo})
     for key, parallel in JOINT_ROWS.items():
-        _log(f"training: joint (blue and red learning, {2 if parallel else 1} core"
-             f"{'s' if parallel else ''}), {config.train_steps} steps ...")
-        training[key] = ours({"kind": "ours_joint", "steps": config.train_steps, "ppo": ppo,
-                              "parallel_updates": parallel})
-    mpe2_runs = []
+        specs[key] = (f"joint (blue and red learning, {2 if parallel else 1} core"
+                      f"{'s' if parallel else ''}), {config.train_steps} steps", ours,
+                      {"kind": "ours_joint", "steps": config.train_steps, "ppo": ppo,
+                       "parallel_updates": parallel})
     if probe is not None:
         for threads in MPE2_TORCH_THREADS:
-            _log(f"training: mpe2 PPO, {threads} torch thread(s), {config.mpe2_train_steps} steps ...")
-            run = mpe2_call({"kind": "mpe2_train", "steps": config.mpe2_train_steps,
-                             "sb3_kwargs": settings.sb3_kwargs(), "n_envs": MPE2_N_ENVS,
-                             "n_steps": mpe2_n_steps, "torch_threads": threads})
-            if run is not None:
-                mpe2_runs.append(run)
+            specs[f"mpe2_{threads}t"] = (
+                f"mpe2 PPO, {threads} torch thread(s), {config.mpe2_train_steps} steps", mpe2_call,
+                {"kind": "mpe2_train", "steps": config.mpe2_train_steps,
+                 "sb3_kwargs": settings.sb3_kwargs(), "n_envs": MPE2_N_ENVS,
+                 "n_steps": mpe2_n_steps, "torch_threads": threads})
+    runs: dict[str, list[dict[str, Any]]] = {key: [] for key in specs}
+    for k in range(config.repeats):
+        for key, (what, call, spec) in specs.items():
+            _log(f"training: {what}" + (f" (round {k + 1}/{config.repeats})" if config.repeats > 1
+                                        else "") + " ...")
+            result = call(spec)
+            if result is not None:
+                runs[key].append(result)
+    training: dict[str, Any] = {key: _median_run(runs[key]) for key in ("ours_soo0", "ours_soo1",
+                                                                         *JOINT_ROWS)}
+    mpe2_runs = [_median_run(runs[f"mpe2_{t}t"]) for t in MPE2_TORCH_THREADS
+                 if runs.get(f"mpe2_{t}t")]
     mpe2_train = max(mpe2_runs, key=lambda r: r["steps_per_s"]) if mpe2_runs else None
     training["mpe2_ppo"] = mpe2_train
     training["mpe2_ppo_runs"] = mpe2_runs
@@ -301,6 +317,13 @@ def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
     results["meta"]["rllib"] = results["rllib"].pop("meta")
     results["meta"]["load1_end"] = load1()
     return results
+
+
+def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run of median speed (the lower middle one of an even count), with every run's speed in
+    ``repeats_steps_per_s``."""
+    ranked = sorted(runs, key=lambda r: r["steps_per_s"])
+    return {**ranked[(len(ranked) - 1) // 2], "repeats_steps_per_s": [r["steps_per_s"] for r in runs]}
 
 
 def _rllib(config: BenchmarkConfig, ppo: dict[str, Any], training: dict[str, Any],
@@ -368,7 +391,8 @@ def format_table(res: dict[str, Any]) -> str:
     lines += [
         "",
         f"(b) training env-steps/s in model.learn (ratio = ours / the faster mpe2 PPO run, t = torch "
-        f"threads); net {ppo['net_arch']}, batch {ppo['batch_size']}, {ppo['n_epochs']} epochs",
+        f"threads); net {ppo['net_arch']}, batch {ppo['batch_size']}, {ppo['n_epochs']} epochs"
+        + (f"; median of {meta['repeats']} rounds" if meta.get("repeats", 1) > 1 else ""),
         head, rule,
         row(f"SOOPPO soo_weight=0 ({ppo['n_envs']}x{ppo['n_steps']})", tr["ours_soo0"],
             tr["ratio_vs_mpe2"]["ours_soo0"]),
