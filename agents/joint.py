@@ -23,6 +23,7 @@ from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.utils import obs_as_tensor
 
 from agents.distributions import unchecked_distributions
+from agents.policy_forward import sample_actions
 from agents.reward import TrainingReward
 from agents.worlds_env import WorldsVecEnv
 from envs.config import DeceptionConfig
@@ -216,7 +217,8 @@ class JointTrainer:
                 if agent in learners:
                     with th.no_grad():
                         obs_tensor = obs_as_tensor(model._last_obs, model.device)
-                        act, values[agent], log_probs[agent] = model.policy(obs_tensor)
+                        act, values[agent], log_probs[agent] = sample_actions(model.policy,
+                                                                              obs_tensor)
                     actions[agent] = act.cpu().numpy()
                     env_actions[agent] = _clip(model, actions[agent])
                 else:

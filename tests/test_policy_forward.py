@@ -1,0 +1,43 @@
+"""agents/policy_forward.py: the joint trainer's rollout forward is SB3's, bit for bit."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from stable_baselines3 import PPO
+
+from agents.joint import JointTrainer
+from agents.policy_forward import has_fast_path, sample_actions
+from agents.soo.ppo import SOOPPO
+from envs.config import DeceptionConfig
+
+
+def _models(cfg: DeceptionConfig, **kw):
+    trainer = JointTrainer(cfg, 4)
+    blue = SOOPPO("MlpPolicy", trainer.env("blue"), seed=1, env_config=cfg, device="cpu", **kw)
+    red = PPO("MlpPolicy", trainer.env("red"), seed=2, device="cpu", **kw)
+    return blue, red
+
+
+@pytest.mark.parametrize("cfg, kw, fast", [
+    (DeceptionConfig(red_memory=True), {}, True),
+    (DeceptionConfig(n_fakes=2), {"policy_kwargs": {"net_arch": [32, 16],
+                                                    "activation_fn": torch.nn.ReLU}}, True),
+    (DeceptionConfig(), {"use_sde": True}, False),
+    (DeceptionConfig(continuous_actions=False), {}, False),
+])
+def test_sample_actions_equals_the_policy_forward_and_its_random_draw(cfg, kw, fast):
+    for model in _models(cfg, **kw):
+        policy = model.policy
+        assert has_fast_path(policy) is fast
+        if hasattr(policy, "log_std"):  # a trained-looking policy: not the initial log_std of 0
+            with torch.no_grad():
+                policy.log_std.add_(-0.3)
+        obs = torch.randn(64, policy.observation_space.shape[0]) * 3
+        outs = []
+        for forward in (policy, lambda o: sample_actions(policy, o)):
+            torch.manual_seed(7)
+            with torch.no_grad():
+                outs.append([t.clone() for t in forward(obs)] + [torch.rand(4)])
+        for a, b in zip(*outs):
+            assert a.shape == b.shape and torch.equal(a, b)
