@@ -1,10 +1,12 @@
-"""``sample_actions(policy, obs)``: what ``ActorCriticPolicy.forward`` returns in a rollout step (action,
-value, log-probability), without its per-call Python: the joint trainer calls it twice per step."""
+"""SB3 policy calls without their per-call Python, the same numbers bit for bit: ``sample_actions``
+(``ActorCriticPolicy.forward`` in a rollout step: the joint trainer calls it twice per step) and
+``deterministic_actions`` (``predict(obs, deterministic=True)``: every evaluation episode step)."""
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch as th
 from stable_baselines3.common.distributions import DiagGaussianDistribution
 from stable_baselines3.common.policies import ActorCriticPolicy
@@ -54,3 +56,20 @@ def sample_actions(policy: ActorCriticPolicy, obs: th.Tensor) -> tuple[th.Tensor
     actions = th.normal(mean, std)  # Normal.sample
     log_prob = -((actions - mean) ** 2) / (2 * std**2) - std.log() - _LOG_SQRT_2PI  # Normal.log_prob
     return actions, values, log_prob.sum(dim=1)  # sum_independent_dims
+
+
+def deterministic_actions(policy: ActorCriticPolicy, obs: np.ndarray) -> np.ndarray:
+    """``policy.predict(obs, deterministic=True)[0]`` for a batch ``obs`` (SB3 2.9.2): the mean
+    action of the actor, clipped to the action space, bit for bit (tested), in a fraction of the
+    time (``predict`` walks every module to set eval mode and checks the observation's shape on
+    every call). Policies without ``has_fast_path`` go through ``predict``."""
+    if not has_fast_path(policy) or np.ndim(obs) != 2:
+        return policy.predict(obs, deterministic=True)[0]
+    if policy.training:
+        policy.set_training_mode(False)
+    with th.no_grad():
+        x = th.as_tensor(obs, device=policy.device).float()  # obs_to_tensor, preprocess_obs
+        latent_pi = _mlp(policy.mlp_extractor.policy_net, x)
+        mean = F.linear(latent_pi, policy.action_net.weight, policy.action_net.bias)  # the mode
+    space = policy.action_space
+    return np.clip(mean.cpu().numpy().reshape((-1, *space.shape)), space.low, space.high)

@@ -6,6 +6,8 @@ import numpy as np
 import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 
+from agents.policy_forward import deterministic_actions
+
 
 class SB3Policy:
     """Batched actions from an SB3 model: ``act(obs)`` = ``model.predict(obs, deterministic)``."""
@@ -26,6 +28,8 @@ class SB3Policy:
         pass
 
     def act(self, obs: np.ndarray) -> np.ndarray:
+        if self.deterministic:  # predict's numbers, without its per-call Python
+            return deterministic_actions(self.model.policy, obs)
         with torch.no_grad():
             action, _ = self.model.predict(obs, deterministic=self.deterministic)
         return action

@@ -1,13 +1,14 @@
-"""agents/policy_forward.py: the joint trainer's rollout forward is SB3's, bit for bit."""
+"""agents/policy_forward.py: the rollout forward and the evaluation actions are SB3's, bit for bit."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from stable_baselines3 import PPO
 
 from agents.joint import JointTrainer
-from agents.policy_forward import has_fast_path, sample_actions
+from agents.policy_forward import deterministic_actions, has_fast_path, sample_actions
 from agents.soo.ppo import SOOPPO
 from envs.config import DeceptionConfig
 
@@ -41,3 +42,27 @@ def test_sample_actions_equals_the_policy_forward_and_its_random_draw(cfg, kw, f
                 outs.append([t.clone() for t in forward(obs)] + [torch.rand(4)])
         for a, b in zip(*outs):
             assert a.shape == b.shape and torch.equal(a, b)
+
+
+
+@pytest.mark.parametrize("cfg, kw", [
+    (DeceptionConfig(red_memory=True), {}),
+    (DeceptionConfig(n_fakes=2), {"policy_kwargs": {"net_arch": [32, 16],
+                                                    "activation_fn": torch.nn.ReLU}}),
+    (DeceptionConfig(continuous_actions=False), {}),
+])
+def test_deterministic_actions_equal_predict(cfg, kw):
+    for model in _models(cfg, **kw):
+        policy = model.policy
+        if hasattr(policy, "action_net"):  # means beyond the action bounds get clipped
+            with torch.no_grad():
+                policy.action_net.weight.mul_(2000.0)
+        dim = policy.observation_space.shape[0]
+        for obs in (np.random.default_rng(0).normal(size=(100, dim)).astype(np.float32),
+                    np.random.default_rng(1).normal(size=(3, dim))):  # float64 is cast as SB3 does
+            want, _ = model.predict(obs, deterministic=True)
+            got = deterministic_actions(policy, obs)
+            assert got.dtype == want.dtype and got.shape == want.shape
+            np.testing.assert_array_equal(got, want)
+            if has_fast_path(policy):
+                assert np.abs(got).max() == 1.0  # some were clipped
