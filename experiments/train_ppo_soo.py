@@ -71,8 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "(--timesteps, --red, --env, --ppo, ...) must stay RUN_DIR's. The copied jobs "
                    "keep their metrics, their SOO value measured with RUN_DIR's --pairing")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                   help="parallel training processes (one torch thread each); 1 = in-process; "
-                   "with --backend ray: the CPUs of the local Ray instance")
+                   help="parallel training processes (one torch thread each; a --red joint job "
+                   "updates red in a second thread when there are twice as many cores as jobs at "
+                   "once); 1 = in-process; with --backend ray: the CPUs of the local Ray instance")
     add_backend_flags(p)
     p.add_argument("--out", default=None,
                    help="run directory (default: runs/<preset>-<date-time>)")

@@ -207,3 +207,26 @@ def test_sweep_of_a_joint_run_fine_tunes_blue_and_red_from_the_deceptive_pair(jo
         red = PPO.load(d / "red.zip", device="cpu")
         dec = PPO.load(joint_run / "deceptive" / "seed_0" / "red.zip", device="cpu")
         assert red.num_timesteps == dec.num_timesteps + 2048
+
+
+def test_a_joint_job_on_two_threads_gives_the_one_thread_results(tmp_path):
+    """run_job(threads=2): red's update beside blue's; the same models and metrics."""
+    exp = PRESETS["smoke"].replace(red="joint", timesteps=4096, env={"obs_radius": 0.25,
+                                                                     "red_memory": True})
+    out = {}
+    for threads in (1, 2):
+        job = Job(str(tmp_path / f"t{threads}"), "deceptive", 0, exp.to_dict())
+        metrics = run_job(job, threads=threads)
+        out[threads] = (metrics, [_params(load_model(job.out_dir / name, cls))
+                                  for name, cls in (("model.zip", SOOPPO), ("red.zip", PPO))])
+    assert out[1][0] == out[2][0]
+    for a, b in zip(out[1][1], out[2][1]):
+        assert all(torch.equal(x, y) for x, y in zip(a, b))
+
+
+def test_jobs_get_a_second_thread_only_with_a_core_to_spare(monkeypatch):
+    from soo_rl.backends import local
+
+    for cores, at_once, threads in ((2, 1, 2), (2, 2, 1), (1, 1, 1), (8, 4, 2), (8, 5, 1)):
+        monkeypatch.setattr(local.os, "sched_getaffinity", lambda _pid, n=cores: set(range(n)))
+        assert local.job_threads(at_once) == threads, (cores, at_once)
