@@ -39,6 +39,12 @@ def _mlp(layers: nn.Sequential, x: th.Tensor) -> th.Tensor:
     return x
 
 
+def _actor_mean(policy: ActorCriticPolicy, obs: th.Tensor) -> th.Tensor:
+    """The Gaussian's mean (SB3's ``action_net`` on the actor MLP's latent)."""
+    latent_pi = _mlp(policy.mlp_extractor.policy_net, obs)
+    return F.linear(latent_pi, policy.action_net.weight, policy.action_net.bias)
+
+
 def sample_actions(policy: ActorCriticPolicy, obs: th.Tensor) -> tuple[th.Tensor, th.Tensor, th.Tensor]:
     """``policy(obs)`` (SB3 2.9.2's ``ActorCriticPolicy.forward``, stochastic): the same actions,
     values and log-probabilities, bit for bit, and the same draw from torch's global RNG (tested),
@@ -48,10 +54,9 @@ def sample_actions(policy: ActorCriticPolicy, obs: th.Tensor) -> tuple[th.Tensor
     if not has_fast_path(policy):
         return policy(obs)
     obs = obs.float().flatten(1)  # preprocess_obs of a Box, FlattenExtractor
-    latent_pi = _mlp(policy.mlp_extractor.policy_net, obs)
+    mean = _actor_mean(policy, obs)
     latent_vf = _mlp(policy.mlp_extractor.value_net, obs)
     values = F.linear(latent_vf, policy.value_net.weight, policy.value_net.bias)
-    mean = F.linear(latent_pi, policy.action_net.weight, policy.action_net.bias)
     std = th.ones_like(mean) * policy.log_std.exp()  # DiagGaussianDistribution.proba_distribution
     actions = th.normal(mean, std)  # Normal.sample
     log_prob = -((actions - mean) ** 2) / (2 * std**2) - std.log() - _LOG_SQRT_2PI  # Normal.log_prob
@@ -69,7 +74,6 @@ def deterministic_actions(policy: ActorCriticPolicy, obs: np.ndarray) -> np.ndar
         policy.set_training_mode(False)
     with th.no_grad():
         x = th.as_tensor(obs, device=policy.device).float()  # obs_to_tensor, preprocess_obs
-        latent_pi = _mlp(policy.mlp_extractor.policy_net, x)
-        mean = F.linear(latent_pi, policy.action_net.weight, policy.action_net.bias)  # the mode
+        mean = _actor_mean(policy, x)  # the mode
     space = policy.action_space
     return np.clip(mean.cpu().numpy().reshape((-1, *space.shape)), space.low, space.high)

@@ -39,8 +39,9 @@ DEFAULT_RLLIB_TRAIN_STEPS = 40_960  # 5 iterations of 8192 env steps, after an u
 #: cores (env steps/s): 0x1 302, 0x8 1,068, 1x8 1,152, 2x4 1,174, 2x8 1,352, 0x16 1,339, 1x16
 #: 1,152, 0x64 1,890, 1x64 1,607, 2x64 2,226, 0x128 2,077, 2x32 2,247 (docs/results.md section 4)
 DEFAULT_RLLIB_RUNNERS = ((2, 32), (0, 64))
-#: the joint-training rows: key -> red's update in a second thread (2 cores) or not (1 core)
-JOINT_ROWS = {"ours_joint": False, "ours_joint_2cores": True}
+#: the joint-training rows: key -> (red's update in a second thread, i.e. 2 cores; table label)
+JOINT_ROWS = {"ours_joint": (False, "joint: blue + red learning, 1 core"),
+              "ours_joint_2cores": (True, "joint: 2 cores (red's update beside)")}
 #: the mpe2 reference's torch threads tried; the faster counts (ours may use 2 cores too)
 MPE2_TORCH_THREADS = (1, 2)
 QUICK_ENV_SECONDS = 0.1
@@ -280,9 +281,8 @@ def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
         specs[f"ours_soo{w:g}"] = (f"SOOPPO soo_weight={w:g}, {config.train_steps} steps", ours,
                                    {"kind": "ours_train", "soo_weight": w,
                                     "steps": config.train_steps, "ppo": ppo})
-    for key, parallel in JOINT_ROWS.items():
-        specs[key] = (f"joint (blue and red learning, {2 if parallel else 1} core"
-                      f"{'s' if parallel else ''}), {config.train_steps} steps", ours,
+    for key, (parallel, label) in JOINT_ROWS.items():
+        specs[key] = (f"{label}, {config.train_steps} steps", ours,
                       {"kind": "ours_joint", "steps": config.train_steps, "ppo": ppo,
                        "parallel_updates": parallel})
     if probe is not None:
@@ -354,9 +354,6 @@ def _rllib(config: BenchmarkConfig, ppo: dict[str, Any], training: dict[str, Any
                for key in JOINT_ROWS}}
 
 
-JOINT_LABELS = {"ours_joint": "joint: blue + red learning, 1 core",
-                "ours_joint_2cores": "joint: 2 cores (red's update beside)"}
-
 
 def _fmt(x: float | None, spec: str = ",.0f") -> str:
     return "-" if x is None else format(x, spec)
@@ -398,10 +395,8 @@ def format_table(res: dict[str, Any]) -> str:
             tr["ratio_vs_mpe2"]["ours_soo0"]),
         row(f"SOOPPO soo_weight=1 ({ppo['n_envs']}x{ppo['n_steps']})", tr["ours_soo1"],
             tr["ratio_vs_mpe2"]["ours_soo1"]),
-        row(JOINT_LABELS["ours_joint"], tr["ours_joint"], tr["ratio_vs_mpe2"]["ours_joint"]),
-        row(JOINT_LABELS["ours_joint_2cores"], tr["ours_joint_2cores"],
-            tr["ratio_vs_mpe2"]["ours_joint_2cores"]),
     ]
+    lines += [row(label, tr[key], tr["ratio_vs_mpe2"][key]) for key, (_, label) in JOINT_ROWS.items()]
     mpe2_name = f"mpe2 PPO ({meta['mpe2_ppo']['n_envs']}x{meta['mpe2_ppo']['n_steps']} DummyVecEnv"
     for r in tr["mpe2_ppo_runs"]:
         lines.append(row(f"{mpe2_name}, {r['torch_threads']}t)", r,
@@ -415,10 +410,8 @@ def format_table(res: dict[str, Any]) -> str:
         "(c) joint training env-steps/s against RLlib's multi-agent PPO, same env and settings "
         "(ratio = x the best RLlib setting)",
         head, rule,
-        row(JOINT_LABELS["ours_joint"], tr["ours_joint"], rll["ours_joint_over_rllib"]),
-        row(JOINT_LABELS["ours_joint_2cores"], tr["ours_joint_2cores"],
-            rll["ours_joint_2cores_over_rllib"]),
     ]
+    lines += [row(label, tr[key], rll[f"{key}_over_rllib"]) for key, (_, label) in JOINT_ROWS.items()]
     for r in rll["settings"]:
         lines.append(row(f"RLlib PPO {r['env_runners']} runners x {r['envs_per_runner']} envs", r,
                          _ratio(r["steps_per_s"], rll["best"]["steps_per_s"])))
