@@ -65,7 +65,7 @@ class JointTrainer:
     Build each agent's model on ``trainer.env(agent)`` (new, or ``load(..., env=trainer.env(agent))``),
     then ``learn({"blue": blue, "red": red}, total, learning=("blue", "red"))``. A learner that is
     not in ``learning`` acts deterministically and is never updated. With red frozen, blue trains
-    exactly as ``model.learn`` on ``soo_rl.vec_env.DeceptionVecEnv`` with that red would.
+    exactly as ``model.learn`` on ``soo_rl.training.vec_env.DeceptionVecEnv`` with that red would.
 
     :param rewards: each agent's ``TrainingReward`` (default: the env reward, unscaled)
     :param seed: seed of the worlds' RNG (blue's model seeds it again through ``AgentEnv.seed``)

@@ -1,7 +1,7 @@
 """Speed and scale: our batched deception core, SOOPPO and joint trainers vs. PettingZoo MPE (``mpe2``)
 with SB3, and RLlib's multi-agent PPO.
 
-CLI of ``soo_rl.benchmark.runner.run_benchmark`` (what it measures: its docstring), e.g. ``--quick
+CLI of ``soo_rl.tools.benchmark.runner.run_benchmark`` (what it measures: its docstring), e.g. ``--quick
 --skip-mpe2``. The mpe2 reference venv, never this one (its pygame-ce would replace our pygame):
 ``python3 -m venv V; V/bin/pip install mpe2 stable-baselines3==2.9.2 torch==2.13.0`` (the CPU wheel),
 then ``--mpe2-python V/bin/python`` or ``export SOO_RL_MPE2_PYTHON=V/bin/python``. The RLlib
@@ -22,13 +22,13 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from soo_rl.benchmark.runner import (DEFAULT_ENV_SECONDS, DEFAULT_MPE2_TRAIN_STEPS,  # noqa: E402
+from soo_rl.tools.benchmark.runner import (DEFAULT_ENV_SECONDS, DEFAULT_MPE2_TRAIN_STEPS,  # noqa: E402
                                      DEFAULT_RLLIB_RUNNERS, DEFAULT_RLLIB_TRAIN_STEPS,
                                      DEFAULT_TRAIN_STEPS, MPE2_ENV_VAR, MPE2_N_ENVS,
                                      QUICK_ENV_SECONDS, QUICK_TRAIN_STEPS, RLLIB_ENV_VAR,
                                      WORLD_COUNTS, BenchmarkConfig, format_table,
                                      parse_runner_settings, run_benchmark)
-from soo_rl.benchmark.worker import run_worker  # noqa: E402
+from soo_rl.tools.benchmark.worker import run_worker  # noqa: E402
 from soo_rl.errors import UsageError  # noqa: E402
 
 DEFAULT_JSON = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "benchmark.json"
@@ -74,7 +74,7 @@ def _parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, BenchmarkCo
                           "running peak, not per measurement); the default with --quick")
     iso.add_argument("--isolate", dest="in_process", action="store_false",
                      help="measure each of ours in its own subprocess (the default without --quick)")
-    p.add_argument("--worker", help=argparse.SUPPRESS)  # run one measurement (soo_rl.benchmark.worker)
+    p.add_argument("--worker", help=argparse.SUPPRESS)  # run one measurement (soo_rl.tools.benchmark.worker)
     p.add_argument("--mpe2-worker", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     try:

@@ -4,7 +4,7 @@
     python experiments/classify.py runs/<run> --positive deceptive_ft --negative soo
     python experiments/classify.py runs/<run> --episodes 1,10,100,500 --eval-seeds 20 --json
 
-The command line of ``soo_rl.classifier.classify_run`` (the protocol: its docstring); entry point
+The command line of ``soo_rl.analysis.classifier.classify_run`` (the protocol: its docstring); entry point
 ``main(argv)``. Prints accuracy and AUROC (mean ± 95% CI over evaluation seeds) per number of
 evaluation episodes. Bad input: one line on stderr, exit status 2.
 """
@@ -69,9 +69,9 @@ def run(argv: list[str] | None = None) -> dict:
 
     import torch
 
-    from soo_rl.checkpoints import CheckpointError
-    from soo_rl.classifier import classify_run, format_curve
-    from soo_rl.run_dir import RunError, load_run
+    from soo_rl.storage.checkpoints import CheckpointError
+    from soo_rl.analysis.classifier import classify_run, format_curve
+    from soo_rl.storage.run_dir import RunError, load_run
 
     torch.set_num_threads(1)
     try:

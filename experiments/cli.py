@@ -59,7 +59,7 @@ def check_backend(args: argparse.Namespace) -> None:
         if args.ray_address:
             raise UsageError("--ray-address needs --backend ray")
         return
-    from soo_rl.backends.ray_tasks import check_available
+    from soo_rl.running.backends.ray_tasks import check_available
 
     missing = check_available()
     if missing:

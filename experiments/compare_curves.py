@@ -1,4 +1,4 @@
-"""Training curves of several runs in one figure (``soo_rl.compare``):
+"""Training curves of several runs in one figure (``soo_rl.analysis.compare``):
 
     python experiments/compare_curves.py runs/joint runs/joint-alt10 --labels simultaneous,alternating \
         --panel honest:red/goal_rate --panel deceptive:deception/fake_first_rate --out curves.png
@@ -16,7 +16,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from experiments.cli import OneLineParser, UsageError, run_cli  # noqa: E402
-from soo_rl.compare import compare_curves, parse_panel, plot_comparison  # noqa: E402
+from soo_rl.analysis.compare import compare_curves, parse_panel, plot_comparison  # noqa: E402
 
 PROG = "compare_curves.py"
 

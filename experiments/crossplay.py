@@ -3,7 +3,7 @@ follow rate), as a heatmap and a table.
 
     python experiments/crossplay.py runs/<joint-run> [--episodes 200]
 
-The command line of ``soo_rl.crossplay.crossplay``; writes ``RUN/crossplay/crossplay.json`` and
+The command line of ``soo_rl.analysis.crossplay.crossplay``; writes ``RUN/crossplay/crossplay.json`` and
 ``crossplay.png``. Bad input: one line on stderr, exit status 2.
 """
 
@@ -33,8 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(argv: list[str] | None = None) -> dict:
-    from soo_rl.crossplay import crossplay, format_crossplay, plot_crossplay
-    from soo_rl.run_dir import RunError, load_run
+    from soo_rl.analysis.crossplay import crossplay, format_crossplay, plot_crossplay
+    from soo_rl.storage.run_dir import RunError, load_run
 
     args = build_parser().parse_args(argv)
     if args.episodes < 1:

@@ -55,8 +55,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"evaluate.py: error: {err}", file=sys.stderr)
         return 2
 
-    from soo_rl.checkpoints import CheckpointError
-    from soo_rl.evaluation import default_red, evaluate_model, load_blue
+    from soo_rl.storage.checkpoints import CheckpointError
+    from soo_rl.evaluation.evaluate import default_red, evaluate_model, load_blue
 
     try:
         model, cfg = load_blue(Path(args.checkpoint), reward_mode=args.reward_mode,

@@ -4,8 +4,8 @@
     python experiments/mechanism.py runs/<run> --conditions deceptive,soo --seeds 2 --episodes 100
     python experiments/mechanism.py runs/<sweep>     # a sweep: every (pairing, lambda) point's soo
 
-The command line of ``soo_rl.mechanism.analyse_run`` (what it computes: its docstring and
-``soo_rl.mechanism``); entry point ``main(argv)``. Writes ``RUN/mechanism.json`` (atomically; nothing
+The command line of ``soo_rl.analysis.mechanism.analyse_run`` (what it computes: its docstring and
+``soo_rl.analysis.mechanism``); entry point ``main(argv)``. Writes ``RUN/mechanism.json`` (atomically; nothing
 else) and prints one row per condition: probe R^2 per layer, action sensitivities, trap rates with red
 hidden, the share of deception that needs red, and each pairing's coverage of the red-dependent steps.
 Bad input: one line on stderr, exit status 2.
@@ -78,10 +78,10 @@ def run(argv: list[str] | None = None) -> dict:
 
     import torch
 
-    from soo_rl.checkpoints import CheckpointError
-    from soo_rl.mechanism import analyse_run, format_mechanism, save_mechanism
-    from soo_rl.mechanism.sweep import analyse_sweep, format_sweep_mechanism, is_sweep
-    from soo_rl.run_dir import RunError, load_run
+    from soo_rl.storage.checkpoints import CheckpointError
+    from soo_rl.analysis.mechanism import analyse_run, format_mechanism, save_mechanism
+    from soo_rl.analysis.mechanism.sweep import analyse_sweep, format_sweep_mechanism, is_sweep
+    from soo_rl.storage.run_dir import RunError, load_run
 
     torch.set_num_threads(1)
 

@@ -2,7 +2,7 @@
 
     python experiments/profile_training.py [--rollouts 6] [--repeats 3] [--checkpoint ZIP] [--json]
 
-The CLI of ``soo_rl.profiling.profile_soo`` (what it measures: its docstring); ``--checkpoint``
+The CLI of ``soo_rl.tools.profiling.profile_soo`` (what it measures: its docstring); ``--checkpoint``
 (e.g. ``runs/default/deceptive/seed_0/model.zip``) profiles the SOO fine-tune's workload.
 """
 
@@ -23,7 +23,7 @@ PROG = "profile_training.py"
 def run(argv: list[str] | None) -> dict[str, dict[str, float]]:
     p = OneLineParser(prog=PROG, description=__doc__.split("\n")[0])
     from soo_rl.config import PAIRING_NAMES, ExperimentConfig
-    from soo_rl.profiling import check_checkpoint, profile_soo
+    from soo_rl.tools.profiling import check_checkpoint, profile_soo
 
     p.add_argument("--rollouts", type=int, default=6, help="rollouts of 64 x 128 steps per case")
     p.add_argument("--repeats", type=int, default=3,

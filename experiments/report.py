@@ -4,7 +4,7 @@
     python experiments/report.py runs/<run> --sweep runs/<run>-sweep --out report.md
     python experiments/report.py runs/<run> --quick                  # fewer episodes: a first look
 
-The command line of ``soo_rl.report.write_report`` (its sections: README "Evaluate, watch, report");
+The command line of ``soo_rl.analysis.report.write_report`` (its sections: README "Evaluate, watch, report");
 entry point ``main(argv)``. Bad input: one line on stderr, exit status 2.
 """
 
@@ -37,9 +37,9 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 2
-    from soo_rl.checkpoints import CheckpointError
-    from soo_rl.report import write_report
-    from soo_rl.run_dir import RunError
+    from soo_rl.storage.checkpoints import CheckpointError
+    from soo_rl.analysis.report import write_report
+    from soo_rl.storage.run_dir import RunError
 
     err = None
     if args.out is not None and not args.out.endswith(".md"):

@@ -5,7 +5,7 @@ weights, and plot the deception / task trade-off.
     python experiments/sweep.py --from-run runs/<run> --weights 0,1,10 --seeds 2 --finetune-timesteps 100000
     python experiments/sweep.py --from-run runs/<run> --pairings self_steps,mask --weights 0,10,100
 
-The command line of ``soo_rl.sweep.run_sweep`` (what it writes: its docstring); entry point
+The command line of ``soo_rl.running.sweep.run_sweep`` (what it writes: its docstring); entry point
 ``main(argv)``. Never overwrites an existing sweep without ``--overwrite``. Bad input: one line on
 stderr, exit status 2.
 """
@@ -33,7 +33,7 @@ from experiments.cli import (  # noqa: E402
     where,
 )
 from soo_rl.config import PAIRING_NAMES, ExperimentConfig  # noqa: E402
-from soo_rl.sweep import (  # noqa: E402
+from soo_rl.running.sweep import (  # noqa: E402
     format_sweep,
     parse_pairings,
     parse_weights,

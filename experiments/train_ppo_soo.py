@@ -6,7 +6,7 @@
                                                            # (bit-identical to no interruption)
     tensorboard --logdir runs/                             # every condition overlaid
 
-The work is ``soo_rl.experiment.run_experiment``; README "The main job" and "Reliability" describe the
+The work is ``soo_rl.running.experiment.run_experiment``; README "The main job" and "Reliability" describe the
 output, the exit statuses and resuming.
 """
 
@@ -37,8 +37,8 @@ from experiments.cli import (  # noqa: E402
     where,
 )
 from soo_rl.config import PRESETS, ExperimentConfig  # noqa: E402
-from soo_rl.baselines import check_baselines, copy_baselines, load_baselines  # noqa: E402
-from soo_rl.experiment import PROG, check_red, prepare_run_dir, read_run, run_experiment  # noqa: E402
+from soo_rl.running.baselines import check_baselines, copy_baselines, load_baselines  # noqa: E402
+from soo_rl.running.experiment import PROG, check_red, prepare_run_dir, read_run, run_experiment  # noqa: E402
 
 #: the ExperimentConfig fields that are flags (in --help order); taken from config.json with --resume
 CONFIG_FIELDS = ("seeds", "timesteps", "finetune_timesteps", "soo_weight", "anchor_weight",

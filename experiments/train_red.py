@@ -3,7 +3,7 @@
     python experiments/train_red.py --out red.zip [--timesteps 2000000] [--blue straight]
     python experiments/train_ppo_soo.py --red red.zip ...
 
-The CLI of ``soo_rl.red_training.train_red`` (the blues and red's reward: its docstring).
+The CLI of ``soo_rl.training.red_training.train_red`` (the blues and red's reward: its docstring).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ if __package__ in (None, ""):
 
 import numpy as np  # noqa: E402
 
-from soo_rl.red_training import BLUES, train_red  # noqa: E402
+from soo_rl.training.red_training import BLUES, train_red  # noqa: E402
 
 PROG = "train_red.py"
 

@@ -7,7 +7,7 @@
     python experiments/watch.py --mp4 out.mp4 --fps 15           # needs imageio-ffmpeg
     python experiments/watch.py --reward-mode honest --n-fakes 2 --obs-radius 0.25
 
-The command line of ``soo_rl.playback.play_episodes``; entry point ``main(argv)``. Every
+The command line of ``soo_rl.evaluation.playback.play_episodes``; entry point ``main(argv)``. Every
 ``DeceptionConfig`` field is a flag. Bad input prints one line on stderr and exits with status 2.
 """
 
@@ -32,7 +32,7 @@ from experiments.cli import (  # noqa: E402
 import numpy as np  # noqa: E402
 
 from agents.scripted import ScriptedBlue  # noqa: E402
-from soo_rl.playback import (blue_policy, check_checkpoint_fits, check_video_path,  # noqa: E402
+from soo_rl.evaluation.playback import (blue_policy, check_checkpoint_fits, check_video_path,  # noqa: E402
                              episode_line, load_blue_checkpoint, play_episodes, red_policy,
                              save_video)
 

@@ -165,7 +165,7 @@ def test_training_vec_env_without_the_nan_guard_still_refuses_a_nan_action():
     """The training VecEnv keeps ``FiniteCheckVecEnv`` (tests/test_reliability.py); without it a NaN
     action is refused by the core rather than corrupting the worlds."""
     from agents.scripted import FollowerRed
-    from soo_rl.vec_env import DeceptionVecEnv
+    from soo_rl.training.vec_env import DeceptionVecEnv
 
     cfg = DeceptionConfig()
     env = DeceptionVecEnv(cfg, 3, FollowerRed(cfg), seed=0)

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from experiments import benchmark
-from soo_rl.benchmark import runner
+from soo_rl.tools.benchmark import runner
 
 ENV_FIELDS = ("n_worlds", "calls", "seconds", "calls_per_s", "steps_per_s", "peak_rss_mib")
 TRAIN_FIELDS = ("timesteps", "seconds", "steps_per_s", "peak_rss_mib")
@@ -141,7 +141,7 @@ def test_profile_training_from_a_checkpoint_with_another_pairing(tmp_path, capsy
     from agents.soo.ppo import SOOPPO
     from experiments import profile_training
     from soo_rl.config import ExperimentConfig
-    from soo_rl.learners import training_env
+    from soo_rl.training.learners import training_env
 
     exp = ExperimentConfig()
     cfg = exp.env_config()

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from agents.soo.ppo import SOOPPO
-from soo_rl.checkpoints import load_model
+from soo_rl.storage.checkpoints import load_model
 from soo_rl.config import PRESETS
-from soo_rl.evaluation import evaluate_model
+from soo_rl.evaluation.evaluate import evaluate_model
 
 DATA = Path(__file__).parent / "data" / "pre_floors"
 

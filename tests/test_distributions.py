@@ -15,7 +15,7 @@ from agents.joint import JointTrainer
 from agents.scripted import FollowerRed
 from agents.soo.ppo import SOOPPO
 from envs.config import DeceptionConfig
-from soo_rl.vec_env import DeceptionVecEnv
+from soo_rl.training.vec_env import DeceptionVecEnv
 
 KW = dict(n_steps=16, batch_size=32, n_epochs=1, device="cpu", policy_kwargs={"net_arch": [8]})
 

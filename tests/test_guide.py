@@ -8,7 +8,7 @@ from agents.soo.ppo import SOOPPO
 from agents.scripted import FollowerRed, ScriptedBlue
 from envs.config import DeceptionConfig
 from experiments import train_ppo_soo
-from soo_rl.metrics import METRIC_TAGS, episode_metrics, run_episodes
+from soo_rl.evaluation.metrics import METRIC_TAGS, episode_metrics, run_episodes
 
 
 def test_red_goal_rate_counts_episodes_where_red_reached_the_goal():

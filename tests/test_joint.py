@@ -14,7 +14,7 @@ from agents.sb3_policy import SB3Policy
 from agents.soo.ppo import SOOPPO
 from envs import deception_v0
 from envs.config import DeceptionConfig
-from soo_rl.vec_env import DeceptionVecEnv
+from soo_rl.training.vec_env import DeceptionVecEnv
 
 KW = dict(n_steps=32, batch_size=64, n_epochs=2, learning_rate=1e-3, device="cpu",
           policy_kwargs={"net_arch": [16, 16]})

@@ -13,10 +13,10 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from agents.soo.ppo import SOOPPO
 from experiments import train_ppo_soo
-from soo_rl.checkpoints import checkpoint_data, load_model, save_atomic
+from soo_rl.storage.checkpoints import checkpoint_data, load_model, save_atomic
 from soo_rl.config import PRESETS
-from soo_rl.jobs import Job, TrainingInterrupted
-from soo_rl.training import run_job
+from soo_rl.training.jobs import Job, TrainingInterrupted
+from soo_rl.training.run_job import run_job
 
 SMOKE = ["--preset", "smoke", "--no-progress", "--no-report", "--workers", "1"]
 JOINT = SMOKE + ["--red", "joint", "--env", "red_memory=true", "--seeds", "1",
@@ -225,7 +225,7 @@ def test_a_joint_job_on_two_threads_gives_the_one_thread_results(tmp_path):
 
 
 def test_jobs_get_a_second_thread_only_with_a_core_to_spare(monkeypatch):
-    from soo_rl.backends import local
+    from soo_rl.running.backends import local
 
     for cores, at_once, threads in ((2, 1, 2), (2, 2, 1), (1, 1, 1), (8, 4, 2), (8, 5, 1)):
         monkeypatch.setattr(local.os, "sched_getaffinity", lambda _pid, n=cores: set(range(n)))

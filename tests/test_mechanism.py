@@ -1,4 +1,4 @@
-"""The mechanism analysis (soo_rl/mechanism/, experiments/mechanism.py): the ridge probe, the action
+"""The mechanism analysis (soo_rl/analysis/mechanism/, experiments/mechanism.py): the ridge probe, the action
 sensitivity, the red-hidden evaluation, the pairings' coverage, and the CLI on a tiny smoke run."""
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from agents.soo.losses import actor_hidden_activations
 from agents.soo.pairing import make_generator, make_pairing
 from envs.config import DeceptionConfig
 from experiments import mechanism, train_ppo_soo
-from soo_rl.evaluation import evaluate_model
-from soo_rl.mechanism import (
+from soo_rl.evaluation.evaluate import evaluate_model
+from soo_rl.analysis.mechanism import (
     HideRedAdapter,
     action_sensitivity,
     covered_rows,
@@ -32,10 +32,10 @@ from soo_rl.mechanism import (
     probe_layers,
     r2_score,
 )
-from soo_rl.mechanism.analysis import analyse_model, episode_rows
-from soo_rl.mechanism.lure import hide_observation, share_needing_red
-from soo_rl.metrics import run_episodes
-from soo_rl.vec_env import DeceptionVecEnv
+from soo_rl.analysis.mechanism.analysis import analyse_model, episode_rows
+from soo_rl.analysis.mechanism.lure import hide_observation, share_needing_red
+from soo_rl.evaluation.metrics import run_episodes
+from soo_rl.training.vec_env import DeceptionVecEnv
 
 CFG = DeceptionConfig(obs_radius=0.25)
 
@@ -246,7 +246,7 @@ def smoke_run(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def smoke_model(smoke_run):
-    from soo_rl.run_dir import load_run
+    from soo_rl.storage.run_dir import load_run
 
     run = load_run(smoke_run)
     return run.model("deceptive", 0), run.env_config("deceptive")
@@ -347,9 +347,9 @@ def test_cli_on_a_sweep_analyses_every_point(tmp_path_factory, capsys):
             set(point["mechanism"])
     assert "R2 last layer" in out and "needs red" in out
     # the report's sweep section shows the table
-    from soo_rl.report import sections
-    from soo_rl.report.settings import ReportSettings
-    from soo_rl.run_dir import load_run
+    from soo_rl.analysis.report import sections
+    from soo_rl.analysis.report.settings import ReportSettings
+    from soo_rl.storage.run_dir import load_run
 
     run = load_run(sweep["from_run"])
     ctx = sections.ReportContext(run, ReportSettings.make(True), "follower", tmp_path_factory.mktemp(

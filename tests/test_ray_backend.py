@@ -14,9 +14,9 @@ import pytest
 
 from experiments import sweep, train_ppo_soo
 from soo_rl.config import PRESETS
-from soo_rl.backends.ray_tasks import RAY_MISSING
-from soo_rl.backends import run_jobs
-from soo_rl.jobs import Job, TrainingInterrupted
+from soo_rl.running.backends.ray_tasks import RAY_MISSING
+from soo_rl.running.backends import run_jobs
+from soo_rl.training.jobs import Job, TrainingInterrupted
 
 SMOKE = ["--preset", "smoke", "--no-progress", "--no-report"]
 # both phases (deceptive, then its fine-tune), 2 seeds, one rollout per job: 4 jobs
@@ -107,7 +107,7 @@ def test_a_task_error_is_reraised_as_the_original_exception(tmp_path, ray_instan
 
 
 def test_stop_checkpoints_running_jobs_and_local_resume_finishes(tmp_path, ray_instance):
-    from soo_rl.signals import StopSignal
+    from soo_rl.running.signals import StopSignal
 
     exp = PRESETS["smoke"].replace(conditions=("deceptive",), timesteps=20480, eval_episodes=8)
     jobs = [Job(str(tmp_path), "deceptive", s, exp.to_dict()) for s in (0, 1)]

@@ -21,19 +21,19 @@ import pytest
 import torch
 from pettingzoo.test import parallel_seed_test, seed_test
 
-import soo_rl.finite as finite_mod
-import soo_rl.learners as learners_mod
-import soo_rl.training as train_mod
+import soo_rl.training.finite as finite_mod
+import soo_rl.training.learners as learners_mod
+import soo_rl.training.run_job as train_mod
 from agents.soo.ppo import SOOPPO
 from envs import deception_v0
 from envs.config import DeceptionConfig
 from experiments.cli import env_config_from_args
-from soo_rl.playback import blue_policy
+from soo_rl.evaluation.playback import blue_policy
 from experiments import evaluate, train_ppo_soo, watch
-from soo_rl.checkpoints import CheckpointError, checkpoint_data, load_model, save_atomic
+from soo_rl.storage.checkpoints import CheckpointError, checkpoint_data, load_model, save_atomic
 from soo_rl.config import PRESETS
-from soo_rl.jobs import Job, TrainingInterrupted
-from soo_rl.training import run_job
+from soo_rl.training.jobs import Job, TrainingInterrupted
+from soo_rl.training.run_job import run_job
 
 torch.set_num_threads(1)
 
@@ -290,7 +290,7 @@ import sys, torch
 torch.set_num_threads(1)
 sys.path.insert(0, {repo!r})
 from agents.soo.ppo import SOOPPO
-from soo_rl.checkpoints import load_model, save_atomic
+from soo_rl.storage.checkpoints import load_model, save_atomic
 model = load_model({src!r}, SOOPPO)
 print("ready", flush=True)
 while True:
@@ -546,7 +546,7 @@ def test_nan_in_the_soo_loss_stops_the_fine_tune(tmp_path, capsys, monkeypatch):
 
 
 def test_finite_check_env_flags_rewards_and_actions():
-    from soo_rl.evaluation import make_red
+    from soo_rl.evaluation.evaluate import make_red
 
     cfg = DeceptionConfig()
     env = finite_mod.FiniteCheckVecEnv(learners_mod.DeceptionVecEnv(cfg, 4, make_red("follower", cfg),

@@ -24,7 +24,7 @@ from envs.config import DeceptionConfig  # noqa: E402
 from envs.core import DeceptionCore  # noqa: E402
 from envs.render import TRAIL_LENGTH, DeceptionRenderer  # noqa: E402
 from experiments.cli import env_config_from_args
-from soo_rl.playback import blue_policy
+from soo_rl.evaluation.playback import blue_policy
 from experiments import watch  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -1,4 +1,4 @@
-"""The report's building blocks (heatmap, statistics, held-out variants), soo_rl.report and
+"""The report's building blocks (heatmap, statistics, held-out variants), soo_rl.analysis.report and
 experiments/report.py on a tiny smoke run (shared with tests/test_sweep_classify.py)."""
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from scipy import stats as sps
 from envs.config import DeceptionConfig
 from envs.core import DeceptionCore, observe
 from experiments import report
-from soo_rl.heatmap import (behavioural_difference, deception_heatmap, mean_heatmap,
+from soo_rl.analysis.heatmap import (behavioural_difference, deception_heatmap, mean_heatmap,
                             seed_to_seed_difference, threshold_counts, x_grid, y_grid)
-from soo_rl.metrics import EpisodeBatch, mean_ci95
-from soo_rl.report import write_report
-from soo_rl.stats import (auroc, bootstrap_diff_ci, compare, describe, holm, mann_whitney, paired_t,
+from soo_rl.evaluation.metrics import EpisodeBatch, mean_ci95
+from soo_rl.analysis.report import write_report
+from soo_rl.analysis.stats import (auroc, bootstrap_diff_ci, compare, describe, holm, mann_whitney, paired_t,
                           welch_t)
 from tests.test_sweep_classify import shared_smoke_run, shared_sweep
 
@@ -144,7 +144,7 @@ def test_describe_bootstrap_holm_compare():
 # --------------------------------------------------------------------------------- generalisation
 
 def test_nearest_fake_adapter_keeps_goal_and_nearest_fake():
-    from soo_rl.generalisation import adapt_blue_obs
+    from soo_rl.analysis.generalisation import adapt_blue_obs
 
     cfg2 = DeceptionConfig(n_fakes=2)
     core = DeceptionCore(cfg2, 64, seed=5)
@@ -165,8 +165,8 @@ def test_nearest_fake_adapter_keeps_goal_and_nearest_fake():
 
 
 def test_variants_of_a_checkpoint(tmp_path_factory):
-    from soo_rl.generalisation import default_variants, evaluate_generalisation
-    from soo_rl.run_dir import load_run
+    from soo_rl.analysis.generalisation import default_variants, evaluate_generalisation
+    from soo_rl.storage.run_dir import load_run
 
     run = load_run(shared_smoke_run(tmp_path_factory))
     cfg = run.env_config("soo")
@@ -179,8 +179,8 @@ def test_variants_of_a_checkpoint(tmp_path_factory):
     for entry in res.values():
         m = entry["metrics"]
         assert 0 <= m["fake_first_rate"] <= 1 and np.isfinite(m["soo_value_eval"])
-    # the "trained" row is the standard evaluation of soo_rl.evaluation
-    from soo_rl.evaluation import evaluate_model
+    # the "trained" row is the standard evaluation of soo_rl.evaluation.evaluate
+    from soo_rl.evaluation.evaluate import evaluate_model
 
     ref = evaluate_model(run.model("soo", 0), cfg, n_episodes=8, seed=40_000)
     assert res["trained"]["metrics"] == pytest.approx(ref)
@@ -271,7 +271,7 @@ def test_report_bad_inputs(tmp_path, tmp_path_factory, capsys):
 
 
 def test_noise_difference_matches_its_definition():
-    from soo_rl.heatmap import noise_difference
+    from soo_rl.analysis.heatmap import noise_difference
 
     rng = np.random.default_rng(4)
     a = [rng.random((3, 3)) for _ in range(3)]

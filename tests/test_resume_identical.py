@@ -1,6 +1,6 @@
 """A single-learner job that is interrupted and resumed ends exactly as the uninterrupted job with the
 same seed: byte-identical ``metrics.json``, identical model parameters and optimizer state, identical
-TensorBoard scalars (README "Reliability", soo_rl/learners.py ``training_state``).
+TensorBoard scalars (README "Reliability", soo_rl/training/run_job/learners.py ``training_state``).
 
 "Identical TensorBoard scalars": read every events file of the job directory (one per run of the
 job). An interrupted (or killed) job may have logged values after its last checkpoint that the
@@ -25,10 +25,10 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from agents.soo.ppo import SOOPPO
-from soo_rl.checkpoints import checkpoint_data, load_model
+from soo_rl.storage.checkpoints import checkpoint_data, load_model
 from soo_rl.config import PRESETS
-from soo_rl.jobs import Job, TrainingInterrupted
-from soo_rl.training import run_job
+from soo_rl.training.jobs import Job, TrainingInterrupted
+from soo_rl.training.run_job import run_job
 
 PER_ROLLOUT = PRESETS["smoke"].ppo.n_steps  # should_stop calls per rollout (one per VecEnv step)
 ROLLOUT = PRESETS["smoke"].ppo.n_steps * PRESETS["smoke"].ppo.n_envs
@@ -169,7 +169,7 @@ def test_against_a_frozen_ppo_red_stopped_mid_rollout_resumes_bit_identical(tmp_
 
     from agents.scripted import MixedBlue
     from soo_rl.config import ExperimentConfig
-    from soo_rl.vec_env import DeceptionVecEnv
+    from soo_rl.training.vec_env import DeceptionVecEnv
 
     exp = ExperimentConfig.from_dict(EXP)
     cfg = exp.env_config()

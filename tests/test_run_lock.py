@@ -1,4 +1,4 @@
-"""One writer per run directory (``soo_rl.run_lock``): train_ppo_soo.py (new runs, ``--overwrite``,
+"""One writer per run directory (``soo_rl.storage.run_lock``): train_ppo_soo.py (new runs, ``--overwrite``,
 ``--resume``) and sweep.py refuse a directory another live process holds, with one line naming its
 PID and exit status 2, touching nothing; a killed holder leaves no stale lock. Every test uses two
 real processes: a training run (frozen with SIGSTOP while the others try) or a small lock holder.
@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from experiments import sweep, train_ppo_soo
-from soo_rl.experiment import prepare_run_dir
-from soo_rl.run_lock import LOCK_NAME, RunInUse, RunLock, check_free, remove_contents
+from soo_rl.running.experiment import prepare_run_dir
+from soo_rl.storage.run_lock import LOCK_NAME, RunInUse, RunLock, check_free, remove_contents
 
 REPO = Path(__file__).resolve().parent.parent
 TRAIN = str(REPO / "experiments" / "train_ppo_soo.py")
@@ -31,7 +31,7 @@ def tiny(timesteps: int = 2048) -> list[str]:
             str(timesteps), "--eval-episodes", "8", "--workers", "1", "--no-progress", "--no-report"]
 
 
-HOLD = ("import sys, time; from pathlib import Path; from soo_rl.run_lock import RunLock; "
+HOLD = ("import sys, time; from pathlib import Path; from soo_rl.storage.run_lock import RunLock; "
         "lock = RunLock(Path(sys.argv[1])); print('locked', flush=True); time.sleep(600)")
 
 

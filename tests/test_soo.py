@@ -381,7 +381,7 @@ def test_anchor_loss():
 def test_soo_value_eval_uses_self_steps_or_synthetic_ones_whatever_the_pairing():
     from types import SimpleNamespace
 
-    from soo_rl.evaluation import soo_value_eval
+    from soo_rl.evaluation.evaluate import soo_value_eval
 
     cfg = DeceptionConfig()
     model = SimpleNamespace(policy=make_policy(cfg))
@@ -401,7 +401,7 @@ def test_soo_value_eval_uses_self_steps_or_synthetic_ones_whatever_the_pairing()
 def test_soo_value_eval_with_mask_uses_the_steps_with_red_in_view():
     from types import SimpleNamespace
 
-    from soo_rl.evaluation import soo_value_eval
+    from soo_rl.evaluation.evaluate import soo_value_eval
 
     cfg = DeceptionConfig()
     model = SimpleNamespace(policy=make_policy(cfg))

@@ -12,10 +12,10 @@ import pytest
 from agents.scripted import FollowerRed
 from envs.config import ConfigError, DeceptionConfig
 from experiments import sweep, train_ppo_soo
-from soo_rl import learners as learners_module
+from soo_rl.training import learners as learners_module
 from soo_rl.config import CONDITIONS, ExperimentConfig, parse_curriculum
-from soo_rl.training import RadiusCurriculum
-from soo_rl.vec_env import DeceptionVecEnv
+from soo_rl.training.run_job import RadiusCurriculum
+from soo_rl.training.vec_env import DeceptionVecEnv
 from tests.test_sweep_classify import shared_smoke_run
 
 SMOKE = ["--preset", "smoke", "--no-progress", "--no-report", "--workers", "1"]
@@ -238,7 +238,7 @@ def test_sweep_bad_setting_flags(smoke_run, tmp_path, capsys, flags, message):
 
 def test_compare_curves_draws_one_line_per_run(smoke_run, tmp_path, capsys):
     from experiments import compare_curves
-    from soo_rl.compare import compare_curves as curves
+    from soo_rl.analysis.compare import compare_curves as curves
 
     out = tmp_path / "c.png"
     assert compare_curves.main([str(smoke_run), str(smoke_run), "--labels", "a,b", "--panel",

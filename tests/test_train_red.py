@@ -5,7 +5,7 @@ import pytest
 
 from envs.config import DeceptionConfig
 from experiments import train_red
-from soo_rl.evaluation import make_red
+from soo_rl.evaluation.evaluate import make_red
 from agents.scripted import MixedBlue
 
 

@@ -9,7 +9,7 @@ from agents.scripted import FollowerRed, ScriptedBlue
 from envs import deception_v0
 from envs.config import DeceptionConfig
 from envs.core import reset_outputs
-from soo_rl.vec_env import DeceptionVecEnv
+from soo_rl.training.vec_env import DeceptionVecEnv
 
 
 def make(n=8, seed=0, learner="blue", **cfg):

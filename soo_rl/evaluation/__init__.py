@@ -1,0 +1,1 @@
+"""Measuring an agent: the episodes and metrics, the neural SOO value, rendered episodes."""

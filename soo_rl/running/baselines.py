@@ -1,0 +1,97 @@
+"""Reusing another run's from-scratch jobs (``train_ppo_soo.py --baselines-from RUN``): a study of the
+fine-tune settings (reward, pairing, lambda, budget, red) trains only its fine-tunes, starting from the
+same deceptive checkpoints and compared with the same baselines as RUN.
+
+``load_baselines`` reads RUN, ``check_baselines`` refuses (before any file is touched) a new run
+whose from-scratch settings differ from RUN's or whose baselines RUN has not finished, and
+``copy_baselines`` copies the finished jobs (checkpoints, metrics, TensorBoard logs) into the new run,
+where ``run_job`` skips them as finished.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from soo_rl.config import ExperimentConfig
+from soo_rl.errors import UsageError, flag_name
+from soo_rl.training.jobs import METRICS, RED_MODEL, plan_jobs
+from soo_rl.storage.run_dir import load_source_run
+
+FLAG = "--baselines-from"
+#: the settings that shape a from-scratch job or its final metrics: they must equal the source run's
+BASELINE_FIELDS = ("timesteps", "goal_shaping", "red", "joint_alternate", "radius_curriculum",
+                   "env", "ppo", "eval_episodes", "eval_seed")
+#: files of an unfinished job that are not copied
+_SKIP = ("checkpoint*", "red_checkpoint_*", "discarded-*", ".lock")
+
+
+@dataclass(frozen=True)
+class Baselines:
+    """The run whose from-scratch jobs are reused: its directory, config and preset."""
+
+    path: Path
+    exp: ExperimentConfig
+    preset: str
+
+
+def load_baselines(path: Path) -> Baselines:
+    """RUN's config; a missing or unreadable run, or one still being trained, is a ``UsageError``."""
+    run = load_source_run(path, FLAG)
+    return Baselines(path, run.exp, run.preset or "default")
+
+
+def baseline_jobs(exp: ExperimentConfig, out: Path) -> list[tuple[str, int]]:
+    """The (condition, seed) from-scratch jobs the new run needs (``deceptive`` for any fine-tune)."""
+    phase1, _ = plan_jobs(out, exp)
+    return [(job.condition, job.seed) for job in phase1]
+
+
+def check_baselines(baselines: Baselines, exp: ExperimentConfig, out: Path) -> None:
+    """Refuse a new run that cannot reuse RUN's jobs: one with other from-scratch settings, one inside
+    (or holding) RUN, or one needing a job RUN has not finished."""
+    src = baselines.path.resolve()
+    dst = out.resolve()
+    if dst == src or src in dst.parents or dst in src.parents:
+        raise UsageError(f"--out {out} must lie outside {FLAG} {baselines.path} (and not contain it)")
+    for name in BASELINE_FIELDS:
+        mine, theirs = getattr(exp, name), getattr(baselines.exp, name)
+        if name == "env":  # the settings, not how they were written (a default given or not)
+            mine, theirs = exp.env_config(), baselines.exp.env_config()
+        if mine != theirs:
+            raise UsageError(f"{flag_name(name)}: the baselines of {baselines.path} were trained "
+                             f"with {name} = {_show(theirs)}, not {_show(mine)}; drop the flag "
+                             f"(or train new baselines)")
+    for cond, seed in baseline_jobs(exp, out):
+        job_dir = baselines.path / cond / f"seed_{seed}"
+        needed = [METRICS, "model.zip"] + ([RED_MODEL] if exp.red == "joint" else [])
+        missing = [n for n in needed if not (job_dir / n).is_file()]
+        if missing:
+            raise UsageError(f"{FLAG} {baselines.path} has no finished {cond} job for seed {seed} "
+                             f"(no {job_dir / missing[0]}): choose seeds it has (--seeds) or "
+                             f"finish it with --resume {baselines.path}")
+
+
+def copy_baselines(baselines: Baselines, exp: ExperimentConfig, out: Path, preset: str) -> list[Path]:
+    """Write the new run's ``config.json`` (so an interrupted copy leaves a run that ``--resume`` or
+    ``--overwrite`` accepts), then copy RUN's finished from-scratch jobs into ``out``; returns the
+    job directories written. A failed copy is a ``UsageError``."""
+    from soo_rl.storage.checkpoints import write_json_atomic
+
+    write_json_atomic(out / "config.json", {"preset": preset, **exp.to_dict()})
+    written = []
+    for cond, seed in baseline_jobs(exp, out):
+        src = baselines.path / cond / f"seed_{seed}"
+        dst = out / cond / f"seed_{seed}"
+        try:
+            shutil.copytree(src, dst, ignore=shutil.ignore_patterns(*_SKIP), dirs_exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"{FLAG}: cannot copy {src} to {dst}: {exc}; continue with --resume "
+                             f"{out} (the job then trains) or start again with --overwrite") from None
+        written.append(dst)
+    return written
+
+
+def _show(value) -> str:
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else repr(value)

@@ -1,0 +1,244 @@
+"""The main experiment as a library call: ``run_experiment`` trains every condition x seed job of an
+``ExperimentConfig`` into a run directory (phase 1 from scratch, phase 2 the fine-tunes), then writes
+``summary.json``, prints the summary table and writes the report. The checks a run needs before any
+file is written (``prepare_run_dir``, ``read_run``, ``check_red``) live here too, and the run's
+lock (one writer per run directory, ``soo_rl.storage.run_lock``).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+
+from soo_rl.storage.checkpoints import CheckpointError, checkpoint_data, load_model, write_json_atomic
+from soo_rl.config import ExperimentConfig
+from soo_rl.errors import EXIT_BAD_INPUT, UsageError, one_line
+from soo_rl.storage.run_lock import RunInUse, RunLock, check_free, entries, remove_contents
+
+#: exit status of a run stopped by a NaN/inf
+EXIT_NON_FINITE = 1
+#: the script whose runs these are (named in messages)
+PROG = "train_ppo_soo.py"
+
+
+def check_red(exp: ExperimentConfig) -> None:
+    """A PPO red checkpoint must exist, load, and match red's observation layout."""
+    if exp.red in ("follower", "joint"):
+        return
+    try:
+        from soo_rl.evaluation.evaluate import make_red
+
+        make_red(exp.red, exp.env_config())
+    except CheckpointError as exc:
+        raise UsageError(f"--red: {exc}") from None
+
+
+def prepare_run_dir(out: Path, overwrite: bool) -> RunLock:
+    """Refuse to touch an existing run (or anything that is not a run) unless ``overwrite``; only
+    a run directory (one with config.json) is ever deleted, and never one in use by another process
+    (checked first). Returns ``out``'s lock, held (pass it to ``run_experiment``)."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} exists and is not a directory: choose another --out")
+    old = out.is_dir() and bool(entries(out))
+    if out.is_dir():
+        check_free(out)
+    if old:
+        is_run = (out / "config.json").is_file()
+        if (out / "summary.json").exists() and not overwrite:
+            raise UsageError(f"--out {out} already holds a finished run (summary.json): "
+                             "choose another --out or pass --overwrite")
+        if not is_run:
+            raise UsageError(f"--out {out} is a non-empty directory that is not a run of {PROG} "
+                             "(no config.json): choose another --out")
+        if not overwrite:
+            raise UsageError(f"--out {out} holds an unfinished run: continue it with --resume "
+                             f"{out}, or pass --overwrite to replace it")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        lock = RunLock(out)  # RunInUse if another process took it since check_free
+    except OSError as exc:
+        raise UsageError(f"--out {out}: cannot write there: {exc.strerror or exc}") from None
+    try:
+        if old:
+            try:
+                remove_contents(out)  # the old run, not the lock file we hold
+            except OSError as exc:
+                raise UsageError(f"--out {out}: cannot delete the old run: {exc}") from None
+        try:
+            probe = out / ".write-test"
+            probe.write_text("")
+            probe.unlink()
+        except OSError as exc:
+            raise UsageError(f"--out {out}: cannot write there: {exc.strerror or exc}") from None
+    except BaseException:
+        lock.release()
+        raise
+    return lock
+
+
+def read_run(run: Path) -> tuple[ExperimentConfig, str]:
+    """The config and preset of the run in ``run`` (for ``--resume``), after checking that every
+    checkpoint the resumed jobs need loads and matches the observation layout."""
+    if not run.exists():
+        raise UsageError(f"--resume {run}: no such run directory")
+    if not run.is_dir():
+        raise UsageError(f"--resume {run}: not a directory")
+    check_free(run)  # a run still being written (maybe no config.json yet); run_experiment locks it
+    cfg_path = run / "config.json"
+    if not cfg_path.is_file():
+        raise UsageError(f"--resume {run}: not a run directory of {PROG} (no config.json)")
+    try:
+        data = json.loads(cfg_path.read_text())
+        preset = str(data.pop("preset", "default"))
+        exp = ExperimentConfig.from_dict(data)
+    except Exception as exc:  # noqa: BLE001 - bad JSON, unknown or invalid fields
+        raise UsageError(f"--resume: cannot read {cfg_path}: {type(exc).__name__}: {exc}") from None
+    check_red(exp)
+    _check_resumable(run, exp)
+    return exp, preset
+
+
+def _check_resumable(run: Path, exp: ExperimentConfig) -> None:
+    """Every checkpoint the resumed jobs start from loads (blue's, and red's in joint mode)."""
+    from stable_baselines3 import PPO
+
+    from agents.soo.ppo import SOOPPO
+    from soo_rl.training.jobs import RED_MODEL, job_state, plan_jobs, red_checkpoint_path
+
+    cfg = exp.env_config()
+    phase1, phase2 = plan_jobs(run, exp)
+    states = {(j.condition, j.seed): job_state(j) for j in phase1 + phase2}
+    resumed = [j for j in phase1 + phase2 if states[(j.condition, j.seed)] == "checkpoint"]
+    starts = [j for j in phase2 if states[(j.condition, j.seed)] != "finished"
+              and states.get(("deceptive", j.seed)) == "finished"]
+    for path in [j.checkpoint_path for j in resumed] + [j.init_path for j in starts]:
+        _check_loads(path, SOOPPO, cfg.blue_obs_dim)
+    if exp.red != "joint":  # the training-state sidecar of a checkpoint, when there is one
+        from soo_rl.training.learners import read_training_state
+        for job in resumed:
+            try:
+                read_training_state(job)
+            except CheckpointError as exc:
+                raise UsageError(f"--resume: {exc} (delete that file to resume its job "
+                                 "without it, not bit-identically)") from None
+    if exp.red == "joint":
+        for job in resumed:
+            steps = int(checkpoint_data(job.checkpoint_path).get("num_timesteps", -1))
+            _check_loads(red_checkpoint_path(job, steps), PPO, cfg.red_obs_dim)
+        for job in starts:
+            _check_loads(job.init_path.with_name(RED_MODEL), PPO, cfg.red_obs_dim)
+
+
+def _check_loads(path: Path, cls, obs_dim: int) -> None:
+    try:
+        load_model(path, cls, expected_obs_dim=obs_dim)
+    except CheckpointError as exc:
+        raise UsageError(f"--resume: {exc} (delete that file to restart its job from the "
+                         "start)") from None
+
+
+def run_experiment(out: Path, exp: ExperimentConfig, preset: str, *, resume: bool, workers: int,
+                   backend: str = "local", ray_address: str | None = None, where: str = "",
+                   progress: bool = True, report: bool = True,
+                   resume_command: str = "", lock: RunLock | None = None) -> int:
+    """Train, summarise and report the run in ``out``; returns the script's exit status.
+
+    :param resume: continue the run in ``out`` (finished jobs are skipped, the others continue from
+        their checkpoints); else ``out`` is a new run (``prepare_run_dir`` already checked it) and
+        its ``config.json`` is written first
+    :param where: where the jobs run, for the first line of output
+    :param resume_command: the command that continues this run, printed when it is interrupted
+    :param lock: ``out``'s lock from ``prepare_run_dir``, else taken here (held by another process:
+        one line and exit status 2, nothing touched); released at the end
+    """
+    if lock is None:
+        try:
+            lock = RunLock(out)
+        except (RunInUse, OSError) as exc:
+            why = exc if isinstance(exc, RunInUse) else f"{out}: cannot write there: {exc}"
+            print(f"{PROG}: error: {one_line(why)}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+    with lock:
+        return _train_and_report(out, exp, preset, resume=resume, workers=workers, backend=backend,
+                                 ray_address=ray_address, where=where, progress=progress,
+                                 report=report, resume_command=resume_command)
+
+
+def _train_and_report(out: Path, exp: ExperimentConfig, preset: str, *, resume: bool, workers: int,
+                      backend: str, ray_address: str | None, where: str, progress: bool,
+                      report: bool, resume_command: str) -> int:
+    """``run_experiment`` with the lock held."""
+    from tqdm import tqdm
+
+    from soo_rl.running.backends import run_jobs
+    from soo_rl.training.jobs import NonFiniteError, TrainingInterrupted, job_budget, plan_jobs
+    from soo_rl.running.signals import StopSignal
+    from soo_rl.analysis.summary import format_table, summarize
+
+    if not resume:
+        write_json_atomic(out / "config.json", {"preset": preset, **exp.to_dict()})
+    phase1, phase2 = plan_jobs(out, exp)
+    jobs = phase1 + phase2
+    total = sum(job_budget(j) for j in jobs)
+    if resume:
+        n_finished = sum(j.finished for j in jobs)
+        if n_finished == len(jobs) and (out / "summary.json").is_file():
+            print(f"run {out} is already finished ({out / 'summary.json'}): nothing to resume")
+            return 0
+        n_ckpt = sum((not j.finished) and j.checkpoint_path.is_file() for j in jobs)
+        print(f"resuming {out}: {n_finished}/{len(jobs)} jobs finished, {n_ckpt} continue from "
+              f"a checkpoint; {where}")
+    else:
+        done = sum(job_budget(j) for j in jobs if j.finished)  # copied by --baselines-from
+        reused = f" ({done:,} of them in the copied finished jobs)" if done else ""
+        print(f"run {out}: {len(exp.seeds)} seeds x conditions {', '.join(exp.conditions)}; "
+              f"{total:,} env steps{reused} on {where}")
+    sys.stdout.flush()
+    t0 = time.time()
+    stop = StopSignal()
+    with stop.handle_signals():
+        try:
+            with tqdm(total=total, unit="step", unit_scale=True, disable=not progress,
+                      dynamic_ncols=True) as bar:
+                run_jobs(phase1, workers, bar.update, stop, backend, ray_address)
+                if not stop.is_set():
+                    run_jobs(phase2, workers, bar.update, stop, backend, ray_address)
+        except TrainingInterrupted:
+            pass
+        except NonFiniteError as exc:
+            print(f"{PROG}: error: {one_line(exc)}", file=sys.stderr)
+            return EXIT_NON_FINITE
+        except KeyboardInterrupt:
+            print(f"{PROG}: aborted by a second interrupt; the last periodic checkpoints are kept: "
+                  f"continue with: {resume_command}", file=sys.stderr)
+            return 128 + signal.SIGINT
+        if not all(j.finished for j in jobs):
+            signum = stop.signum or signal.SIGTERM  # a worker alone may have received SIGTERM
+            print(f"{PROG}: interrupted by {signal.Signals(signum).name}; checkpoints and logs "
+                  f"saved: continue with: {resume_command}", file=sys.stderr)
+            return 128 + signum
+        summary = summarize(out, exp)
+        summary["wall_seconds"] = round(time.time() - t0, 1)
+        summary["config"] = exp.to_dict()
+        write_json_atomic(out / "summary.json", summary)
+    print(format_table(summary))
+    print(f"\nwrote {out / 'summary.json'} in {summary['wall_seconds']} s; "
+          f"TensorBoard: tensorboard --logdir {out}")
+    if report:
+        _write_report(out, exp)
+    return 0
+
+
+def _write_report(out: Path, exp: ExperimentConfig) -> None:
+    """The run is complete and saved: a failure of the report is only reported."""
+    try:
+        from soo_rl.analysis.report import write_report
+
+        path = write_report(out, quick=exp.timesteps < 100_000)
+        print(f"report: {path}")
+    except Exception as exc:  # noqa: BLE001
+        print(f"{PROG}: warning: the report could not be written ({one_line(exc)}); "
+              f"retry with: python experiments/report.py {out}", file=sys.stderr)

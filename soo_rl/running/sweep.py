@@ -1,0 +1,377 @@
+"""The lambda sweep: fine-tune the deceptive checkpoints of an existing run with the SOO loss at several
+weights, summarise the results and plot the deception / task trade-off. Entry points: ``plan_sweep``
+(every check before a file is touched) then ``run_sweep``; experiments/sweep.py is their command line
+and the report (soo_rl.analysis.report) draws ``plot_tradeoff``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from soo_rl.config import ExperimentConfig
+from soo_rl.errors import UsageError
+from soo_rl.storage.run_dir import RunInfo, load_source_run
+from soo_rl.storage.run_lock import RunLock, check_free, entries, remove_contents
+
+PLOT_METRICS = ("fake_first_rate", "red_trapped_rate", "blue_goal_rate")
+
+
+def weight_name(w: float) -> str:
+    """Directory / JSON key of a weight: 0, 0.1, 10, 1e-05 ..."""
+    return f"{w:g}"
+
+
+def parse_weights(text: str) -> list[float]:
+    """The comma-separated weights of ``--weights`` (finite, >= 0, distinct); else ``UsageError``."""
+    try:
+        weights = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise UsageError(f"--weights must be comma-separated numbers (got {text!r})") from None
+    if not weights:
+        raise UsageError("--weights: give at least one weight")
+    bad = [w for w in weights if not (w >= 0 and math.isfinite(w))]
+    if bad:
+        raise UsageError(f"--weights must be finite numbers >= 0 (got {bad[0]})")
+    names = [weight_name(w) for w in weights]
+    if len(set(names)) != len(names):
+        raise UsageError(f"--weights has duplicates (got {text!r})")
+    return weights
+
+
+def _inside(a: Path, b: Path) -> bool:
+    """a == b or a is inside b."""
+    try:
+        a.resolve().relative_to(b.resolve())
+        return True
+    except ValueError:
+        return False
+
+
+def parse_pairings(text: str | None) -> list[str] | None:
+    """The comma-separated pairings of ``--pairings`` (known, distinct); None = the run's pairing."""
+    from soo_rl.config import PAIRING_NAMES
+
+    if text is None:
+        return None
+    names = [x.strip() for x in text.split(",") if x.strip()]
+    if not names:
+        raise UsageError("--pairings: give at least one pairing")
+    unknown = [n for n in names if n not in PAIRING_NAMES]
+    if unknown:
+        raise UsageError(f"--pairings: unknown pairing {unknown[0]!r} (choose from "
+                         f"{', '.join(PAIRING_NAMES)})")
+    if len(set(names)) != len(names):
+        raise UsageError(f"--pairings has duplicates (got {text!r})")
+    return names
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    """A validated sweep: the run to start from, the pairings, weights and seeds, the fine-tune
+    config (the run's, with only ``soo``, the chosen seeds and the given changes) and the output
+    directory."""
+
+    run: RunInfo
+    weights: list[float]
+    seeds: tuple[int, ...]
+    exp: ExperimentConfig
+    out: Path
+    overwrite: bool
+    pairings: tuple[str, ...] = ()
+
+    def points(self) -> list[tuple[str, float, Path]]:
+        """(pairing, weight, directory) of every sweep point: ``lambda_<w>`` with one pairing,
+        ``<pairing>/lambda_<w>`` with several."""
+        nested = len(self.pairings) > 1
+        return [(p, w, (self.out / p if nested else self.out) / f"lambda_{weight_name(w)}")
+                for p in self.pairings for w in self.weights]
+
+    def point_config(self, pairing: str, weight: float) -> ExperimentConfig:
+        """The fine-tune config of a sweep point: the plan's, with its pairing and weight."""
+        return self.exp.replace(soo_weight=weight, pairing=pairing)
+
+
+def plan_sweep(from_run: str | Path, weights: list[float], *, seeds: int | None = None,
+               pairings: list[str] | None = None, out: str | Path | None = None,
+               overwrite: bool = False,
+               configure: Callable[[ExperimentConfig], ExperimentConfig] | None = None) -> SweepPlan:
+    """Validate everything before any file is touched; bad input raises ``UsageError`` naming the flag.
+
+    ``seeds``: the first N seeds of the run (default: every seed with a deceptive checkpoint);
+    ``pairings``: default the run's; ``configure``: applies the fine-tune settings given (e.g. the
+    command line's flags) to the run's config; ``out``:
+    default ``<from_run>-sweep``, which must lie outside the run and holds no sweep unless
+    ``overwrite`` (which only replaces a sweep directory). Neither may be in use by another process
+    (``soo_rl.storage.run_lock``): ``out`` is locked by ``run_sweep``; the run is only checked (a training
+    run still writing it is refused), not held, as the sweep copies the checkpoints it starts from
+    at once (several sweeps may read one run).
+    """
+    if seeds is not None and seeds < 1:
+        raise UsageError(f"--seeds must be >= 1 (got {seeds})")
+    run = load_source_run(from_run, "--from-run")
+    available = run.seeds("deceptive")
+    if not available:
+        raise UsageError(f"--from-run {run.path} has no deceptive/seed_<k>/model.zip to fine-tune from")
+    wanted = [s for s in run.exp.seeds if s in available] + [s for s in available
+                                                             if s not in run.exp.seeds]
+    if seeds is not None:
+        if seeds > len(wanted):
+            raise UsageError(f"--seeds {seeds}: the run has only {len(wanted)} deceptive "
+                             f"checkpoint(s) (seeds {', '.join(map(str, wanted))})")
+        wanted = wanted[:seeds]
+    chosen = tuple(sorted(wanted))
+    exp = run.exp.replace(conditions=("soo",), seeds=chosen)
+    if configure is not None:
+        exp = configure(exp)
+    _check_red(exp, run)
+    out = Path(out) if out else run.path.parent / f"{run.path.name}-sweep"
+    _check_out(out, run.path, overwrite)
+    return SweepPlan(run, weights, chosen, exp, out, overwrite,
+                     tuple(pairings) if pairings else (exp.pairing,))
+
+
+def _check_red(exp: ExperimentConfig, run: RunInfo) -> None:
+    """A changed env must still fit the run's red (a PPO red's observation layout)."""
+    if exp.env == run.exp.env or exp.red == "follower":
+        return
+    from soo_rl.storage.checkpoints import CheckpointError
+    from soo_rl.evaluation.evaluate import make_red
+
+    red = run.red("deceptive", exp.seeds[0], exp.red)
+    try:
+        make_red(red, exp.env_config())
+    except CheckpointError as exc:
+        raise UsageError(f"--env: {exc}") from None
+
+
+def _check_out(out: Path, run_path: Path, overwrite: bool) -> None:
+    """``out`` lies outside the run, is free, and holds no sweep unless ``overwrite``."""
+    if _inside(run_path, out) or _inside(out, run_path):
+        raise UsageError(f"--out {out} must lie outside --from-run {run_path} (and not contain it)")
+    if out.is_dir():
+        check_free(out, "--out")
+    if (out / "sweep.json").exists() and not overwrite:
+        raise UsageError(f"--out {out} already holds a sweep (sweep.json): choose another --out "
+                         "or pass --overwrite")
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} exists and is not a directory")
+    if out.is_dir() and entries(out):
+        if not overwrite:
+            raise UsageError(f"--out {out} is not empty: choose another --out or pass --overwrite")
+        from soo_rl.config import PAIRING_NAMES
+
+        nested = any(any((out / p).glob("lambda_*")) for p in PAIRING_NAMES)
+        if not ((out / "sweep.json").exists() or any(out.glob("lambda_*")) or nested):
+            raise UsageError(f"--out {out} is not empty and holds no sweep: --overwrite only replaces "
+                             "a sweep directory")
+
+
+def run_sweep(plan: SweepPlan, workers: int, *, backend: str = "local", ray_address: str | None = None,
+              where: str = "", progress: bool = True) -> dict:
+    """Run the sweep; returns the content of ``<out>/sweep.json``.
+
+    For each pairing ``p``, weight ``w`` and seed ``k``, ``<point>/soo/seed_<k>`` (``<point>`` =
+    ``<out>/lambda_<w>``, or ``<out>/<p>/lambda_<w>`` when several pairings are swept) is the
+    ``soo`` condition (deceptive reward + w x SOO loss with pairing ``p``) fine-tuned from
+    ``<from-run>/deceptive/seed_<k>``, with every other setting from the run's ``config.json`` and
+    the plan's changes (so, without changes, ``lambda_0`` equals the run's ``deceptive_ft`` control up
+    to the env stream). The starting checkpoints and their ``metrics.json`` are copied into
+    ``<point>/deceptive/seed_<k>/``, so each point is a run directory of its own (``config.json``,
+    ``summary.json``) that the report and the classifier can read. Writes ``<out>/sweep.json``
+    (``summarize_sweep``) and ``<out>/tradeoff.png`` (``plot_tradeoff``); an existing sweep in
+    ``out`` is replaced only with ``plan.overwrite``. Prints one line first (``where``: where the
+    jobs run) and a progress bar unless ``progress`` is False. ``out`` is locked for the sweep's
+    duration (held by another process: ``RunInUse``, nothing touched).
+    """
+    try:
+        plan.out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--out {plan.out}: cannot write there: {exc.strerror or exc}") from None
+    with RunLock(plan.out, "--out"):
+        return _sweep(plan, workers, backend=backend, ray_address=ray_address, where=where,
+                      progress=progress)
+
+
+def _sweep(plan: SweepPlan, workers: int, *, backend: str, ray_address: str | None, where: str,
+           progress: bool) -> dict:
+    """``run_sweep`` with ``plan.out`` locked."""
+    from tqdm import tqdm
+
+    from soo_rl.running.backends import run_jobs
+    from soo_rl.training.jobs import Job
+    from soo_rl.analysis.summary import summarize
+
+    run_info, seeds, exp, out = plan.run, plan.seeds, plan.exp, plan.out
+    if plan.overwrite:
+        remove_contents(out)  # the old sweep, not the lock file we hold
+    t0 = time.time()
+    jobs = []
+    for pairing, w, d in plan.points():
+        point_exp = plan.point_config(pairing, w)
+        for s in seeds:  # the starting checkpoints (Job.init_path = <run_dir>/deceptive/seed_k)
+            src = run_info.path / "deceptive" / f"seed_{s}"
+            dst = d / "deceptive" / f"seed_{s}"
+            dst.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src / "model.zip", dst / "model.zip")
+            for name in ("metrics.json", "red.zip"):  # red.zip: a joint run's red
+                if (src / name).is_file():
+                    shutil.copy2(src / name, dst / name)
+        (d / "config.json").write_text(json.dumps({"preset": "sweep", **point_exp.to_dict()},
+                                                  indent=2))
+        jobs += [Job(str(d), "soo", s, point_exp.to_dict()) for s in seeds]
+    pairs = f"pairings {', '.join(plan.pairings)} x " if len(plan.pairings) > 1 else ""
+    print(f"sweep {out}: {pairs}lambda in {{{', '.join(weight_name(w) for w in plan.weights)}}} x "
+          f"seeds {', '.join(map(str, seeds))} from {run_info.path}; {len(jobs)} fine-tunes of "
+          f"{exp.finetune_timesteps:,} steps on {where}")
+    with tqdm(total=len(jobs) * exp.finetune_timesteps, unit="step", unit_scale=True,
+              disable=not progress, dynamic_ncols=True) as bar:
+        run_jobs(jobs, workers, bar.update, backend=backend, ray_address=ray_address)
+    for pairing, w, d in plan.points():
+        point_exp = plan.point_config(pairing, w)
+        (d / "summary.json").write_text(json.dumps({**summarize(d, point_exp),
+                                                    "config": point_exp.to_dict()}, indent=2))
+    sweep = summarize_sweep(plan)
+    sweep["wall_seconds"] = round(time.time() - t0, 1)
+    tmp = out / "sweep.json.tmp"
+    tmp.write_text(json.dumps(sweep, indent=2))
+    os.replace(tmp, out / "sweep.json")
+    plot_tradeoff(sweep, out / "tradeoff.png")
+    return sweep
+
+
+def summarize_sweep(plan: SweepPlan) -> dict:
+    """sweep.json's content from the finished sweep points: per (pairing, lambda), the per-seed final
+    metrics and their mean ± 95% CI over seeds; the run's ``deceptive``, ``honest`` and
+    ``deceptive_ft`` metrics (same seeds) as references."""
+    from soo_rl.analysis.stats import describe
+
+    run, seeds, exp = plan.run, plan.seeds, plan.exp
+    lambdas = []
+    for pairing, w, d in plan.points():
+        per_seed = {}
+        for s in seeds:
+            f = d / "soo" / f"seed_{s}" / "metrics.json"
+            if f.is_file():
+                per_seed[str(s)] = json.loads(f.read_text())["metrics"]
+        keys = list(next(iter(per_seed.values()))) if per_seed else []
+        lambdas.append({"weight": w, "name": weight_name(w), "pairing": pairing, "dir": str(d),
+                        "n_seeds": len(per_seed), "per_seed": per_seed,
+                        "stats": {k: describe([m[k] for m in per_seed.values()]) for k in keys}})
+    references = {}
+    same = exp.replace(soo_weight=run.exp.soo_weight, pairing=run.exp.pairing,
+                       conditions=run.exp.conditions, seeds=run.exp.seeds) == run.exp
+    # the run's deceptive_ft is a reference only when the sweep fine-tunes as the run did
+    for cond in ("deceptive", "honest") + (("deceptive_ft",) if same else ()):
+        per = {s: m for s, m in run.per_seed_metrics(cond).items() if s in seeds}
+        if per:
+            keys = list(next(iter(per.values())))
+            references[cond] = {"per_seed": {str(s): m for s, m in per.items()},
+                                "stats": {k: describe([m[k] for m in per.values()]) for k in keys}}
+    return {"from_run": str(run.path), "weights": plan.weights, "pairings": list(plan.pairings),
+            "seeds": list(seeds), "finetune_timesteps": exp.finetune_timesteps,
+            "config": exp.to_dict(), "lambdas": lambdas, "references": references}
+
+
+def _label(entry: dict, several: bool) -> str:
+    return f"{entry.get('pairing')} λ={entry['name']}" if several else f"λ={entry['name']}"
+
+
+def plot_tradeoff(sweep: dict, path: Path) -> Path:
+    """Left: fake_first_rate vs blue_goal_rate, one point per (pairing, lambda) (95% CI bars both
+    ways), with the run's deceptive (start point) and honest agents as references. Right: the
+    metrics vs lambda, one line style per pairing."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.4))
+    pts = [entry for entry in sweep["lambdas"] if entry["stats"]]
+    pairings = list(dict.fromkeys(e.get("pairing") for e in pts))
+    several = len(pairings) > 1
+    markers, styles = "o^vsD", ("-", "--", ":", "-.")
+    cmap = plt.get_cmap("viridis")
+    for j, pairing in enumerate(pairings):
+        group = [e for e in pts if e.get("pairing") == pairing]
+        ax.plot([e["stats"]["blue_goal_rate"]["mean"] for e in group],
+                [e["stats"]["fake_first_rate"]["mean"] for e in group], color="0.75", lw=1,
+                ls=styles[j % len(styles)], zorder=1)
+        for i, e in enumerate(group):
+            st = e["stats"]
+            color = cmap(i / max(1, len(group) - 1))
+            ax.errorbar(st["blue_goal_rate"]["mean"], st["fake_first_rate"]["mean"],
+                        xerr=st["blue_goal_rate"]["ci95"], yerr=st["fake_first_rate"]["ci95"],
+                        fmt=markers[j % len(markers)], color=color, capsize=3, zorder=2,
+                        label=_label(e, several))
+            if several:  # the legend names the points; labels on top of each other do not
+                continue
+            ax.annotate(_label(e, several),
+                        (st["blue_goal_rate"]["mean"], st["fake_first_rate"]["mean"]),
+                        textcoords="offset points", xytext=(6, 4 + 9 * (i % 3)), fontsize=7,
+                        color=color)
+    for cond, marker in (("deceptive", "s"), ("honest", "D")):
+        ref = sweep.get("references", {}).get(cond)
+        if ref:
+            st = ref["stats"]
+            ax.errorbar(st["blue_goal_rate"]["mean"], st["fake_first_rate"]["mean"],
+                        xerr=st["blue_goal_rate"]["ci95"], yerr=st["fake_first_rate"]["ci95"],
+                        fmt=marker, mfc="none", color="k" if cond == "deceptive" else "tab:green",
+                        capsize=3, label=f"{cond} (run)")
+    ax.set_xlabel("blue_goal_rate (task)")
+    ax.set_ylabel("fake_first_rate (deception)")
+    ax.set_title(f"SOO weight trade-off ({len(sweep['seeds'])} seeds, mean ± 95% CI)")
+    ax.legend(fontsize=7, loc="best")
+    ax.grid(alpha=0.3)
+    ax3 = None
+    for j, pairing in enumerate(pairings):
+        group = [e for e in pts if e.get("pairing") == pairing]
+        lam = [e["weight"] for e in group]
+        suffix = f" ({pairing})" if several else ""
+        for metric, color in zip(PLOT_METRICS, ("tab:red", "tab:purple", "tab:green")):
+            ax2.errorbar(lam, [e["stats"][metric]["mean"] for e in group],
+                         yerr=[e["stats"][metric]["ci95"] for e in group], fmt="o",
+                         ls=styles[j % len(styles)], color=color, capsize=3,
+                         label=metric + suffix)
+        if all("soo_value_eval" in e["stats"] for e in group):
+            ax3 = ax3 or ax2.twinx()  # the quantity SOO optimises, to set the behaviour against
+            ax3.errorbar(lam, [e["stats"]["soo_value_eval"]["mean"] for e in group],
+                         yerr=[e["stats"]["soo_value_eval"]["ci95"] for e in group], fmt="s",
+                         ls=styles[j % len(styles)], color="0.4", capsize=3,
+                         label="soo_value_eval (right axis)" + suffix)
+    if pts:
+        positive = [e["weight"] for e in pts if e["weight"] > 0]
+        ax2.set_xscale("symlog", linthresh=min(positive, default=1.0))
+    if ax3 is not None:
+        ax3.set_ylabel("neural SOO value (lower = more overlap)", color="0.4")
+        ax3.legend(fontsize=7, loc="lower right")
+    ax2.set_xlabel("λ (SOO weight)")
+    ax2.set_ylabel("rate")
+    ax2.set_title("final metrics vs λ")
+    ax2.legend(fontsize=7, loc="center left")
+    ax2.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def format_sweep(sweep: dict) -> str:
+    """Plain-text table of a sweep: per lambda, the mean ± 95% CI over seeds of the main metrics."""
+    cols = ("fake_first_rate", "red_trapped_rate", "blue_goal_rate", "blue_return", "soo_value_eval")
+    several = len(sweep.get("pairings", [])) > 1
+    first = f"{'pairing':>16}  " if several else ""
+    head = first + f"{'lambda':>8}  " + "".join(f"{c:>22}" for c in cols)
+    lines = [head, "-" * len(head)]
+    for e in sweep["lambdas"]:
+        cells = "".join(f"{e['stats'][c]['mean']:>13.3f} ± {e['stats'][c]['ci95']:<6.3f}"
+                        if c in e["stats"] else f"{'-':>22}" for c in cols)
+        pairing = f"{e.get('pairing', ''):>16}  " if several else ""
+        lines.append(f"{pairing}{e['name']:>8}  {cells}")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""A run directory on disk: atomic checkpoint and JSON writes, the one-writer lock, reading a run."""

@@ -1,0 +1,1 @@
+"""Tools around the experiment: the speed benchmark and the training profiler."""

@@ -1,0 +1,104 @@
+"""Training jobs: one (condition, seed) of an experiment, its files, budget and state.
+
+A run directory holds ``config.json``, ``summary.json`` and, per job, ``<condition>/seed_<k>/`` with
+its TensorBoard events, ``checkpoint.zip`` (an unfinished job) with its training-state sidecar
+``checkpoint_state_<step>.pkl`` (RNGs, worlds, last observation...: a job resumes bit-identically,
+soo_rl/training/run_job/learners.py), ``model.zip`` and ``metrics.json`` (both present = finished); a joint job also
+holds red's ``red.zip`` and ``red_checkpoint_<step>.zip``. README "Reliability" describes how jobs
+stop and resume.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from soo_rl.config import CONDITIONS, ExperimentConfig
+
+CHECKPOINT = "checkpoint.zip"
+MODEL = "model.zip"
+METRICS = "metrics.json"
+RED_MODEL = "red.zip"  # red's final model of a joint job (--red joint)
+
+
+class TrainingInterrupted(Exception):
+    """Training was stopped by a signal; every running job saved its checkpoint."""
+
+
+class NonFiniteError(RuntimeError):
+    """A NaN/inf appeared in training (one-line message naming job, timestep and checkpoint)."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """One (condition, seed) training job."""
+
+    run_dir: str
+    condition: str
+    seed: int
+    exp: dict[str, Any]  # ExperimentConfig.to_dict() (picklable across processes)
+
+    @property
+    def name(self) -> str:
+        return f"{self.condition}/seed_{self.seed}"
+
+    @property
+    def out_dir(self) -> Path:
+        return Path(self.run_dir) / self.condition / f"seed_{self.seed}"
+
+    @property
+    def init_path(self) -> Path:
+        return Path(self.run_dir) / "deceptive" / f"seed_{self.seed}" / MODEL
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.out_dir / CHECKPOINT
+
+    @property
+    def finished(self) -> bool:
+        return (self.out_dir / METRICS).is_file() and (self.out_dir / MODEL).is_file()
+
+
+def job_weight(exp: ExperimentConfig, condition: str) -> float:
+    cond = CONDITIONS[condition]
+    if not cond.weighted:
+        return 0.0
+    return exp.anchor_weight if cond.aux_loss == "anchor" else exp.soo_weight
+
+
+def plan_jobs(run_dir: Path, exp: ExperimentConfig) -> tuple[list[Job], list[Job]]:
+    """Phase 1: from-scratch conditions (plus `deceptive` when a fine-tune needs it); phase 2:
+    fine-tune conditions, which start from phase 1's deceptive checkpoints."""
+    wanted = list(exp.conditions)
+    scratch = [c for c in wanted if not CONDITIONS[c].finetune]
+    finetune = [c for c in wanted if CONDITIONS[c].finetune]
+    if finetune and "deceptive" not in scratch:
+        scratch.insert(0, "deceptive")
+    d = exp.to_dict()
+    phase1 = [Job(str(run_dir), c, s, d) for c in scratch for s in exp.seeds]
+    phase2 = [Job(str(run_dir), c, s, d) for c in finetune for s in exp.seeds]
+    return phase1, phase2
+
+
+def job_budget(job: Job) -> int:
+    exp = ExperimentConfig.from_dict(job.exp)
+    return exp.finetune_timesteps if CONDITIONS[job.condition].finetune else exp.timesteps
+
+
+def job_state(job: Job) -> str:
+    """"finished", "checkpoint" (resumable) or "new"."""
+    if job.finished:
+        return "finished"
+    return "checkpoint" if job.checkpoint_path.is_file() else "new"
+
+
+def read_metrics(job: Job) -> dict[str, float]:
+    return json.loads((job.out_dir / METRICS).read_text())["metrics"]
+
+
+def red_checkpoint_path(job: Job, blue_steps: int) -> Path:
+    """Red's periodic checkpoint of a joint job, named by the step of blue's ``checkpoint.zip`` it
+    goes with."""
+    return job.out_dir / f"red_checkpoint_{blue_steps}.zip"

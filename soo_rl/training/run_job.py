@@ -1,0 +1,266 @@
+"""One training job: build blue's model, learn with periodic evaluation and checkpoints, finish.
+
+Entry point: ``run_job(job)``. README "Reliability" describes checkpoints, interruption, resume and
+the NaN checks; the env streams and seeds of a job are fixed here.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList
+from stable_baselines3.common.logger import Image
+
+from agents.sb3_policy import SB3Policy
+from envs.config import DeceptionConfig
+from soo_rl.storage.checkpoints import write_json_atomic
+from soo_rl.config import CONDITIONS, ExperimentConfig
+from soo_rl.errors import one_line
+from soo_rl.evaluation.evaluate import evaluate_model
+from soo_rl.training.finite import NonFinite, check_model_finite, params_finite
+from soo_rl.training.jobs import (METRICS, Job, NonFiniteError, TrainingInterrupted, job_budget, job_weight,
+                         read_metrics)
+from soo_rl.training.learners import Learners, build_learners
+from soo_rl.evaluation.metrics import METRIC_TAGS, RED_TAGS
+from soo_rl.evaluation.playback import episode_strip
+
+ProgressFn = Callable[[int], None]
+StopFn = Callable[[], bool]
+
+
+class EvalCallback(BaseCallback):
+    """Evaluates blue every ``every`` timesteps (counted from ``origin``, the job's first step) and
+    logs the metrics of README "Metrics" to TensorBoard; checks for non-finite values after every PPO update;
+    saves a checkpoint after every evaluation; stops training cleanly when ``should_stop()``."""
+
+    def __init__(self, job_eval: Callable[[], dict[str, float]], every: int,
+                 progress: ProgressFn | None, should_stop: StopFn | None = None,
+                 save_checkpoint: Callable[..., None] | None = None, origin: int | None = None,
+                 models: Callable[[], list] | None = None,
+                 episode_image: Callable[[], np.ndarray] | None = None,
+                 snapshot: Callable[[], dict] | None = None,
+                 resume_next_eval: int | None = None):
+        super().__init__()
+        # the training state at the last rollout start (saved with the checkpoint, so that a
+        # resume is bit-identical) and the evaluation step restored from it
+        self.snapshot, self.state = snapshot, None
+        self.resume_next_eval = resume_next_eval
+        self.models = models  # every model to check for NaN (default: the callback's own)
+        self.episode_image = episode_image
+        self.job_eval, self.every, self.progress = job_eval, every, progress
+        self.should_stop, self.save_checkpoint, self.origin = should_stop, save_checkpoint, origin
+        self.next_eval = 0
+        self.last_steps = 0
+        self.rollout_start = 0
+        self.interrupted = False
+        self.checkpoint_due = False
+
+    def log_eval(self) -> dict[str, float]:
+        metrics = self.job_eval()
+        if self.episode_image is not None:  # one evaluation episode beside the curves
+            self.logger.record("eval/episode", Image(self.episode_image(), "HWC"),
+                               exclude=("stdout", "log", "json", "csv"))
+        for key, value in metrics.items():
+            self.logger.record(METRIC_TAGS.get(key, "soo/value_eval" if key == "soo_value_eval"
+                                                 else f"eval/{key}"), value)
+            if key in RED_TAGS:
+                self.logger.record(RED_TAGS[key], value)
+        self.logger.dump(self.model.num_timesteps)
+        return metrics
+
+    def _on_training_start(self) -> None:
+        self.last_steps = self.rollout_start = self.num_timesteps
+        origin = self.num_timesteps if self.origin is None else self.origin
+        done = max(0, self.num_timesteps - origin)
+        self.next_eval = origin + self.every * (done // self.every + 1)
+        if self.resume_next_eval is not None:  # a resumed job: exactly where it was
+            self.next_eval, self.resume_next_eval = self.resume_next_eval, None
+        self.interrupted = False
+        self.checkpoint_due = False
+
+    def _on_rollout_start(self) -> None:
+        # called after the PPO update on the previous rollout: weights and logged losses are fresh
+        for model in self.models() if self.models is not None else [self.model]:
+            check_model_finite(model)
+        if self.snapshot is not None:  # what a checkpoint of this rollout boundary resumes from
+            self.state = {**self.snapshot(), "next_eval": self.next_eval}
+        if self.checkpoint_due and self.save_checkpoint is not None:
+            self.save_checkpoint(self.state)
+        self.checkpoint_due = False
+        self.rollout_start = self.num_timesteps
+
+    def _on_step(self) -> bool:
+        if self.should_stop is not None and self.should_stop():
+            self.interrupted = True
+            return False  # SB3's learn() stops before training on the partial rollout
+        return True
+
+    def _on_rollout_end(self) -> None:
+        if self.progress is not None:
+            self.progress(self.num_timesteps - self.last_steps)
+        self.last_steps = self.num_timesteps
+        if self.num_timesteps >= self.next_eval:
+            self.log_eval()
+            self.next_eval += self.every
+            self.checkpoint_due = True  # saved after this rollout's PPO update
+
+
+class RadiusCurriculum(BaseCallback):
+    """Sets the training worlds' observation radius at every rollout start from the job's step
+    (``ExperimentConfig.radius_at``); the worlds in progress carry on at the new radius. (The worlds
+    of a job's very first reset, before its first rollout, were sampled and observed with the env's
+    radius: for a from-scratch job, 64 episodes' start distance out of 2.5M steps.)"""
+
+    def __init__(self, exp: ExperimentConfig, set_radius: Callable[[float], None], origin: int = 0):
+        super().__init__()
+        self.exp, self.set_radius, self.origin = exp, set_radius, origin
+        self.radius: float | None = None
+
+    def _on_rollout_start(self) -> None:
+        radius = self.exp.radius_at(self.model.num_timesteps - self.origin)
+        if radius != self.radius:
+            self.set_radius(radius)
+            self.radius = radius
+
+    def _on_step(self) -> bool:
+        return True
+
+
+def run_job(job: Job, progress: ProgressFn | None = None,
+            should_stop: StopFn | None = None, threads: int = 1) -> dict[str, float]:
+    """Train one condition for one seed, evaluate it, save model.zip and metrics.json (and red.zip
+    when red learns too).
+
+    A finished job is skipped (its metrics are returned); a job with a ``checkpoint.zip`` continues
+    from it. Raises ``TrainingInterrupted`` (after saving ``checkpoint.zip``) when ``should_stop()``
+    becomes true during training, and ``NonFiniteError`` on a NaN/inf. ``threads``: the cores the
+    job may use; with 2 a joint job runs red's PPO update beside blue's (the same numbers).
+    """
+    torch.set_num_threads(1)
+    budget = job_budget(job)
+    if job.finished:
+        if progress is not None:
+            progress(budget)
+        return read_metrics(job)
+    if should_stop is not None and should_stop():
+        raise TrainingInterrupted(f"{job.name}: not started")
+    exp = ExperimentConfig.from_dict(job.exp)
+    cond = CONDITIONS[job.condition]
+    reward_mode = exp.train_reward_mode(job.condition)
+    cfg = exp.env_config(reward_mode=reward_mode, blind=cond.blind)
+    job.out_dir.mkdir(parents=True, exist_ok=True)
+    # the worlds' first seed; the model's seed (SB3's set_random_seed seeds its env) then re-seeds
+    # them, so every condition of a seed sees the same sequence of worlds
+    env_seed = 1_000_003 * (job.seed + 1) + list(CONDITIONS).index(job.condition)
+    resumed = job.checkpoint_path.is_file()
+    if not resumed:
+        _set_aside_stale_logs(job.out_dir)
+    learners, start = build_learners(job, exp, cfg, env_seed, resumed,
+                                     parallel_updates=threads >= 2)
+    done = int(learners.blue.num_timesteps) - start
+    if progress is not None and done > 0:
+        progress(done)
+    learners.set_loggers(job.out_dir)
+    try:
+        metrics = _learn(job, exp, cfg, learners, start, budget - done, resumed, progress,
+                         should_stop)
+    finally:
+        learners.close_loggers()
+    _finish(job, learners, metrics)
+    return metrics
+
+
+def _learn(job: Job, exp: ExperimentConfig, cfg: DeceptionConfig, learners: Learners, start: int,
+           remaining: int, resumed: bool, progress: ProgressFn | None,
+           should_stop: StopFn | None) -> dict[str, float]:
+    """Train for the ``remaining`` steps with evaluations and checkpoints; the final evaluation."""
+    model = learners.blue
+    finetune = CONDITIONS[job.condition].finetune
+
+    def job_eval() -> dict[str, float]:
+        return evaluate_model(model, cfg, learners.red_policy(cfg), exp.eval_episodes,
+                              exp.eval_seed, exp.pairing)
+
+    def episode_image() -> np.ndarray:
+        return episode_strip(cfg, SB3Policy(model), learners.red_policy(cfg), exp.eval_seed)
+
+    callback = EvalCallback(job_eval, exp.eval_every, progress, should_stop,
+                            lambda state=None: learners.save_checkpoint(job, state),
+                            origin=start,
+                            models=learners.models, snapshot=learners.snapshot,
+                            resume_next_eval=learners.next_eval if resumed else None,
+                            episode_image=episode_image)
+    callbacks: list[BaseCallback] = [callback]
+    if exp.radius_curriculum and not finetune:  # first: the rollout's radius is set before it
+        callbacks.insert(0, RadiusCurriculum(exp, learners.set_obs_radius, origin=start))
+    try:
+        if finetune and not resumed:  # the starting point of every fine-tune curve
+            callback.init_callback(model)
+            callback.log_eval()
+        if remaining > 0:
+            learners.learn(remaining, CallbackList(callbacks),
+                           reset_num_timesteps=not (finetune or resumed))
+        for m in learners.models():
+            check_model_finite(m)
+    except NonFinite as exc:
+        raise _non_finite_error(job, model, exc.what) from None
+    except Exception:
+        if not all(params_finite(m) for m in learners.models()):
+            raise _non_finite_error(
+                job, model, "policy parameters (a loss or an activation diverged in the PPO "
+                "update)") from None
+        raise
+    if callback.interrupted:
+        learners.rewind(callback.rollout_start)  # the partial rollout is discarded
+        learners.save_checkpoint(job, callback.state)  # with the state at the rollout's start
+        raise TrainingInterrupted(f"{job.name}: stopped at timestep {model.num_timesteps}, "
+                                  f"checkpoint {job.checkpoint_path}")
+    try:
+        return callback.log_eval()
+    except Exception:
+        if not params_finite(model):
+            raise _non_finite_error(job, model, "policy parameters") from None
+        raise
+
+
+def _finish(job: Job, learners: Learners, metrics: dict[str, float]) -> None:
+    """``red.zip`` (joint), ``model.zip``, then ``metrics.json`` (together: the job is finished);
+    the checkpoints go."""
+    exp = ExperimentConfig.from_dict(job.exp)
+    learners.save_final(job)
+    record = {"condition": job.condition, "seed": job.seed,
+              "timesteps": int(learners.blue.num_timesteps),
+              "soo_weight": job_weight(exp, job.condition), "metrics": metrics}
+    write_json_atomic(job.out_dir / METRICS, record)
+    learners.remove_checkpoints(job)
+
+
+def _set_aside_stale_logs(out: Path) -> None:
+    """A job that starts from its beginning again (it was stopped before its first checkpoint, e.g.
+    by a NaN or a kill) moves the event files of the discarded attempt to ``discarded-<time>/``,
+    so that its curves do not overlap the new ones (TensorBoard still shows them, as a sub-run)."""
+    stale = sorted(out.glob("events.out.tfevents.*"))
+    if not stale:
+        return
+    aside = out / f"discarded-{time.strftime('%Y%m%d-%H%M%S')}"
+    aside.mkdir(exist_ok=True)
+    for path in stale:
+        os.replace(path, aside / path.name)
+
+
+def _non_finite_error(job: Job, model, what: str) -> NonFiniteError:
+    ckpt = job.checkpoint_path
+    if ckpt.is_file():
+        where = f"the last good checkpoint is {ckpt}"
+    elif CONDITIONS[job.condition].finetune:
+        where = f"no checkpoint of this job yet (it restarts from {job.init_path})"
+    else:
+        where = "no checkpoint of this job yet (it restarts from scratch)"
+    return NonFiniteError(one_line(
+        f"non-finite value (NaN/inf) in the {what} at timestep {int(model.num_timesteps)} of "
+        f"{job.name}; {where}; fix the cause, then continue with --resume {job.run_dir}"))
