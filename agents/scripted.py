@@ -91,7 +91,7 @@ class FollowerRed:
             self.memory[mask] = np.nan
 
     def get_state(self) -> dict:
-        """Its per-world memory (for a bit-identical resume of training: soo_rl/training/run_job/learners.py)."""
+        """Its per-world memory (for a bit-identical resume of training: soo_rl/training/resume_state.py)."""
         return {"pd": self.pd.get_state(),
                 "memory": None if self.memory is None else self.memory.copy()}
 

@@ -33,8 +33,8 @@ from experiments.cli import (  # noqa: E402
     where,
 )
 from soo_rl.config import PAIRING_NAMES, ExperimentConfig  # noqa: E402
+from soo_rl.analysis.tradeoff import format_sweep  # noqa: E402
 from soo_rl.running.sweep import (  # noqa: E402
-    format_sweep,
     parse_pairings,
     parse_weights,
     plan_sweep,

@@ -141,7 +141,7 @@ def test_profile_training_from_a_checkpoint_with_another_pairing(tmp_path, capsy
     from agents.soo.ppo import SOOPPO
     from experiments import profile_training
     from soo_rl.config import ExperimentConfig
-    from soo_rl.training.learners import training_env
+    from soo_rl.training.ppo import training_env
 
     exp = ExperimentConfig()
     cfg = exp.env_config()

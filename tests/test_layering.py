@@ -9,6 +9,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 FLOORS = {"envs": 0, "agents": 1, "soo_rl": 2, "experiments": 3}
+#: the floors inside soo_rl/ (docs/design.md section 5); its top-level modules (config, errors) are
+#: the ground every subpackage may use
+SOO_RL_FLOORS = {"": 0, "storage": 1, "evaluation": 2, "training": 3, "analysis": 4, "running": 5,
+                 "tools": 6}
 
 
 def _module_name(path: Path) -> str:
@@ -50,6 +54,29 @@ def _is_package_of(a: str, b: str) -> bool:
 def test_imports_only_go_down():
     upward = [(m, d) for m, deps in _graph().items() for d in deps
               if FLOORS[d.split(".")[0]] > FLOORS[m.split(".")[0]]]
+    assert upward == [], upward
+
+
+def _soo_rl_floor(module: str) -> int:
+    parts = module.split(".")
+    sub = parts[1] if len(parts) > 2 or (len(parts) == 2 and parts[1] in SOO_RL_FLOORS) else ""
+    return SOO_RL_FLOORS[sub]
+
+
+def test_soo_rl_is_grouped():
+    """soo_rl/ holds only its subpackages and its shared ground (config, errors)."""
+    top = {p.stem for p in (ROOT / "soo_rl").glob("*.py")}
+    assert top == {"__init__", "config", "errors"}, top
+    subs = {p.parent.name for p in (ROOT / "soo_rl").glob("*/__init__.py")}
+    assert subs == set(SOO_RL_FLOORS) - {""}, subs
+
+
+def test_soo_rl_imports_only_go_down():
+    """Inside soo_rl/: ground <- storage <- evaluation <- training <- analysis <- running <- tools;
+    a subpackage imports only its own modules and those of lower floors."""
+    upward = [(m, d) for m, deps in _graph().items() for d in deps
+              if m.startswith("soo_rl.") and d.startswith("soo_rl.")
+              and _soo_rl_floor(d) > _soo_rl_floor(m)]
     assert upward == [], upward
 
 

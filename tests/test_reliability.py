@@ -22,7 +22,7 @@ import torch
 from pettingzoo.test import parallel_seed_test, seed_test
 
 import soo_rl.training.finite as finite_mod
-import soo_rl.training.learners as learners_mod
+import soo_rl.training.ppo as learners_mod
 import soo_rl.training.run_job as train_mod
 from agents.soo.ppo import SOOPPO
 from envs import deception_v0

@@ -1,6 +1,6 @@
 """A single-learner job that is interrupted and resumed ends exactly as the uninterrupted job with the
 same seed: byte-identical ``metrics.json``, identical model parameters and optimizer state, identical
-TensorBoard scalars (README "Reliability", soo_rl/training/run_job/learners.py ``training_state``).
+TensorBoard scalars (README "Reliability", soo_rl/training/ppo.py ``PPOLearner.snapshot``).
 
 "Identical TensorBoard scalars": read every events file of the job directory (one per run of the
 job). An interrupted (or killed) job may have logged values after its last checkpoint that the

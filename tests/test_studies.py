@@ -12,7 +12,7 @@ import pytest
 from agents.scripted import FollowerRed
 from envs.config import ConfigError, DeceptionConfig
 from experiments import sweep, train_ppo_soo
-from soo_rl.training import learners as learners_module
+from soo_rl.training import ppo as learners_module
 from soo_rl.config import CONDITIONS, ExperimentConfig, parse_curriculum
 from soo_rl.training.run_job import RadiusCurriculum
 from soo_rl.training.vec_env import DeceptionVecEnv
@@ -80,14 +80,14 @@ def test_radius_curriculum_callback_sets_the_radius_of_each_rollout():
 
 def test_curriculum_runs_in_the_from_scratch_jobs_only(tmp_path, monkeypatch):
     seen: dict[str, list] = {}
-    original = learners_module.Learners.set_obs_radius
+    original = learners_module.PPOLearner.set_obs_radius
 
     def spy(self, radius):
         seen.setdefault(self.blue.__class__.__name__ + str(id(self)), []).append(
             (int(self.blue.num_timesteps), radius))
         return original(self, radius)
 
-    monkeypatch.setattr(learners_module.Learners, "set_obs_radius", spy)
+    monkeypatch.setattr(learners_module.PPOLearner, "set_obs_radius", spy)
     out = tmp_path / "run"
     assert train_ppo_soo.main(SMOKE + ["--out", str(out), "--seeds", "1", "--conditions",
                                        "deceptive,soo", "--radius-curriculum", "0.5:4096",

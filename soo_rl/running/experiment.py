@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from soo_rl.storage.checkpoints import CheckpointError, checkpoint_data, load_model, write_json_atomic
+from soo_rl.storage.checkpoints import CheckpointError, write_json_atomic
 from soo_rl.config import ExperimentConfig
 from soo_rl.errors import EXIT_BAD_INPUT, UsageError, one_line
 from soo_rl.storage.run_lock import RunInUse, RunLock, check_free, entries, remove_contents
@@ -102,39 +102,25 @@ def read_run(run: Path) -> tuple[ExperimentConfig, str]:
 
 
 def _check_resumable(run: Path, exp: ExperimentConfig) -> None:
-    """Every checkpoint the resumed jobs start from loads (blue's, and red's in joint mode)."""
-    from stable_baselines3 import PPO
+    """Every file the resumed jobs read loads: their checkpoints and training state, and the
+    deceptive models the fine-tunes not yet finished start from."""
+    from soo_rl.training.jobs import job_state, plan_jobs
+    from soo_rl.training.learner import learner_class
+    from soo_rl.training.resume_state import StateError
 
-    from agents.soo.ppo import SOOPPO
-    from soo_rl.training.jobs import RED_MODEL, job_state, plan_jobs, red_checkpoint_path
-
-    cfg = exp.env_config()
+    learner = learner_class(exp)
     phase1, phase2 = plan_jobs(run, exp)
     states = {(j.condition, j.seed): job_state(j) for j in phase1 + phase2}
-    resumed = [j for j in phase1 + phase2 if states[(j.condition, j.seed)] == "checkpoint"]
-    starts = [j for j in phase2 if states[(j.condition, j.seed)] != "finished"
-              and states.get(("deceptive", j.seed)) == "finished"]
-    for path in [j.checkpoint_path for j in resumed] + [j.init_path for j in starts]:
-        _check_loads(path, SOOPPO, cfg.blue_obs_dim)
-    if exp.red != "joint":  # the training-state sidecar of a checkpoint, when there is one
-        from soo_rl.training.learners import read_training_state
-        for job in resumed:
-            try:
-                read_training_state(job)
-            except CheckpointError as exc:
-                raise UsageError(f"--resume: {exc} (delete that file to resume its job "
-                                 "without it, not bit-identically)") from None
-    if exp.red == "joint":
-        for job in resumed:
-            steps = int(checkpoint_data(job.checkpoint_path).get("num_timesteps", -1))
-            _check_loads(red_checkpoint_path(job, steps), PPO, cfg.red_obs_dim)
-        for job in starts:
-            _check_loads(job.init_path.with_name(RED_MODEL), PPO, cfg.red_obs_dim)
-
-
-def _check_loads(path: Path, cls, obs_dim: int) -> None:
     try:
-        load_model(path, cls, expected_obs_dim=obs_dim)
+        for job in phase1 + phase2:
+            if states[(job.condition, job.seed)] == "checkpoint":
+                learner.check_resume(job)
+            elif (job.spec.finetune and states[(job.condition, job.seed)] != "finished"
+                  and states.get(("deceptive", job.seed)) == "finished"):
+                learner.check_start(job)
+    except StateError as exc:
+        raise UsageError(f"--resume: {exc} (delete that file to resume its job without it, not "
+                         "bit-identically)") from None
     except CheckpointError as exc:
         raise UsageError(f"--resume: {exc} (delete that file to restart its job from the "
                          "start)") from None
@@ -174,7 +160,7 @@ def _train_and_report(out: Path, exp: ExperimentConfig, preset: str, *, resume: 
     from tqdm import tqdm
 
     from soo_rl.running.backends import run_jobs
-    from soo_rl.training.jobs import NonFiniteError, TrainingInterrupted, job_budget, plan_jobs
+    from soo_rl.training.jobs import NonFiniteError, TrainingInterrupted, plan_jobs
     from soo_rl.running.signals import StopSignal
     from soo_rl.analysis.summary import format_table, summarize
 
@@ -182,7 +168,7 @@ def _train_and_report(out: Path, exp: ExperimentConfig, preset: str, *, resume: 
         write_json_atomic(out / "config.json", {"preset": preset, **exp.to_dict()})
     phase1, phase2 = plan_jobs(out, exp)
     jobs = phase1 + phase2
-    total = sum(job_budget(j) for j in jobs)
+    total = sum(j.budget for j in jobs)
     if resume:
         n_finished = sum(j.finished for j in jobs)
         if n_finished == len(jobs) and (out / "summary.json").is_file():
@@ -192,7 +178,7 @@ def _train_and_report(out: Path, exp: ExperimentConfig, preset: str, *, resume: 
         print(f"resuming {out}: {n_finished}/{len(jobs)} jobs finished, {n_ckpt} continue from "
               f"a checkpoint; {where}")
     else:
-        done = sum(job_budget(j) for j in jobs if j.finished)  # copied by --baselines-from
+        done = sum(j.budget for j in jobs if j.finished)  # copied by --baselines-from
         reused = f" ({done:,} of them in the copied finished jobs)" if done else ""
         print(f"run {out}: {len(exp.seeds)} seeds x conditions {', '.join(exp.conditions)}; "
               f"{total:,} env steps{reused} on {where}")

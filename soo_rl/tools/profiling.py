@@ -41,7 +41,7 @@ def _model(soo_weight: float, seed: int, pairing: str, checkpoint: Path | None =
     from agents.soo.ppo import SOOPPO
     from soo_rl.storage.checkpoints import load_model
     from soo_rl.config import ExperimentConfig
-    from soo_rl.training.learners import training_env
+    from soo_rl.training.ppo import training_env
 
     torch.set_num_threads(1)
     exp = ExperimentConfig()

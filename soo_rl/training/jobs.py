@@ -3,7 +3,7 @@
 A run directory holds ``config.json``, ``summary.json`` and, per job, ``<condition>/seed_<k>/`` with
 its TensorBoard events, ``checkpoint.zip`` (an unfinished job) with its training-state sidecar
 ``checkpoint_state_<step>.pkl`` (RNGs, worlds, last observation...: a job resumes bit-identically,
-soo_rl/training/run_job/learners.py), ``model.zip`` and ``metrics.json`` (both present = finished); a joint job also
+soo_rl/training/resume_state.py), ``model.zip`` and ``metrics.json`` (both present = finished); a joint job also
 holds red's ``red.zip`` and ``red_checkpoint_<step>.zip``. README "Reliability" describes how jobs
 stop and resume.
 """
@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from soo_rl.config import CONDITIONS, ExperimentConfig
+from envs.config import DeceptionConfig
+from soo_rl.config import CONDITIONS, Condition, ExperimentConfig
 
 CHECKPOINT = "checkpoint.zip"
 MODEL = "model.zip"
@@ -60,6 +62,39 @@ class Job:
     def finished(self) -> bool:
         return (self.out_dir / METRICS).is_file() and (self.out_dir / MODEL).is_file()
 
+    @cached_property
+    def config(self) -> ExperimentConfig:
+        """The experiment's settings (``exp`` as an ``ExperimentConfig``)."""
+        return ExperimentConfig.from_dict(self.exp)
+
+    @property
+    def spec(self) -> Condition:
+        """The job's condition (``CONDITIONS``)."""
+        return CONDITIONS[self.condition]
+
+    @property
+    def env_config(self) -> DeceptionConfig:
+        """The world the job trains in: its training reward mode, ``blind`` for that control."""
+        exp = self.config
+        return exp.env_config(reward_mode=exp.train_reward_mode(self.condition),
+                              blind=self.spec.blind)
+
+    @property
+    def budget(self) -> int:
+        """The job's env steps: the fine-tune budget for a fine-tune condition."""
+        return self.config.finetune_timesteps if self.spec.finetune else self.config.timesteps
+
+    @property
+    def weight(self) -> float:
+        """The weight of the condition's extra loss (0 without one)."""
+        return job_weight(self.config, self.condition)
+
+    @property
+    def env_seed(self) -> int:
+        """The training worlds' first seed; the model's seed (SB3's ``set_random_seed`` seeds its
+        env) then re-seeds them, so every condition of a seed sees the same sequence of worlds."""
+        return 1_000_003 * (self.seed + 1) + list(CONDITIONS).index(self.condition)
+
 
 def job_weight(exp: ExperimentConfig, condition: str) -> float:
     cond = CONDITIONS[condition]
@@ -80,11 +115,6 @@ def plan_jobs(run_dir: Path, exp: ExperimentConfig) -> tuple[list[Job], list[Job
     phase1 = [Job(str(run_dir), c, s, d) for c in scratch for s in exp.seeds]
     phase2 = [Job(str(run_dir), c, s, d) for c in finetune for s in exp.seeds]
     return phase1, phase2
-
-
-def job_budget(job: Job) -> int:
-    exp = ExperimentConfig.from_dict(job.exp)
-    return exp.finetune_timesteps if CONDITIONS[job.condition].finetune else exp.timesteps
 
 
 def job_state(job: Job) -> str:

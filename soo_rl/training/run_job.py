@@ -1,7 +1,8 @@
-"""One training job: build blue's model, learn with periodic evaluation and checkpoints, finish.
+"""One training job: build its learner (soo_rl/training/learner.py), learn with periodic evaluation
+and checkpoints, finish.
 
 Entry point: ``run_job(job)``. README "Reliability" describes checkpoints, interruption, resume and
-the NaN checks; the env streams and seeds of a job are fixed here.
+the NaN checks.
 """
 
 from __future__ import annotations
@@ -17,17 +18,15 @@ from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.logger import Image
 
 from agents.sb3_policy import SB3Policy
-from envs.config import DeceptionConfig
-from soo_rl.storage.checkpoints import write_json_atomic
-from soo_rl.config import CONDITIONS, ExperimentConfig
+from soo_rl.config import ExperimentConfig
 from soo_rl.errors import one_line
 from soo_rl.evaluation.evaluate import evaluate_model
-from soo_rl.training.finite import NonFinite, check_model_finite, params_finite
-from soo_rl.training.jobs import (METRICS, Job, NonFiniteError, TrainingInterrupted, job_budget, job_weight,
-                         read_metrics)
-from soo_rl.training.learners import Learners, build_learners
 from soo_rl.evaluation.metrics import METRIC_TAGS, RED_TAGS
 from soo_rl.evaluation.playback import episode_strip
+from soo_rl.storage.checkpoints import write_json_atomic
+from soo_rl.training.finite import NonFinite, check_model_finite, params_finite
+from soo_rl.training.jobs import METRICS, Job, NonFiniteError, TrainingInterrupted, read_metrics
+from soo_rl.training.learner import Learner, learner_class
 
 ProgressFn = Callable[[int], None]
 StopFn = Callable[[], bool]
@@ -142,82 +141,74 @@ def run_job(job: Job, progress: ProgressFn | None = None,
     job may use; with 2 a joint job runs red's PPO update beside blue's (the same numbers).
     """
     torch.set_num_threads(1)
-    budget = job_budget(job)
     if job.finished:
         if progress is not None:
-            progress(budget)
+            progress(job.budget)
         return read_metrics(job)
     if should_stop is not None and should_stop():
         raise TrainingInterrupted(f"{job.name}: not started")
-    exp = ExperimentConfig.from_dict(job.exp)
-    cond = CONDITIONS[job.condition]
-    reward_mode = exp.train_reward_mode(job.condition)
-    cfg = exp.env_config(reward_mode=reward_mode, blind=cond.blind)
     job.out_dir.mkdir(parents=True, exist_ok=True)
-    # the worlds' first seed; the model's seed (SB3's set_random_seed seeds its env) then re-seeds
-    # them, so every condition of a seed sees the same sequence of worlds
-    env_seed = 1_000_003 * (job.seed + 1) + list(CONDITIONS).index(job.condition)
     resumed = job.checkpoint_path.is_file()
     if not resumed:
         _set_aside_stale_logs(job.out_dir)
-    learners, start = build_learners(job, exp, cfg, env_seed, resumed,
-                                     parallel_updates=threads >= 2)
-    done = int(learners.blue.num_timesteps) - start
+    learner = learner_class(job.config).build(job, resumed, threads)
+    done = int(learner.blue.num_timesteps) - learner.start
     if progress is not None and done > 0:
         progress(done)
-    learners.set_loggers(job.out_dir)
+    learner.open_logs()
     try:
-        metrics = _learn(job, exp, cfg, learners, start, budget - done, resumed, progress,
-                         should_stop)
+        metrics = _learn(job, learner, job.budget - done, resumed, progress, should_stop)
     finally:
-        learners.close_loggers()
-    _finish(job, learners, metrics)
+        learner.close_logs()
+    learner.save_final()
+    write_json_atomic(job.out_dir / METRICS, {
+        "condition": job.condition, "seed": job.seed, "timesteps": int(learner.blue.num_timesteps),
+        "soo_weight": job.weight, "metrics": metrics})  # with model.zip: the job is finished
+    learner.remove_checkpoints()
     return metrics
 
 
-def _learn(job: Job, exp: ExperimentConfig, cfg: DeceptionConfig, learners: Learners, start: int,
-           remaining: int, resumed: bool, progress: ProgressFn | None,
-           should_stop: StopFn | None) -> dict[str, float]:
+def _learn(job: Job, learner: Learner, remaining: int, resumed: bool,
+           progress: ProgressFn | None, should_stop: StopFn | None) -> dict[str, float]:
     """Train for the ``remaining`` steps with evaluations and checkpoints; the final evaluation."""
-    model = learners.blue
-    finetune = CONDITIONS[job.condition].finetune
+    exp, cfg, model = job.config, job.env_config, learner.blue
+    finetune = job.spec.finetune
 
     def job_eval() -> dict[str, float]:
-        return evaluate_model(model, cfg, learners.red_policy(cfg), exp.eval_episodes,
-                              exp.eval_seed, exp.pairing)
+        return evaluate_model(model, cfg, learner.red_policy(), exp.eval_episodes, exp.eval_seed,
+                              exp.pairing)
 
     def episode_image() -> np.ndarray:
-        return episode_strip(cfg, SB3Policy(model), learners.red_policy(cfg), exp.eval_seed)
+        return episode_strip(cfg, SB3Policy(model), learner.red_policy(), exp.eval_seed)
 
     callback = EvalCallback(job_eval, exp.eval_every, progress, should_stop,
-                            lambda state=None: learners.save_checkpoint(job, state),
-                            origin=start,
-                            models=learners.models, snapshot=learners.snapshot,
-                            resume_next_eval=learners.next_eval if resumed else None,
+                            learner.save_checkpoint, origin=learner.start,
+                            models=learner.models, snapshot=learner.snapshot,
+                            resume_next_eval=learner.next_eval if resumed else None,
                             episode_image=episode_image)
     callbacks: list[BaseCallback] = [callback]
     if exp.radius_curriculum and not finetune:  # first: the rollout's radius is set before it
-        callbacks.insert(0, RadiusCurriculum(exp, learners.set_obs_radius, origin=start))
+        callbacks.insert(0, RadiusCurriculum(exp, learner.set_obs_radius, origin=learner.start))
     try:
         if finetune and not resumed:  # the starting point of every fine-tune curve
             callback.init_callback(model)
             callback.log_eval()
         if remaining > 0:
-            learners.learn(remaining, CallbackList(callbacks),
-                           reset_num_timesteps=not (finetune or resumed))
-        for m in learners.models():
+            learner.learn(remaining, CallbackList(callbacks),
+                          reset_num_timesteps=not (finetune or resumed))
+        for m in learner.models():
             check_model_finite(m)
     except NonFinite as exc:
         raise _non_finite_error(job, model, exc.what) from None
     except Exception:
-        if not all(params_finite(m) for m in learners.models()):
+        if not all(params_finite(m) for m in learner.models()):
             raise _non_finite_error(
                 job, model, "policy parameters (a loss or an activation diverged in the PPO "
                 "update)") from None
         raise
     if callback.interrupted:
-        learners.rewind(callback.rollout_start)  # the partial rollout is discarded
-        learners.save_checkpoint(job, callback.state)  # with the state at the rollout's start
+        learner.rewind(callback.rollout_start)  # the partial rollout is discarded
+        learner.save_checkpoint(callback.state)  # with the state at the rollout's start
         raise TrainingInterrupted(f"{job.name}: stopped at timestep {model.num_timesteps}, "
                                   f"checkpoint {job.checkpoint_path}")
     try:
@@ -226,18 +217,6 @@ def _learn(job: Job, exp: ExperimentConfig, cfg: DeceptionConfig, learners: Lear
         if not params_finite(model):
             raise _non_finite_error(job, model, "policy parameters") from None
         raise
-
-
-def _finish(job: Job, learners: Learners, metrics: dict[str, float]) -> None:
-    """``red.zip`` (joint), ``model.zip``, then ``metrics.json`` (together: the job is finished);
-    the checkpoints go."""
-    exp = ExperimentConfig.from_dict(job.exp)
-    learners.save_final(job)
-    record = {"condition": job.condition, "seed": job.seed,
-              "timesteps": int(learners.blue.num_timesteps),
-              "soo_weight": job_weight(exp, job.condition), "metrics": metrics}
-    write_json_atomic(job.out_dir / METRICS, record)
-    learners.remove_checkpoints(job)
 
 
 def _set_aside_stale_logs(out: Path) -> None:
@@ -257,7 +236,7 @@ def _non_finite_error(job: Job, model, what: str) -> NonFiniteError:
     ckpt = job.checkpoint_path
     if ckpt.is_file():
         where = f"the last good checkpoint is {ckpt}"
-    elif CONDITIONS[job.condition].finetune:
+    elif job.spec.finetune:
         where = f"no checkpoint of this job yet (it restarts from {job.init_path})"
     else:
         where = "no checkpoint of this job yet (it restarts from scratch)"

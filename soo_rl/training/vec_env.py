@@ -136,7 +136,7 @@ class DeceptionVecEnv(WorldsVecEnv):
         """The worlds' config (the core's: a radius curriculum changes it there)."""
         return self.core.cfg
 
-    # --- state for a bit-identical resume (soo_rl/training/run_job/learners.py) --------------------------------
+    # --- state for a bit-identical resume (soo_rl/training/resume_state.py) --------------------------------
     def get_state(self) -> dict[str, Any]:
         """Everything the next steps depend on: the worlds, the core's RNG, the episode returns,
         the shaping potential, the opponent's last observation and memory. A copy."""

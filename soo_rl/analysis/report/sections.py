@@ -195,7 +195,7 @@ def sweep_section(ctx: ReportContext, sweep: dict | None, sweep_dir: str | Path 
     if sweep is None:
         md.append("No sweep given (run `experiments/sweep.py --from-run RUN_DIR` and pass `--sweep`).\n")
         return md, None
-    from soo_rl.running.sweep import plot_tradeoff
+    from soo_rl.analysis.tradeoff import plot_tradeoff
 
     ctx.log("lambda trade-off")
     tr_png = plot_tradeoff(sweep, ctx.rdir / "tradeoff.png")
