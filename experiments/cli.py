@@ -4,21 +4,15 @@ flags built from the config dataclasses' field metadata (``add_config_flags``)."
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
-from dataclasses import fields
 import sys
 from collections.abc import Callable
+from dataclasses import Field, fields
 from typing import Any
 
 from envs.config import REWARD_MODES, ConfigError, DeceptionConfig, make_config
-from soo_rl.errors import EXIT_BAD_INPUT, UsageError, flag_error, flag_name, one_line
-
-__all__ = ["EXIT_BAD_INPUT", "UsageError", "OneLineParser", "run_cli", "one_line", "add_backend_flags",
-           "check_backend", "check_workers", "where", "flag_name", "add_config_flags",
-           "config_changes", "flag_error", "add_env_flags", "env_config_from_args", "env_overrides",
-           "add_env_ppo_flags", "apply_config_flags"]
+from soo_rl.errors import EXIT_BAD_INPUT, UsageError, flag_error, flag_name, one_line  # noqa: F401
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -43,8 +37,9 @@ def run_cli(prog: str, run: Callable[[list[str] | None], Any], argv: list[str] |
 def add_backend_flags(p: argparse.ArgumentParser) -> None:
     """``--backend`` and ``--ray-address`` (shared with experiments/sweep.py)."""
     p.add_argument("--backend", choices=["local", "ray"], default="local",
-                   help="where the training jobs (one per condition or weight, and seed) run: local = a process pool of --workers "
-                   "processes; ray = one Ray task per job (1 CPU, one torch thread) on the cluster "
+                   help="where the training jobs (one per condition or weight, and seed) run: "
+                   "local = a process pool of --workers processes; ray = one Ray task per job "
+                   "(1 CPU, one torch thread) on the cluster "
                    "at --ray-address, else a local Ray instance of --workers CPUs (needs the ray "
                    "extra: pip install -e '.[ray]'); on a multi-node cluster the run directory "
                    "must be on a filesystem shared by every node. Results are identical either way")
@@ -67,6 +62,7 @@ def check_backend(args: argparse.Namespace) -> None:
 
 
 def check_workers(args: argparse.Namespace) -> None:
+    """``--workers`` >= 1, then ``check_backend``."""
     if args.workers < 1:
         raise UsageError(f"--workers must be >= 1 (got {args.workers})")
     check_backend(args)
@@ -77,13 +73,12 @@ def where(args: argparse.Namespace) -> str:
     if args.backend != "ray":
         return f"{args.workers} worker(s)"
     address = args.ray_address or os.environ.get("RAY_ADDRESS")
-    if address:
-        return f"the Ray cluster at {address}"
-    return f"a local Ray instance of {args.workers} CPU(s)"
+    return (f"the Ray cluster at {address}" if address
+            else f"a local Ray instance of {args.workers} CPU(s)")
 
 
-def _cli_fields(cls: type, names: tuple[str, ...]) -> list[tuple[dataclasses.Field, dict]]:
-    by_name = {f.name: f for f in dataclasses.fields(cls)}
+def _cli_fields(cls: type, names: tuple[str, ...]) -> list[tuple[Field, dict]]:
+    by_name = {f.name: f for f in fields(cls)}
     return [(by_name[n], by_name[n].metadata["cli"]) for n in names]
 
 
@@ -129,7 +124,6 @@ def add_env_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per ``DeceptionConfig`` field; only the flags given override the defaults."""
     group = parser.add_argument_group("environment config (DeceptionConfig fields)")
     for f in fields(DeceptionConfig):
-        flag = "--" + f.name.replace("_", "-")
         default = f.default
         kwargs: dict[str, Any] = {"dest": f.name, "default": argparse.SUPPRESS,
                                   "help": f"default: {default}"}
@@ -137,15 +131,13 @@ def add_env_flags(parser: argparse.ArgumentParser) -> None:
             kwargs["action"] = argparse.BooleanOptionalAction
         elif f.name == "reward_mode":
             kwargs["choices"] = REWARD_MODES
-        elif isinstance(default, int):
-            kwargs["type"] = int
-        elif isinstance(default, float) or default is None:
-            kwargs["type"] = float
-        group.add_argument(flag, **kwargs)
+        elif isinstance(default, (int, float)) or default is None:
+            kwargs["type"] = int if isinstance(default, int) else float
+        group.add_argument(flag_name(f.name), **kwargs)
 
 
-def env_config_from_args(args: argparse.Namespace,
-                     base: DeceptionConfig | None = None) -> DeceptionConfig:
+def env_config_from_args(args: argparse.Namespace, base: DeceptionConfig | None = None
+                         ) -> DeceptionConfig:
     """The flags given, applied on ``base`` (a checkpoint's config) or on the defaults."""
     overrides = {f.name: getattr(args, f.name) for f in fields(DeceptionConfig)
                  if hasattr(args, f.name)}
