@@ -3,9 +3,10 @@
 A run directory holds ``config.json``, ``summary.json`` and, per job, ``<condition>/seed_<k>/`` with
 its TensorBoard events, ``checkpoint.zip`` (an unfinished job) with its training-state sidecar
 ``checkpoint_state_<step>.pkl`` (RNGs, worlds, last observation...: a job resumes bit-identically,
-soo_rl/training/resume_state.py), ``model.zip`` and ``metrics.json`` (both present = finished); a joint job also
-holds red's ``red.zip`` and ``red_checkpoint_<step>.zip``. README "Reliability" describes how jobs
-stop and resume.
+soo_rl/training/resume_state.py), ``model.zip`` and ``metrics.json`` (both present = finished); the
+job's learner (soo_rl/training/learner.py) adds its other agents' files, e.g. a joint job's
+``red.zip`` and ``red_checkpoint_<step>.zip``. README "Reliability" describes how jobs stop and
+resume.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from soo_rl.config import CONDITIONS, Condition, ExperimentConfig
 CHECKPOINT = "checkpoint.zip"
 MODEL = "model.zip"
 METRICS = "metrics.json"
-RED_MODEL = "red.zip"  # red's final model of a joint job (--red joint)
 
 
 class TrainingInterrupted(Exception):
@@ -126,9 +126,3 @@ def job_state(job: Job) -> str:
 
 def read_metrics(job: Job) -> dict[str, float]:
     return json.loads((job.out_dir / METRICS).read_text())["metrics"]
-
-
-def red_checkpoint_path(job: Job, blue_steps: int) -> Path:
-    """Red's periodic checkpoint of a joint job, named by the step of blue's ``checkpoint.zip`` it
-    goes with."""
-    return job.out_dir / f"red_checkpoint_{blue_steps}.zip"

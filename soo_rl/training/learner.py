@@ -27,6 +27,8 @@ class Learner(Protocol):
     start: int
     #: the step of the next evaluation of a resumed job (None: counted from ``start``)
     next_eval: int | None
+    #: the model files of a finished job (blue's ``model.zip`` first), e.g. for ``--baselines-from``
+    final_files: tuple[str, ...]
 
     @classmethod
     def build(cls, job: Job, resumed: bool, threads: int = 1) -> Learner:

@@ -27,9 +27,9 @@ from soo_rl.config import ExperimentConfig
 from soo_rl.evaluation.evaluate import make_red
 from soo_rl.storage.checkpoints import checkpoint_data, load_model, save_atomic
 from soo_rl.training.finite import FiniteCheckVecEnv
-from soo_rl.training.jobs import MODEL, Job, red_checkpoint_path
+from soo_rl.training.jobs import MODEL, Job
 from soo_rl.training.resume_state import (STATE_GLOB, global_rng_state, model_state, read_state,
-                                          restore_global_rng, restore_model_state, write_state)
+                                          restore_state, write_state)
 from soo_rl.training.vec_env import DeceptionVecEnv
 
 #: added to the job's seed for red's model (its weights and sampling)
@@ -44,6 +44,12 @@ def training_env(exp: ExperimentConfig, cfg: DeceptionConfig, red: BatchPolicy,
     experiment's reward scale and goal shaping (soo_rl/training/vec_env.py)."""
     return DeceptionVecEnv(cfg, exp.ppo.n_envs, red, seed=seed, reward_scale=exp.ppo.reward_scale,
                            goal_shaping=exp.goal_shaping, gamma=exp.ppo.gamma)
+
+
+def agent_checkpoint(job: Job, agent: str, blue_steps: int) -> Path:
+    """The periodic checkpoint of an agent other than blue (``red_checkpoint_<step>.zip``), named by
+    the step of blue's ``checkpoint.zip`` it goes with."""
+    return job.out_dir / f"{agent}_checkpoint_{int(blue_steps)}.zip"
 
 
 class PrefixedLogger(Logger):
@@ -62,6 +68,9 @@ class PrefixedLogger(Logger):
 
 class PPOLearner:
     """Blue (``SOOPPO``) learns against a fixed red inside its training VecEnv (``DeceptionVecEnv``)."""
+
+    #: the model files of a finished job
+    final_files: tuple[str, ...] = (MODEL,)
 
     def __init__(self, job: Job, agents: dict[str, Any], start: int,
                  learning: tuple[str, ...] = ("blue",)):
@@ -164,12 +173,8 @@ class PPOLearner:
         worlds. The logger values go back in ``open_logs``."""
         if state is None:
             return
-        restore_global_rng(state)
-        if state["soo_generator"] is not None and self.blue._soo_generator is not None:
-            self.blue._soo_generator.set_state(state["soo_generator"])
+        restore_state(state, self.agents, self.blue._soo_generator)
         self._set_worlds_state(state)
-        for agent, model in self.agents.items():
-            restore_model_state(model, state[agent])
         self._pending_logs = {a: state[a]["log"] for a in self.agents}
         self.next_eval = state.get("next_eval")
 
@@ -179,7 +184,7 @@ class PPOLearner:
         sidecar) first, then blue's ``checkpoint.zip``; older ones go last, so a kill at any point
         leaves a matching set to resume from."""
         step = int(self.blue.num_timesteps)
-        keep = {save_atomic(model, self._agent_checkpoint(agent, step))
+        keep = {save_atomic(model, agent_checkpoint(self.job, agent, step))
                 for agent, model in self.agents.items() if agent != "blue"}
         if state is not None:
             assert state["step"] == step, (state["step"], step)
@@ -204,9 +209,6 @@ class PPOLearner:
         self.job.checkpoint_path.unlink(missing_ok=True)
         self._remove_stale(set())
 
-    def _agent_checkpoint(self, agent: str, blue_steps: int) -> Path:
-        return self.job.out_dir / f"{agent}_checkpoint_{blue_steps}.zip"
-
     def _remove_stale(self, keep: set[Path]) -> None:
         for pattern in (AGENT_CHECKPOINT_GLOB, STATE_GLOB):
             for stale in self.job.out_dir.glob(pattern):
@@ -217,6 +219,8 @@ class PPOLearner:
 class JointPPOLearner(PPOLearner):
     """Blue (``SOOPPO``) and red (SB3 ``PPO``) learn from the same batched rollouts
     (``JointTrainer``); a fine-tune keeps red learning unless ``--finetune-red frozen``."""
+
+    final_files = (MODEL, "red.zip")
 
     def __init__(self, job: Job, agents: dict[str, Any], start: int, learning: tuple[str, ...],
                  trainer: JointTrainer):
@@ -239,7 +243,7 @@ class JointPPOLearner(PPOLearner):
         red = None if resumed else _start_red(job, trainer)  # before blue: blue's seed then holds
         blue, start = build_blue(job, trainer.env("blue"), resumed, reseed=state is None)
         if resumed:
-            red = load_model(red_checkpoint_path(job, int(blue.num_timesteps)), PPO,
+            red = load_model(agent_checkpoint(job, "red", blue.num_timesteps), PPO,
                              expected_obs_dim=cfg.red_obs_dim, env=trainer.env("red"))
         learner = cls(job, {"blue": blue, "red": red}, start, learning, trainer)
         learner._restore(state)
@@ -249,7 +253,7 @@ class JointPPOLearner(PPOLearner):
     def check_resume(cls, job: Job) -> None:
         super().check_resume(job)
         steps = int(checkpoint_data(job.checkpoint_path).get("num_timesteps", -1))
-        load_model(red_checkpoint_path(job, steps), PPO, expected_obs_dim=job.env_config.red_obs_dim)
+        load_model(agent_checkpoint(job, "red", steps), PPO, expected_obs_dim=job.env_config.red_obs_dim)
 
     @classmethod
     def check_start(cls, job: Job) -> None:

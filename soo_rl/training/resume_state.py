@@ -37,12 +37,6 @@ def global_rng_state() -> dict[str, Any]:
             "python": random.getstate()}
 
 
-def restore_global_rng(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
-
-
 def model_state(model) -> dict[str, Any]:
     """One SB3 model's part of the training state: its last observation and episode starts, its
     episode-info buffers (``rollout/*`` logs) and its logger's values not written yet (the last PPO
@@ -62,6 +56,20 @@ def restore_model_state(model, state: dict[str, Any]) -> None:
     model._last_episode_starts = np.array(state["last_episode_starts"], copy=True)
     model.ep_info_buffer = copy.deepcopy(state["ep_info_buffer"])
     model.ep_success_buffer = copy.deepcopy(state["ep_success_buffer"])
+
+
+def restore_state(state: dict[str, Any], models: dict[str, Any],
+                  soo_generator: torch.Generator | None) -> None:
+    """Put back the global RNGs, blue's SOO generator and each model's ``model_state`` (by agent
+    name), after every model is loaded (SB3's load re-seeds the RNGs). The worlds are the
+    learner's."""
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if state["soo_generator"] is not None and soo_generator is not None:
+        soo_generator.set_state(state["soo_generator"])
+    for agent, model in models.items():
+        restore_model_state(model, state[agent])
 
 
 def write_state(job: Job, state: dict[str, Any]) -> Path:
