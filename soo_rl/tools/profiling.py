@@ -1,7 +1,7 @@
 """Where SOOPPO's training time goes: cProfile shares of the parts of ``learn`` and the un-profiled
 slowdown that SOO brings. Entry point: ``profile_soo(rollouts, repeats, pairing, checkpoint)``;
-``SOOProfile.table`` prints its result. CLI: experiments/profile_training.py; measured numbers: README
-"Performance".
+``SOOProfile.table`` prints its result. CLI: experiments/profile_training.py; measured numbers:
+docs/results.md section 4.
 """
 
 from __future__ import annotations
