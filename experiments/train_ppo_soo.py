@@ -43,7 +43,7 @@ from soo_rl.running.experiment import PROG, check_red, prepare_run_dir, read_run
 #: the ExperimentConfig fields that are flags (in --help order); taken from config.json with --resume
 CONFIG_FIELDS = ("seeds", "timesteps", "finetune_timesteps", "soo_weight", "anchor_weight",
                  "goal_shaping", "conditions", "finetune_reward", "pairing", "red", "finetune_red",
-                 "joint_alternate", "radius_curriculum")
+                 "as_coded_red", "joint_alternate", "radius_curriculum")
 EVAL_FIELDS = ("eval_episodes", "eval_every", "eval_seed")
 
 

@@ -25,6 +25,9 @@ class Condition:
     aux_loss: str = "soo"  # "soo" | "random" | "anchor" (only used when the weight is > 0)
     weighted: bool = False  # uses --soo-weight (or the anchor weight) as its aux-loss weight
     blind: bool = False  # red never visible to blue
+    # blue starts from new weights (its own seed) instead of the deceptive checkpoint: the released
+    # code's "fine-tune" (docs/design.md section 7); red continues as for a fine-tune
+    fresh: bool = False
     help: str = ""
 
 
@@ -47,12 +50,16 @@ CONDITIONS: dict[str, Condition] = {
         Condition("honest_ft", "honest", finetune=True,
                   help="control: fine-tuned on the honest reward (plain reward fine-tuning, "
                   "same budget)"),
+        Condition("as_coded", "deceptive", finetune=True, fresh=True,
+                  help="the released code's 'SOO fine-tune' as it ran: blue from new weights, the "
+                  "fine-tune budget on the deceptive reward, no SOO"),
     ]
 }
 
 
 FINETUNE_REWARDS = ("deceptive", "guide")
 FINETUNE_REDS = ("learn", "frozen")
+AS_CODED_REDS = ("continue", "fresh")
 #: names of the SOO pairings of agents.soo.pairing.PAIRINGS (kept here so that configs validate without torch)
 PAIRING_NAMES = ("self_steps", "radius_injection", "mask")
 
@@ -186,6 +193,10 @@ class ExperimentConfig:
     finetune_red: str | None = field(default=None, metadata=cli(
         "with --red joint: whether red keeps learning during the fine-tune conditions, as in the "
         "paper (learn, the default) or stays the deceptive job's red (frozen)", choices=FINETUNE_REDS))
+    as_coded_red: str | None = field(default=None, metadata=cli(
+        "with --red joint: red of the as_coded condition: the deceptive job's red, continued "
+        "(continue, the default), or a new red (fresh: the released code may have re-initialised "
+        "both agents)", choices=AS_CODED_REDS))
     joint_alternate: int = field(default=0, metadata=cli(
         "with --red joint: 0 = blue and red both update after every rollout; K > 0 = they take "
         "turns, K rollouts each (the other one keeps acting, fixed)"))
@@ -242,6 +253,11 @@ class ExperimentConfig:
             bad("joint_alternate", f"needs red 'joint' (got red {self.red!r})")
         if self.finetune_red is not None and self.red != "joint":
             bad("finetune_red", f"needs red 'joint' (got red {self.red!r})")
+        if self.as_coded_red is not None and self.red != "joint":
+            bad("as_coded_red", f"needs red 'joint' (got red {self.red!r})")
+        if self.as_coded_red not in (None, *AS_CODED_REDS):
+            bad("as_coded_red", f"must be one of {', '.join(AS_CODED_REDS)} "
+                f"(got {self.as_coded_red!r})")
         self._check_curriculum(bad)
         if self.finetune_red not in (None, *FINETUNE_REDS):
             bad("finetune_red", f"must be one of {', '.join(FINETUNE_REDS)} (got {self.finetune_red!r})")

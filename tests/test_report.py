@@ -229,6 +229,9 @@ def test_report_on_smoke_run(tmp_path_factory, capsys):
         assert f.read_bytes()[:4] in (b"\x89PNG", b"GIF8")
     data = json.loads((run / "report" / "report.json").read_text())
     assert set(data["heatmaps"]["soo_difference"]) == set(summary["conditions"]) - {"soo"}
+    # the paper's measure of the released code's "SOO agent": as_coded to honest and to deceptive
+    assert {"honest", "deceptive", "soo"} <= set(data["heatmaps"]["as_coded_difference"])
+    assert "behavioural difference to as_coded (MSE)" in md
     assert [r["episodes"] for r in data["classifier"][0]["curve"]] == [1, 2, 5]
 
 

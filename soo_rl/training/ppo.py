@@ -34,6 +34,9 @@ from soo_rl.training.vec_env import DeceptionVecEnv
 
 #: added to the job's seed for red's model (its weights and sampling)
 RED_SEED_OFFSET = 104_729
+#: added to the job's seed for a fine-tune condition's sampling and worlds (common to every
+#: fine-tune of a seed) and for as_coded's new weights
+FINETUNE_SEED_OFFSET = 7919
 #: the periodic checkpoints of the agents other than blue (``red_checkpoint_<step>.zip``)
 AGENT_CHECKPOINT_GLOB = "*_checkpoint_*.zip"
 
@@ -108,7 +111,8 @@ class PPOLearner:
     @classmethod
     def check_start(cls, job: Job) -> None:
         """Load the deceptive model a fine-tune job starts from (``CheckpointError``)."""
-        load_model(job.init_path, SOOPPO, expected_obs_dim=job.env_config.blue_obs_dim)
+        if not job.spec.fresh:
+            load_model(job.init_path, SOOPPO, expected_obs_dim=job.env_config.blue_obs_dim)
 
     # --- what the job's loop asks ----------------------------------------------------------------
     def models(self) -> list:
@@ -258,8 +262,9 @@ class JointPPOLearner(PPOLearner):
     @classmethod
     def check_start(cls, job: Job) -> None:
         super().check_start(job)
-        load_model(job.init_path.with_name("red.zip"), PPO,
-                   expected_obs_dim=job.env_config.red_obs_dim)
+        if not _fresh_red(job):
+            load_model(job.init_path.with_name("red.zip"), PPO,
+                       expected_obs_dim=job.env_config.red_obs_dim)
 
     def red_policy(self) -> BatchPolicy:
         """The job's own red, deterministic."""
@@ -282,13 +287,19 @@ class JointPPOLearner(PPOLearner):
         self.trainer.set_state(state["trainer"])
 
 
+def _fresh_red(job: Job) -> bool:
+    """Red starts new: a from-scratch condition, or ``as_coded`` with ``--as-coded-red fresh``."""
+    return not job.spec.finetune or (job.spec.fresh and job.config.as_coded_red == "fresh")
+
+
 def _start_red(job: Job, trainer: JointTrainer) -> PPO:
-    """Red's model at the start of a joint job: new for a from-scratch condition, the deceptive
-    job's ``red.zip`` for a fine-tune."""
-    if job.spec.finetune:
+    """Red's model at the start of a joint job: new for a from-scratch condition (and a fresh
+    ``as_coded`` red, with the fine-tunes' seed), else the deceptive job's ``red.zip``."""
+    if not _fresh_red(job):
         return load_model(job.init_path.with_name("red.zip"), PPO,
                           expected_obs_dim=job.env_config.red_obs_dim, env=trainer.env("red"))
-    return PPO("MlpPolicy", trainer.env("red"), seed=job.seed + RED_SEED_OFFSET, device="cpu",
+    seed = job.seed + (FINETUNE_SEED_OFFSET if job.spec.finetune else 0) + RED_SEED_OFFSET
+    return PPO("MlpPolicy", trainer.env("red"), seed=seed, device="cpu",
                **job.config.ppo.sb3_kwargs())
 
 
@@ -306,16 +317,17 @@ def build_blue(job: Job, env, resumed: bool, reseed: bool = True) -> tuple[SOOPP
             model.set_anchor_policy(init)
         if reseed:  # no sidecar (a checkpoint of an older version): reproducible given the
             # interruption point, not bit-identical to an uninterrupted run
-            model.set_random_seed(job.seed + 7919 + int(model.num_timesteps))
-    elif cond.finetune:
+            model.set_random_seed(job.seed + FINETUNE_SEED_OFFSET + int(model.num_timesteps))
+    elif cond.finetune and not cond.fresh:
         model = load_model(job.init_path, SOOPPO, expected_obs_dim=cfg.blue_obs_dim, env=env)
         model.configure_aux(soo_weight=job.weight, aux_loss=cond.aux_loss, pairing=exp.pairing,
-                            env_config=cfg, soo_seed=job.seed + 7919)
-        model.set_random_seed(job.seed + 7919)
+                            env_config=cfg, soo_seed=job.seed + FINETUNE_SEED_OFFSET)
+        model.set_random_seed(job.seed + FINETUNE_SEED_OFFSET)
         start = int(model.num_timesteps)
-    else:
+    else:  # from scratch; as_coded: new weights of its own seed, the fine-tunes' worlds
+        seed = job.seed + (FINETUNE_SEED_OFFSET if cond.fresh else 0)
         model = SOOPPO("MlpPolicy", env, soo_weight=job.weight, aux_loss=cond.aux_loss,
-                       pairing=exp.pairing, env_config=cfg, seed=job.seed, device="cpu",
+                       pairing=exp.pairing, env_config=cfg, seed=seed, device="cpu",
                        **exp.ppo.sb3_kwargs())
         start = 0
     model.job_start_timesteps = start  # saved in checkpoints: where this job's budget started

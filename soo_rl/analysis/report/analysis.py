@@ -68,9 +68,14 @@ def learning_curves(run) -> dict[str, dict[str, dict]]:
     return data
 
 
+#: the conditions whose behavioural difference to every other one the report gives
+HEATMAP_REFERENCES = ("soo", "as_coded")
+
+
 def heatmaps(run, settings: ReportSettings, red: str) -> dict:
     """Per condition: heatmap per seed on fresh fixed-seed episodes, the seed mean, its in-view steps,
-    the between-seed noise level; behavioural difference (MSE) of soo to every other condition."""
+    the between-seed noise level; behavioural difference (MSE) of soo, and of as_coded (the
+    paper's measure of its "SOO agent"), to every other condition."""
     from agents.sb3_policy import SB3Policy
     from soo_rl.evaluation.evaluate import make_red
     from soo_rl.analysis.heatmap import (behavioural_difference, deception_heatmap, in_view_steps,
@@ -91,14 +96,16 @@ def heatmaps(run, settings: ReportSettings, red: str) -> dict:
             steps.append(in_view_steps(batch))
         per[cond] = {"mean": mean_heatmap(maps), "per_seed": maps, "in_view_steps": steps,
                      "seed_to_seed_mse": seed_to_seed_difference(maps)}
-    diffs, noise = {}, {}
-    if "soo" in per:
-        for cond in per:
-            if cond != "soo":
-                diffs[cond] = behavioural_difference(per["soo"]["mean"], per[cond]["mean"])
-                noise[cond] = noise_difference(per["soo"]["per_seed"], per[cond]["per_seed"])
-    return {"xs": xs, "ys": ys, "episodes": settings.heatmap_episodes, "eval_seed": REPORT_EVAL_SEED,
-            "conditions": per, "soo_difference": diffs, "soo_difference_noise": noise}
+    out = {"xs": xs, "ys": ys, "episodes": settings.heatmap_episodes,
+           "eval_seed": REPORT_EVAL_SEED, "conditions": per}
+    for ref in HEATMAP_REFERENCES:  # "soo_difference", "as_coded_difference", with their noise
+        diffs, noise = {}, {}
+        for cond in per if ref in per else ():
+            if cond != ref:
+                diffs[cond] = behavioural_difference(per[ref]["mean"], per[cond]["mean"])
+                noise[cond] = noise_difference(per[ref]["per_seed"], per[cond]["per_seed"])
+        out[f"{ref}_difference"], out[f"{ref}_difference_noise"] = diffs, noise
+    return out
 
 
 def classifications(run, settings: ReportSettings, red: str) -> list[dict]:

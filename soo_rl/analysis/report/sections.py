@@ -176,15 +176,23 @@ def heatmap_section(ctx: ReportContext) -> Section:
     md.append(f"![heatmaps]({ctx.rel(hm_png)})\n")
     if hm["soo_difference"]:
         md.append(f"![soo minus each condition]({ctx.rel(hm_diff_png)})\n")
+    refs = [r for r in analysis.HEATMAP_REFERENCES if hm[f"{r}_difference"]] or ["soo"]
     rows = []
     for cond, e in hm["conditions"].items():
-        d, n = hm["soo_difference"].get(cond), hm["soo_difference_noise"].get(cond)
-        rows.append([f"`{cond}`", str(int(np.sum(e["in_view_steps"]))),
-                     num(d, 5) if cond != "soo" else "–", num(n, 5) if cond != "soo" else "–",
-                     num(d / n, 2) if cond != "soo" and n and not math.isnan(n) else "–",
-                     num(e["seed_to_seed_mse"], 5)])
-    md.append(table(["condition", "in-view steps (all seeds)", "behavioural difference to soo (MSE)",
-                     "noise level", "difference / noise", "seed-to-seed MSE within condition"], rows))
+        row = [f"`{cond}`", str(int(np.sum(e["in_view_steps"])))]
+        for ref in refs:
+            d, n = hm[f"{ref}_difference"].get(cond), hm[f"{ref}_difference_noise"].get(cond)
+            row += [num(d, 5) if cond != ref else "–", num(n, 5) if cond != ref else "–",
+                    num(d / n, 2) if cond != ref and n and not math.isnan(n) else "–"]
+        rows.append(row + [num(e["seed_to_seed_mse"], 5)])
+    head = ["condition", "in-view steps (all seeds)"]
+    for ref in refs:
+        head += [f"behavioural difference to {ref} (MSE)", "noise level", "difference / noise"]
+    md.append(table(head + ["seed-to-seed MSE within condition"], rows))
+    if "as_coded" in refs:
+        md.append("\n`as_coded` is the released code's \"SOO fine-tune\" as it ran (blue from new "
+                  "weights for the fine-tune budget, no SOO): the paper compared its \"SOO agent\" "
+                  "to `honest` and `deceptive` with this measure.\n")
     md.append("")
     return md, hm
 
