@@ -255,24 +255,29 @@ def test_sb3_callback_protocol():
     assert stop.events.count("step") == 3
 
 
-def _assert_same_state(a: MADDPG, b: MADDPG) -> None:
-    assert_same_params(a, b)
-    assert a.num_timesteps == b.num_timesteps and a.n_updates == b.n_updates
-    assert a.buffer.size == b.buffer.size and a.buffer.pos == b.buffer.pos
-    assert torch.equal(a.buffer.storage[:a.buffer.size], b.buffer.storage[:b.buffer.size])
-    for agent in a.nets:
-        for opt in ("actor_opt", "critic_opt"):
-            sa = getattr(a.nets[agent], opt).state_dict()["state"]
-            sb = getattr(b.nets[agent], opt).state_dict()["state"]
-            assert all(torch.equal(sa[k][f], sb[k][f]) for k in sa for f in sa[k])
-    for key in a.generators:
-        assert torch.equal(a.generators[key].get_state(), b.generators[key].get_state())
-    assert np.array_equal(a.core.state.blue_pos, b.core.state.blue_pos)
+def assert_same_tree(a, b, path="state") -> None:
+    """Two nested states equal bit for bit (tensors, arrays, scalars)."""
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and a.keys() == b.keys(), path
+        for key in a:
+            assert_same_tree(a[key], b[key], f"{path}.{key}")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_same_tree(x, y, f"{path}[{i}]")
+    elif isinstance(a, torch.Tensor):
+        assert torch.equal(a, b), path
+    elif isinstance(a, np.ndarray):
+        assert np.array_equal(a, b, equal_nan=a.dtype.kind == "f"), path
+    else:
+        assert a == b or (a != a and b != b), path
 
 
 @pytest.mark.parametrize("learning,soo_weight", [(("blue", "red"), 0.0), (("blue",), 1.0)])
 def test_save_load_resume_is_bit_identical(tmp_path, learning, soo_weight):
-    kwargs = dict(learning=learning, reward_scale=0.05, goal_shaping=100.0, soo_weight=soo_weight)
+    # red spawns near the landmarks: often trapped, so the shaping potentials matter
+    kwargs = dict(learning=learning, reward_scale=0.05, goal_shaping=100.0, soo_weight=soo_weight,
+                  cfg=CFG.replace(spawn_range=0.2))
     whole = make(**kwargs)
     whole.learn(N * 97)
     part = make(**kwargs)
@@ -284,7 +289,8 @@ def test_save_load_resume_is_bit_identical(tmp_path, learning, soo_weight):
     fixed = {"red": FollowerRed(CFG)} if "red" not in learning else None
     resumed = MADDPG.load(tmp_path / "ckpt", fixed=fixed)
     resumed.learn(N * 44, reset_num_timesteps=False)
-    _assert_same_state(whole, resumed)
+    assert whole.n_updates["blue"] > 10 and np.any(whole.rewards["blue"].phi != 0)
+    assert_same_tree(whole.state_dict(), resumed.state_dict())
 
 
 def test_only_red_learns_against_a_fixed_blue():
