@@ -3,7 +3,12 @@ plain torch against TorchRL's ``DDPGLoss`` plus ``SoftUpdate``, in the same run,
 own update (``agents.maddpg``, which also samples its batch and computes red's target action);
 without torchrl installed it says so and times the plain-torch updates only.
 
+``--job STEPS`` also times a MADDPG job of STEPS env steps at the paper's settings (``--worlds``, one
+update of each learner per 100 env steps, updates from the first full batch on): env steps/s, the
+share of time in updates, and that rate extrapolated to the paper's 40,000 episodes (2M env steps).
+
 Usage: PYTHONPATH=. python experiments/bench_maddpg_update.py [--updates 300] [--repeats 5]
+       [--job 200000] [--blue-only] [--worlds 64]
 """
 
 from __future__ import annotations
@@ -147,11 +152,47 @@ def time_updates(update, batches: list[dict[str, torch.Tensor]]) -> float:
     return 1000 * (time.perf_counter() - t0) / len(batches)
 
 
+def time_job(steps: int, blue_only: bool, worlds: int) -> None:
+    """A MADDPG job of ``steps`` env steps: its speed, its update share, the 2M-step extrapolation."""
+    from agents.maddpg import MADDPG, MADDPGSettings
+    from agents.scripted import FollowerRed
+    from envs.config import DeceptionConfig
+
+    cfg = DeceptionConfig(obs_radius=0.25)
+    learning = ("blue",) if blue_only else ("blue", "red")
+    fixed = {"red": FollowerRed(cfg)} if blue_only else None
+    trainer = MADDPG(cfg, worlds, MADDPGSettings(learning_starts=BATCH), seed=0, learning=learning,
+                     fixed=fixed)
+    trainer.learn(BATCH * 2)  # warm-up: the first updates, torch's first calls
+    spent = [0.0]
+    update = trainer._update
+
+    def timed(agent: str) -> None:
+        t = time.perf_counter()
+        update(agent)
+        spent[0] += time.perf_counter() - t
+
+    trainer._update = timed
+    n0 = dict(trainer.n_updates)
+    t0 = time.perf_counter()
+    trainer.learn(steps, reset_num_timesteps=False)
+    wall = time.perf_counter() - t0
+    n = sum(trainer.n_updates[a] - n0[a] for a in learning)
+    rate = steps / wall
+    print(f"MADDPG job, {'blue alone vs the follower' if blue_only else 'blue and red learning'}, "
+          f"{worlds} worlds, {steps} env steps: {rate:,.0f} env steps/s, {n} updates "
+          f"({1000 * spent[0] / max(n, 1):.2f} ms each), {100 * spent[0] / wall:.0f}% of the time in updates")
+    print(f"  extrapolated to 2,000,000 env steps (40,000 episodes): {2e6 / rate / 60:.1f} min")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--updates", type=int, default=300, help="updates per timing")
     parser.add_argument("--repeats", type=int, default=5, help="alternating timings of each")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    parser.add_argument("--job", type=int, default=0, help="also time a job of this many env steps")
+    parser.add_argument("--blue-only", action="store_true", help="the job: red is the fixed follower")
+    parser.add_argument("--worlds", type=int, default=64, help="the job's worlds")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -176,6 +217,8 @@ def main() -> None:
     if "torchrl" in times:
         ratio = statistics.median(times["torchrl"]) / statistics.median(times["plain torch"])
         print(f"  torchrl / plain torch = {ratio:.2f}")
+    if args.job:
+        time_job(args.job, args.blue_only, args.worlds)
 
 
 if __name__ == "__main__":
