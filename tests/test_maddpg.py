@@ -15,7 +15,8 @@ from torch.nn import functional as F
 from agents.maddpg import MADDPG, ActorPolicy, MADDPGSettings
 from agents.maddpg.storage import ARRAYS, TENSORS
 from agents.scripted import BatchPolicy, FollowerRed
-from agents.soo.losses import actor_hidden_activations, recording_actor_activations, soo_loss
+from agents.soo.losses import (actor_hidden_activations, anchor_loss, recording_actor_activations,
+                               soo_loss, soo_value)
 from agents.soo.pairing import make_generator, make_pairing
 from envs.config import DeceptionConfig
 from envs.core import DeceptionCore
@@ -132,6 +133,9 @@ def test_losses_take_the_plain_actor_net():
         net(obs)
     assert all(torch.equal(a, b) for a, b in zip(layers, recorded))
     assert soo_loss(net, obs, obs).item() == 0.0
+    value = soo_value(net, obs, make_pairing("radius_injection", CFG), make_generator(0))
+    assert np.isfinite(value) and value < 0
+    assert anchor_loss(net, copy.deepcopy(net), obs).item() == 0.0
 
 
 # ---------------------------------------------------------------------- SOO in the actor loss

@@ -273,45 +273,58 @@ class MADDPG:
     # ------------------------------------------------------------------ update
 
     def _update(self, agent: str) -> None:
-        """One MADDPG update of ``agent`` on its own replay sample: critic (TD(0) to the target
-        critic at the targets' next actions), actor (plus blue's auxiliary term), soft targets."""
-        s, nets = self.settings, self.nets[agent]
-        b = self.buffer.sample(s.batch_size, self.generators["sample"])
+        """One MADDPG update of ``agent`` on its own replay sample: critic, actor (plus blue's
+        auxiliary term), soft target updates."""
+        b = self.buffer.sample(self.settings.batch_size, self.generators["sample"])
         obs = [b[f"obs/{a}"] for a in AGENTS]
         acts = [b[f"act/{a}"] for a in AGENTS]
+        critic_loss = self._critic_step(agent, b, obs, acts)
+        actor_loss = self._actor_step(agent, obs, acts)
+        self.nets[agent].soft_update(self.settings.tau)
+        self.n_updates[agent] += 1
+        prefix = "" if agent == "blue" else "red/"
+        self._record(f"{prefix}train/critic_loss", critic_loss)
+        self._record(f"{prefix}train/actor_loss", actor_loss)
+
+    def _critic_step(self, agent: str, b: dict[str, torch.Tensor], obs: list[torch.Tensor],
+                     acts: list[torch.Tensor]) -> float:
+        """TD(0) step of the critic toward ``r + gamma Q'(s', a')``; a learner's next action from
+        its target actor, a fixed agent's the one it took. Returns the loss."""
+        nets = self.nets[agent]
         with torch.no_grad():
             next_acts = [self.nets[a].actor_target(b[f"next_obs/{a}"]) if a in self.nets
                          else b[f"next_act/{a}"] for a in AGENTS]
             q_next = nets.critic_target(torch.cat([b[f"next_obs/{a}"] for a in AGENTS] + next_acts, 1))
-            y = b[f"reward/{agent}"] + s.gamma * q_next
-        critic_loss = F.mse_loss(nets.critic(torch.cat(obs + acts, 1)), y)
-        _step(nets.critic_opt, critic_loss, nets.critic, s.grad_clip)
-        i = AGENTS.index(agent)
+            y = b[f"reward/{agent}"] + self.settings.gamma * q_next
+        loss = F.mse_loss(nets.critic(torch.cat(obs + acts, 1)), y)
+        _step(nets.critic_opt, loss, nets.critic, self.settings.grad_clip)
+        return loss.item()
+
+    def _actor_step(self, agent: str, obs: list[torch.Tensor], acts: list[torch.Tensor]) -> float:
+        """Step of the actor on ``-Q(s, mu(s), other actions) + reg`` (blue: plus ``soo_weight`` x
+        the auxiliary loss). Returns the loss without the auxiliary term."""
+        nets, i = self.nets[agent], AGENTS.index(agent)
         aux_on = agent == "blue" and self.soo_weight > 0
-        log_soo = agent == "blue" and self.soo_log_every > 0 and self.n_updates[agent] % self.soo_log_every == 0
+        log_soo = (agent == "blue" and self.soo_log_every > 0
+                   and self.n_updates[agent] % self.soo_log_every == 0)
         known = None
-        if aux_on or log_soo:
+        if aux_on or log_soo:  # keep the hidden activations for the auxiliary term
             with recording_actor_activations(nets.actor.net) as layers:
                 pre = nets.actor.net(obs[i])
             known = ActorActivations(obs[i], layers)
         else:
             pre = nets.actor.net(obs[i])
-        acts[i] = torch.tanh(pre)
+        acts = acts[:i] + [torch.tanh(pre)] + acts[i + 1:]
         nets.critic.requires_grad_(False)  # the actor's step needs no critic gradient
         try:
             q = nets.critic(torch.cat(obs + acts, 1))
         finally:
             nets.critic.requires_grad_(True)
-        actor_loss = -q.mean() + s.actor_reg * pre.pow(2).mean()
-        loss = actor_loss
-        if aux_on or log_soo:
-            loss = loss + self._aux_term(known, aux_on, log_soo)
-        _step(nets.actor_opt, loss, nets.actor, s.grad_clip)
-        nets.soft_update(s.tau)
-        self.n_updates[agent] += 1
-        prefix = "" if agent == "blue" else "red/"
-        self._record(f"{prefix}train/critic_loss", critic_loss.item())
-        self._record(f"{prefix}train/actor_loss", actor_loss.item())
+        actor_loss = -q.mean() + self.settings.actor_reg * pre.pow(2).mean()
+        aux = self._aux_term(known, aux_on, log_soo) if known is not None else None
+        loss = actor_loss if aux is None else actor_loss + self.soo_weight * aux
+        _step(nets.actor_opt, loss, nets.actor, self.settings.grad_clip)
+        return actor_loss.item()
 
     def _soo(self, known: ActorActivations) -> torch.Tensor | None:
         """The SOO loss on the pairs of ``known.obs`` (None: no pair)."""
@@ -320,34 +333,29 @@ class MADDPG:
             return None
         return soo_loss(self.nets["blue"].actor.net, self_obs, other_obs, known=known, rows=rows)
 
-    def _aux_term(self, known: ActorActivations, aux_on: bool, log_soo: bool) -> torch.Tensor:
-        """``soo_weight`` x the auxiliary loss (0 when off); records ``soo/loss``, ``soo/aux_loss``."""
+    def _aux_term(self, known: ActorActivations, aux_on: bool, log_soo: bool) -> torch.Tensor | None:
+        """The auxiliary loss on blue's batch ``known.obs`` (None when off or without pairs);
+        records ``soo/loss`` (logged also when off) and ``soo/aux_loss`` (unweighted, as SOOPPO)."""
         net = self.nets["blue"].actor.net
-        if not aux_on or self.aux_loss == "anchor":
-            with torch.no_grad():
-                soo = self._soo(known) if log_soo else None
-            if soo is not None:
-                self._record("soo/loss", soo.item())
-            if not aux_on:
-                return torch.zeros(())
+        needs_grad = aux_on and self.aux_loss == "soo"
+        with torch.set_grad_enabled(needs_grad):
+            soo = self._soo(known) if (aux_on and self.aux_loss != "anchor") or log_soo else None
+        if soo is not None:
+            self._record("soo/loss", soo.item())
+        if not aux_on:
+            return None
+        if self.aux_loss == "soo":
+            aux = soo
+        elif self.aux_loss == "random":
+            aux = random_loss(net, known.obs, 0.0 if soo is None else soo.detach(),
+                              self.generators["soo"], known=known)
+        else:
             if self._anchor is None:
                 self.set_anchor(net)
             aux = anchor_loss(net, self._anchor, known.obs, known=known)
-        elif self.aux_loss == "soo":
-            soo = self._soo(known)
-            if soo is None:
-                return torch.zeros(())
-            self._record("soo/loss", soo.item())
-            aux = soo
-        else:  # random
-            with torch.no_grad():
-                soo = self._soo(known)
-            if soo is not None:
-                self._record("soo/loss", soo.item())
-            aux = random_loss(net, known.obs, 0.0 if soo is None else soo, self.generators["soo"],
-                              known=known)
-        self._record("soo/aux_loss", self.soo_weight * aux.item())
-        return self.soo_weight * aux
+        if aux is not None:
+            self._record("soo/aux_loss", aux.item())
+        return aux
 
     def _record(self, key: str, value: float) -> None:
         self._log.setdefault(key, []).append(value)
@@ -432,6 +440,10 @@ class MADDPG:
         """Everything the next steps depend on (a copy): networks, targets, optimisers, the anchor,
         the replay buffer, the generators, the worlds and their RNG, observations, episode returns,
         shaping potentials, the fixed agents' pending actions and memory, the counters."""
+        return self._state(copy_=True)
+
+    def _state(self, copy_: bool) -> dict[str, Any]:
+        """The state; ``copy_`` False: shares the live objects, except the buffer (always a copy)."""
         state = {
             "num_timesteps": self.num_timesteps, "pending_env_steps": self._pending_env_steps,
             "n_updates": dict(self.n_updates), "started": self._started, "next_seed": self._next_seed,
@@ -439,7 +451,6 @@ class MADDPG:
                     "aux_loss": self.aux_loss, "soo_log_every": self.soo_log_every},
             "nets": {a: n.state_dict() for a, n in self.nets.items()},
             "anchor": None if self._anchor is None else self._anchor.state_dict(),
-            "buffer": self.buffer.state_dict(),
             "generators": {k: g.get_state() for k, g in self.generators.items()},
             "worlds": {"state": {f.name: getattr(self.core.state, f.name)
                                  for f in dataclasses.fields(WorldState)},
@@ -450,11 +461,14 @@ class MADDPG:
             "fixed_action": dict(self._fixed_action),
             "fixed_state": {a: p.get_state() for a, p in self.fixed.items() if hasattr(p, "get_state")},
         }
-        return copy.deepcopy(state)
+        if copy_:
+            state = copy.deepcopy(state)
+        state["buffer"] = self.buffer.state_dict()
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore ``state_dict()``'s state: training continues exactly from there."""
-        state = copy.deepcopy(state)
+        state = copy.deepcopy({k: v for k, v in state.items() if k != "buffer"}) | {"buffer": state["buffer"]}
         if set(state["nets"]) != set(self.nets):
             raise ValueError(f"the state has learners {sorted(state['nets'])}, this trainer {sorted(self.nets)}")
         self.num_timesteps, self._pending_env_steps = int(state["num_timesteps"]), int(state["pending_env_steps"])
@@ -487,7 +501,7 @@ class MADDPG:
     def save(self, path: str | os.PathLike) -> None:
         """Write the config and the whole training state into the directory ``path`` (JSON, tensors
         for ``torch.load(weights_only=True)``, an ``np.savez`` archive; no pickle)."""
-        save_tree({"config": self.config(), "state": self.state_dict()}, path)
+        save_tree({"config": self.config(), "state": self._state(copy_=False)}, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike, fixed: dict[str, BatchPolicy] | None = None,
