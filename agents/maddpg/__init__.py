@@ -2,6 +2,7 @@
 hyperparameters, ``ActorPolicy`` a trained actor as a ``BatchPolicy``."""
 
 from agents.maddpg.settings import MADDPGSettings
-from agents.maddpg.trainer import AGENTS, MADDPG, ActorPolicy
+from agents.maddpg.networks import ActorPolicy
+from agents.maddpg.trainer import AGENTS, MADDPG
 
 __all__ = ["AGENTS", "MADDPG", "MADDPGSettings", "ActorPolicy"]

@@ -1,11 +1,13 @@
 """MADDPG's networks: a deterministic tanh actor and a centralised critic per agent, their target
-copies and optimisers (``AgentNets``), initialised from a dedicated generator."""
+copies and optimisers (``AgentNets``), initialised from a dedicated generator; ``ActorPolicy``, an
+actor as a ``BatchPolicy``."""
 
 from __future__ import annotations
 
 import copy
 import math
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -43,6 +45,21 @@ class Actor(nn.Module):
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return torch.tanh(self.net(obs))
+
+
+class ActorPolicy:
+    """A deterministic actor as a ``BatchPolicy``: ``act(obs)`` -> ``tanh(net(obs))`` as float32,
+    no noise; ``reset`` does nothing (the actor has no memory)."""
+
+    def __init__(self, actor: Actor):
+        self.actor = actor
+
+    def reset(self, n: int, mask: np.ndarray | None = None) -> None:
+        return None
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return self.actor(torch.as_tensor(np.asarray(obs, dtype=np.float32))).numpy()
 
 
 class AgentNets:

@@ -19,8 +19,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from agents.maddpg.buffer import ReplayBuffer
-from agents.maddpg.networks import Actor, AgentNets
+from agents.maddpg.networks import Actor, ActorPolicy, AgentNets
 from agents.maddpg.settings import MADDPGSettings
+from agents.maddpg.state import restore_state, trainer_state
 from agents.maddpg.storage import load_tree, save_tree
 from agents.reward import TrainingReward
 from agents.scripted import BatchPolicy
@@ -29,27 +30,12 @@ from agents.soo.losses import (ActorActivations, anchor_loss, random_loss,
 from agents.soo.pairing import make_generator, make_pairing
 from agents.soo.ppo import AUX_LOSSES
 from envs.config import DeceptionConfig
-from envs.core import DeceptionCore, WorldState, reset_outputs
+from envs.core import DeceptionCore, reset_outputs
 
 AGENTS = ("blue", "red")
 ACT_DIM = 2
 #: the dedicated generators, in the order their seeds are spawned from the trainer's seed
 _GENERATORS = ("init", "sample", "noise", "soo")
-
-
-class ActorPolicy:
-    """A deterministic actor as a ``BatchPolicy``: ``act(obs)`` -> ``tanh(net(obs))`` as float32,
-    no noise; ``reset`` does nothing (the actor has no memory)."""
-
-    def __init__(self, actor: Actor):
-        self.actor = actor
-
-    def reset(self, n: int, mask: np.ndarray | None = None) -> None:
-        return None
-
-    def act(self, obs: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            return self.actor(torch.as_tensor(np.asarray(obs, dtype=np.float32))).numpy()
 
 
 class MADDPG:
@@ -440,68 +426,16 @@ class MADDPG:
         """Everything the next steps depend on (a copy): networks, targets, optimisers, the anchor,
         the replay buffer, the generators, the worlds and their RNG, observations, episode returns,
         shaping potentials, the fixed agents' pending actions and memory, the counters."""
-        return self._state(copy_=True)
-
-    def _state(self, copy_: bool) -> dict[str, Any]:
-        """The state; ``copy_`` False: shares the live objects, except the buffer (always a copy)."""
-        state = {
-            "num_timesteps": self.num_timesteps, "pending_env_steps": self._pending_env_steps,
-            "n_updates": dict(self.n_updates), "started": self._started, "next_seed": self._next_seed,
-            "soo": {"soo_weight": self.soo_weight, "pairing": self.pairing,
-                    "aux_loss": self.aux_loss, "soo_log_every": self.soo_log_every},
-            "nets": {a: n.state_dict() for a, n in self.nets.items()},
-            "anchor": None if self._anchor is None else self._anchor.state_dict(),
-            "generators": {k: g.get_state() for k, g in self.generators.items()},
-            "worlds": {"state": {f.name: getattr(self.core.state, f.name)
-                                 for f in dataclasses.fields(WorldState)},
-                       "rng": self.core.rng.bit_generator.state, "obs_radius": self.cfg.obs_radius},
-            "obs": dict(self.obs), "ep_return": dict(self.ep_return),
-            "ep_returns": {a: list(r) for a, r in self.ep_returns.items()},
-            "phi": {a: np.asarray(r.phi) for a, r in self.rewards.items()},
-            "fixed_action": dict(self._fixed_action),
-            "fixed_state": {a: p.get_state() for a, p in self.fixed.items() if hasattr(p, "get_state")},
-        }
-        if copy_:
-            state = copy.deepcopy(state)
-        state["buffer"] = self.buffer.state_dict()
-        return state
+        return trainer_state(self, copy_=True)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore ``state_dict()``'s state: training continues exactly from there."""
-        state = copy.deepcopy({k: v for k, v in state.items() if k != "buffer"}) | {"buffer": state["buffer"]}
-        if set(state["nets"]) != set(self.nets):
-            raise ValueError(f"the state has learners {sorted(state['nets'])}, this trainer {sorted(self.nets)}")
-        self.num_timesteps, self._pending_env_steps = int(state["num_timesteps"]), int(state["pending_env_steps"])
-        self.n_updates = {a: int(n) for a, n in state["n_updates"].items()}
-        self._started, self._next_seed = bool(state["started"]), state["next_seed"]
-        self.configure_aux(**state["soo"])
-        for agent, nets in self.nets.items():
-            nets.load_state_dict(state["nets"][agent])
-        if state["anchor"] is not None:
-            self.set_anchor(self.nets["blue"].actor.net)
-            self._anchor.load_state_dict(state["anchor"])
-        self.buffer.load_state_dict(state["buffer"])
-        for key, gen in self.generators.items():
-            gen.set_state(state["generators"][key])
-        worlds = state["worlds"]
-        self.set_obs_radius(float(worlds["obs_radius"]))
-        self.core.state = WorldState(**worlds["state"])
-        self.core.rng = np.random.default_rng()
-        self.core.rng.bit_generator.state = worlds["rng"]
-        self.obs = dict(state["obs"])
-        self.ep_return = {a: np.asarray(r, dtype=np.float64) for a, r in state["ep_return"].items()}
-        self.ep_returns = {a: deque(r, maxlen=100) for a, r in state["ep_returns"].items()}
-        for agent, phi in state["phi"].items():
-            self.rewards[agent].phi = np.array(phi)
-        self._fixed_action = dict(state["fixed_action"])
-        for agent, fixed_state in state["fixed_state"].items():
-            if hasattr(self.fixed.get(agent), "set_state"):
-                self.fixed[agent].set_state(fixed_state)
+        restore_state(self, state)
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the config and the whole training state into the directory ``path`` (JSON, tensors
         for ``torch.load(weights_only=True)``, an ``np.savez`` archive; no pickle)."""
-        save_tree({"config": self.config(), "state": self._state(copy_=False)}, path)
+        save_tree({"config": self.config(), "state": trainer_state(self, copy_=False)}, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike, fixed: dict[str, BatchPolicy] | None = None,
