@@ -297,6 +297,22 @@ def test_save_load_resume_is_bit_identical(tmp_path, learning, soo_weight):
     assert_same_tree(whole.state_dict(), resumed.state_dict())
 
 
+def test_load_for_a_fine_tune(tmp_path):
+    """A saved deceptive trainer loaded with the honest reward and SOO switched on."""
+    deceptive = make()
+    deceptive.learn(N * 40)
+    deceptive.save(tmp_path / "deceptive")
+    honest = CFG.replace(reward_mode="honest")
+    fine = MADDPG.load(tmp_path / "deceptive", cfg=honest)
+    assert fine.cfg.reward_mode == "honest" and fine.num_timesteps == N * 40
+    assert_same_params(deceptive, fine)
+    fine.configure_aux(soo_weight=1.0, aux_loss="anchor")
+    assert all(torch.equal(p, q) for p, q in zip(fine._anchor.parameters(), fine.actor().net.parameters()))
+    fine.restart_worlds(seed=7919)
+    fine.learn(N * 20, reset_num_timesteps=False)
+    assert fine.num_timesteps == N * 60
+
+
 def test_only_red_learns_against_a_fixed_blue():
     blue = ActorPolicy(make().actor())
     trainer = MADDPG(CFG, N, SMALL, learning=("red",), fixed={"blue": blue})

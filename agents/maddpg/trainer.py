@@ -439,14 +439,19 @@ class MADDPG:
 
     @classmethod
     def load(cls, path: str | os.PathLike, fixed: dict[str, BatchPolicy] | None = None,
-             logger: Logger | None = None) -> "MADDPG":
-        """A trainer rebuilt from ``save(path)``; the fixed agents' policies are passed again
-        (their saved memory is restored into them)."""
+             logger: Logger | None = None, cfg: DeceptionConfig | None = None,
+             settings: MADDPGSettings | None = None) -> "MADDPG":
+        """A trainer rebuilt from ``save(path)`` with its whole training state; the fixed agents'
+        policies are passed again (their saved memory is restored into them). ``cfg`` /
+        ``settings`` replace the saved ones (e.g. another reward mode for a fine-tune; the
+        networks' sizes must match); the saved observation radius and auxiliary-loss settings
+        are restored: change them afterwards with ``set_obs_radius`` / ``configure_aux``."""
         tree = load_tree(path)
         config = tree["config"]
-        settings = config.pop("settings")
-        settings["hidden"] = tuple(settings["hidden"])
-        trainer = cls(DeceptionConfig(**config.pop("cfg")), settings=MADDPGSettings(**settings),
+        saved_settings = config.pop("settings")
+        saved_settings["hidden"] = tuple(saved_settings["hidden"])
+        saved_cfg = DeceptionConfig(**config.pop("cfg"))
+        trainer = cls(cfg or saved_cfg, settings=settings or MADDPGSettings(**saved_settings),
                       learning=tuple(config.pop("learning")), fixed=fixed, logger=logger, **config)
         trainer.load_state_dict(tree["state"])
         return trainer
