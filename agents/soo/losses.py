@@ -1,7 +1,9 @@
-"""The SOO loss and value on the actor MLP of an SB3 ``ActorCriticPolicy``, and the control losses
-of the ``random_ft`` and ``anchor_ft`` conditions (docs/design.md section 2). Activations are every
-hidden layer of the actor after its nonlinearity (``actor_hidden_activations``); inside
-``recording_actor_activations`` PPO's own forward pass is recorded and reused (``known=``).
+"""The SOO loss and value on an actor MLP, and the control losses of the ``random_ft`` and
+``anchor_ft`` conditions (docs/design.md section 2). The actor is an SB3 ``ActorCriticPolicy`` (PPO)
+or a plain ``nn.Sequential`` (MADDPG's actor net: its hidden part is every module before its last
+``nn.Linear``). Activations are every hidden layer of the actor after its nonlinearity
+(``actor_hidden_activations``); inside ``recording_actor_activations`` the learner's own forward
+pass is recorded and reused (``known=``).
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import math
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Union
 
 import numpy as np
 import torch
@@ -23,11 +25,39 @@ if TYPE_CHECKING:
 #: added inside the log of the neural SOO value (paper)
 SOO_VALUE_EPS = 1e-25
 
+#: what the functions below take as the actor: SB3's policy (PPO) or a plain MLP (MADDPG)
+Actor = Union[ActorCriticPolicy, nn.Sequential]
 
-def _as_obs_tensor(policy: ActorCriticPolicy, obs: Any) -> torch.Tensor:
+
+def _device(policy: Actor) -> torch.device:
+    if isinstance(policy, ActorCriticPolicy):
+        return policy.device
+    return next(policy.parameters()).device
+
+
+def _as_obs_tensor(policy: Actor, obs: Any) -> torch.Tensor:
     if isinstance(obs, torch.Tensor):
-        return obs.to(policy.device)
-    return torch.as_tensor(np.asarray(obs), device=policy.device)
+        return obs.to(_device(policy))
+    return torch.as_tensor(np.asarray(obs), device=_device(policy))
+
+
+def _last_linear(net: nn.Sequential) -> int:
+    """Index of the last ``nn.Linear`` of a plain MLP (its output layer)."""
+    linear = [i for i, m in enumerate(net) if isinstance(m, nn.Linear)]
+    if not linear:
+        raise ValueError(f"the actor MLP has no nn.Linear layer: {net}")
+    return linear[-1]
+
+
+def _hidden_path(policy: Actor) -> tuple[Callable[[torch.Tensor], torch.Tensor], nn.Sequential]:
+    """(observation -> input of the hidden MLP, the hidden MLP) of the actor: SB3's features
+    extractor and ``mlp_extractor.policy_net``; for a plain ``nn.Sequential``, the identity and
+    its modules before the last ``nn.Linear``."""
+    if isinstance(policy, ActorCriticPolicy):
+        return (lambda obs: _actor_features(policy, obs)), policy.mlp_extractor.policy_net
+    if isinstance(policy, nn.Sequential):
+        return (lambda obs: obs), policy[:_last_linear(policy)]
+    raise TypeError(f"the actor must be an SB3 ActorCriticPolicy or an nn.Sequential (got {type(policy)})")
 
 
 def _actor_features(policy: ActorCriticPolicy, obs: torch.Tensor) -> torch.Tensor:
@@ -35,16 +65,18 @@ def _actor_features(policy: ActorCriticPolicy, obs: torch.Tensor) -> torch.Tenso
     return BaseModel.extract_features(policy, obs, policy.pi_features_extractor)
 
 
-def actor_hidden_activations(policy: ActorCriticPolicy, obs: Any) -> list[torch.Tensor]:
+def actor_hidden_activations(policy: Actor, obs: Any) -> list[torch.Tensor]:
     """Every hidden layer of the actor MLP after its nonlinearity, each ``(B, width)``, on the live policy.
 
     The actor path is the actor's features extractor (as ``ActorCriticPolicy.get_distribution``, for a
     shared or a separate extractor), then ``policy.mlp_extractor.policy_net``, whose every module that
     is not an ``nn.Linear`` gives one layer, whatever the depth and ``activation_fn``. Gradients flow
-    into the features extractor and ``policy_net``, never into the value network or ``action_net``."""
-    x = _actor_features(policy, _as_obs_tensor(policy, obs))
+    into the features extractor and ``policy_net``, never into the value network or ``action_net``.
+    For a plain ``nn.Sequential`` the hidden MLP is its modules before the last ``nn.Linear``."""
+    features, hidden = _hidden_path(policy)
+    x = features(_as_obs_tensor(policy, obs))
     acts: list[torch.Tensor] = []
-    for module in policy.mlp_extractor.policy_net:
+    for module in hidden:
         x = module(x)
         if not isinstance(module, nn.Linear):
             acts.append(x)
@@ -55,7 +87,7 @@ def actor_hidden_activations(policy: ActorCriticPolicy, obs: Any) -> list[torch.
     return acts
 
 
-def concat_activations(policy: ActorCriticPolicy, obs: Any) -> torch.Tensor:
+def concat_activations(policy: Actor, obs: Any) -> torch.Tensor:
     """All hidden activations of the actor MLP concatenated: ``(B, sum of widths)``."""
     return torch.cat([a.flatten(1) for a in actor_hidden_activations(policy, obs)], dim=1)
 
@@ -70,7 +102,7 @@ class ActorActivations:
 
 
 @contextmanager
-def recording_actor_activations(policy: ActorCriticPolicy) -> Iterator[list[torch.Tensor]]:
+def recording_actor_activations(policy: Actor) -> Iterator[list[torch.Tensor]]:
     """Forward hooks on the hidden nonlinearities of the actor MLP for the duration of the block: the
     yielded list receives their outputs (in layer order) for every actor forward pass run inside it.
 
@@ -81,7 +113,7 @@ def recording_actor_activations(policy: ActorCriticPolicy) -> Iterator[list[torc
     recorded: list[torch.Tensor] = []
     hooks = [
         module.register_forward_hook(lambda _m, _inp, out: recorded.append(out))
-        for module in policy.mlp_extractor.policy_net
+        for module in _hidden_path(policy)[1]
         if not isinstance(module, nn.Linear)
     ]
     try:
@@ -92,7 +124,7 @@ def recording_actor_activations(policy: ActorCriticPolicy) -> Iterator[list[torc
 
 
 def _variant_layers(
-    policy: ActorCriticPolicy, variant: torch.Tensor, known: ActorActivations | None,
+    policy: Actor, variant: torch.Tensor, known: ActorActivations | None,
     rows: torch.Tensor | None, source: torch.Tensor | None,
 ) -> list[torch.Tensor]:
     """Hidden activations on ``variant``, taking row ``i`` from ``known`` where ``variant[i]`` equals
@@ -113,7 +145,7 @@ def _variant_layers(
 
 
 def soo_loss(
-    policy: ActorCriticPolicy, self_obs: Any, other_obs: Any, *,
+    policy: Actor, self_obs: Any, other_obs: Any, *,
     known: ActorActivations | None = None, rows: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Mean squared difference between the concatenated hidden activations on ``self_obs`` and on
@@ -128,7 +160,7 @@ def soo_loss(
     if self_t.shape != other_t.shape:
         raise ValueError(f"self/other batches differ in shape: {tuple(self_t.shape)} vs {tuple(other_t.shape)}")
     if self_t.shape[0] == 0:
-        return torch.zeros((), device=policy.device)
+        return torch.zeros((), device=_device(policy))
     source = None if known is None else (known.obs if rows is None else known.obs[rows])
     a_self = _variant_layers(policy, self_t, known, rows, source)
     a_other = _variant_layers(policy, other_t, known, rows, source)
@@ -137,7 +169,7 @@ def soo_loss(
 
 
 def soo_value(
-    policy: ActorCriticPolicy, obs: Any, pairing: "Pairing", generator: torch.Generator
+    policy: Actor, obs: Any, pairing: "Pairing", generator: torch.Generator
 ) -> float:
     """The paper's neural SOO value ``log(MSE + 1e-25)`` on the pairs built from ``obs`` (no grad;
     lower = more self-other overlap). ``nan`` if the pairing yields no pair (``mask`` with red never
@@ -151,7 +183,7 @@ def soo_value(
 
 
 def random_loss(
-    policy: ActorCriticPolicy, obs: Any, magnitude: float | torch.Tensor, generator: torch.Generator,
+    policy: Actor, obs: Any, magnitude: float | torch.Tensor, generator: torch.Generator,
     *, known: ActorActivations | None = None,
 ) -> torch.Tensor:
     """Noise control of SOO's magnitude: MSE between the live activations ``A`` and the target
@@ -163,7 +195,7 @@ def random_loss(
     else:
         acts = concat_activations(policy, _as_obs_tensor(policy, obs))
     if acts.shape[0] == 0:
-        return torch.zeros((), device=policy.device)
+        return torch.zeros((), device=_device(policy))
     magnitude = float(magnitude.detach().item() if isinstance(magnitude, torch.Tensor) else magnitude)
     if not magnitude >= 0:
         raise ValueError(f"random_loss magnitude must be >= 0 (got {magnitude})")
@@ -173,11 +205,14 @@ def random_loss(
 
 
 def action_mean(
-    policy: ActorCriticPolicy, obs: Any, known: ActorActivations | None = None
+    policy: Actor, obs: Any, known: ActorActivations | None = None
 ) -> torch.Tensor:
     """The deterministic action output of the policy head (Gaussian mean / logits), before any
     clipping or squashing. ``known``: the activations on ``obs`` already computed (the actor MLP's
-    output is its last hidden layer, so only ``action_net`` runs)."""
+    output is its last hidden layer, so only ``action_net`` runs). For a plain ``nn.Sequential``:
+    its output (MADDPG's actor net, before its tanh)."""
+    if not isinstance(policy, ActorCriticPolicy):
+        return _plain_output(policy, obs, known)
     policy_net = policy.mlp_extractor.policy_net
     if known is not None and known.layers and not isinstance(policy_net[-1], nn.Linear):
         return policy.action_net(known.layers[-1])
@@ -185,13 +220,21 @@ def action_mean(
     return policy.action_net(latent_pi)
 
 
+def _plain_output(net: nn.Sequential, obs: Any, known: ActorActivations | None) -> torch.Tensor:
+    """A plain MLP's output; with ``known``, only its modules from the last ``nn.Linear`` on run."""
+    last = _last_linear(net)
+    if known is not None and known.layers and last > 0 and not isinstance(net[last - 1], nn.Linear):
+        return net[last:](known.layers[-1])
+    return net(_as_obs_tensor(net, obs))
+
+
 def anchor_loss(
-    policy: ActorCriticPolicy, ref_policy: ActorCriticPolicy, obs: Any, *,
+    policy: Actor, ref_policy: Actor, obs: Any, *,
     known: ActorActivations | None = None,
 ) -> torch.Tensor:
     """MSE between the live policy's action mean and a frozen reference policy's on the same ``obs``
     (``known``: the live policy's activations on ``obs``, if already computed)."""
     obs_t = _as_obs_tensor(policy, obs)
     with torch.no_grad():
-        ref = action_mean(ref_policy, obs_t.to(ref_policy.device)).to(policy.device)
+        ref = action_mean(ref_policy, obs_t.to(_device(ref_policy))).to(_device(policy))
     return torch.mean((action_mean(policy, obs_t, known) - ref) ** 2)

@@ -1,0 +1,469 @@
+"""``MADDPG``: blue and red learn with MADDPG (deterministic actors, centralised critics, off-policy
+replay) from the same batched rollouts of ``DeceptionCore``, driven like an SB3 algorithm
+(``learn``, callbacks, ``logger``). Blue's actor loss can carry SOO or a control loss."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import os
+import time
+from collections import deque
+from typing import Any
+
+import numpy as np
+import torch
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList, ConvertCallback
+from stable_baselines3.common.logger import Logger
+from torch import nn
+from torch.nn import functional as F
+
+from agents.maddpg.buffer import ReplayBuffer
+from agents.maddpg.networks import Actor, ActorPolicy, AgentNets
+from agents.maddpg.settings import MADDPGSettings
+from agents.maddpg.state import restore_state, trainer_state
+from agents.maddpg.storage import load_tree, save_tree
+from agents.reward import TrainingReward
+from agents.scripted import BatchPolicy
+from agents.soo.losses import (ActorActivations, anchor_loss, random_loss,
+                               recording_actor_activations, soo_loss)
+from agents.soo.pairing import make_generator, make_pairing
+from agents.soo.ppo import AUX_LOSSES
+from envs.config import DeceptionConfig
+from envs.core import DeceptionCore, reset_outputs
+
+AGENTS = ("blue", "red")
+ACT_DIM = 2
+#: the dedicated generators, in the order their seeds are spawned from the trainer's seed
+_GENERATORS = ("init", "sample", "noise", "soo")
+
+
+class MADDPG:
+    """MADDPG on ``num_worlds`` worlds of ``cfg``; each learner's critic sees both agents'
+    observations and actions (blue's first). An agent that does not learn is a fixed ``BatchPolicy``
+    acting from its own observation; the critics still see its observation and action.
+
+    :param cfg: the worlds (continuous actions)
+    :param num_worlds: worlds stepped at once; every world's step is one env step
+    :param settings: the MADDPG hyperparameters
+    :param seed: seeds the worlds and the dedicated generators (initial weights, replay sampling,
+        exploration noise, SOO pairings); the global RNGs are never used
+    :param learning: the agents that learn
+    :param fixed: a ``BatchPolicy`` for every agent that does not learn
+    :param reward_scale: factor on both agents' training reward (docs/design.md section 3)
+    :param goal_shaping: k of blue's potential-based goal shaping (0 = none)
+    :param soo_weight: lambda, the weight of the auxiliary loss in blue's actor loss (0 = plain MADDPG)
+    :param pairing: the SOO pairing (``agents.soo.pairing.PAIRINGS``)
+    :param aux_loss: ``"soo"``, ``"random"`` (noise of SOO's magnitude) or ``"anchor"`` (MSE of the
+        actor's pre-tanh output to a frozen copy's, taken by ``configure_aux`` or at first use)
+    :param soo_log_every: with the SOO loss not in the loss, compute it for ``soo/loss`` on every
+        k-th update of blue (no gradient, its own generator; 0 = never)
+    :param logger: an SB3 ``Logger`` (default: records, writes nothing)
+    """
+
+    def __init__(self, cfg: DeceptionConfig, num_worlds: int = 64,
+                 settings: MADDPGSettings = MADDPGSettings(), seed: int = 0,
+                 learning: tuple[str, ...] = AGENTS, fixed: dict[str, BatchPolicy] | None = None,
+                 reward_scale: float = 1.0, goal_shaping: float = 0.0, soo_weight: float = 0.0,
+                 pairing: str = "self_steps", aux_loss: str = "soo", soo_log_every: int = 10,
+                 logger: Logger | None = None):
+        self._check_args(cfg, num_worlds, settings, learning, fixed or {})
+        self.settings, self.num_worlds, self.seed = settings, int(num_worlds), int(seed)
+        self.learning = tuple(a for a in AGENTS if a in learning)
+        self.fixed: dict[str, BatchPolicy] = dict(fixed or {})
+        self.reward_scale, self.goal_shaping = float(reward_scale), float(goal_shaping)
+        seeds = np.random.SeedSequence(self.seed).spawn(1 + len(_GENERATORS))
+        self.core = DeceptionCore(cfg, self.num_worlds, int(seeds[0].generate_state(1, np.uint64)[0]))
+        self.generators = {name: make_generator(int(s.generate_state(1, np.uint64)[0]))
+                           for name, s in zip(_GENERATORS, seeds[1:])}
+        self.obs_dims = {"blue": cfg.blue_obs_dim, "red": cfg.red_obs_dim}
+        critic_in = sum(self.obs_dims.values()) + ACT_DIM * len(AGENTS)
+        self.nets = {a: AgentNets(self.obs_dims[a], critic_in, ACT_DIM, settings,
+                                  self.generators["init"]) for a in self.learning}
+        self.buffer = ReplayBuffer(settings.buffer_size, self.obs_dims, ACT_DIM)
+        self.rewards = {"blue": TrainingReward(self.num_worlds, reward_scale, goal_shaping, settings.gamma),
+                        "red": TrainingReward(self.num_worlds, reward_scale, 0.0, settings.gamma)}
+        self.soo_weight, self.pairing, self.aux_loss, self.soo_log_every = 0.0, pairing, "soo", 10
+        self._anchor: nn.Sequential | None = None
+        self.configure_aux(soo_weight=soo_weight, pairing=pairing, aux_loss=aux_loss,
+                           soo_log_every=soo_log_every)
+        self.logger = logger if logger is not None else Logger(folder=None, output_formats=[])
+        self.num_timesteps = 0
+        self.n_updates = {a: 0 for a in self.learning}
+        self._pending_env_steps = 0  # env steps since the last update tick (< update_every)
+        self._started = False
+        self._next_seed: int | None = None
+        self.obs: dict[str, np.ndarray] = {}
+        self._fixed_action: dict[str, np.ndarray] = {}
+        self.ep_return = {a: np.zeros(self.num_worlds) for a in AGENTS}
+        self.ep_returns: dict[str, deque] = {a: deque(maxlen=100) for a in AGENTS}
+        self._log: dict[str, list[float]] = {}
+
+    # ------------------------------------------------------------------ set-up
+
+    @staticmethod
+    def _check_args(cfg: DeceptionConfig, num_worlds: int, settings: MADDPGSettings,
+                    learning: tuple[str, ...], fixed: dict[str, BatchPolicy]) -> None:
+        if not cfg.continuous_actions:
+            raise ValueError("cfg.continuous_actions must be True for MADDPG (got False)")
+        if not isinstance(num_worlds, (int, np.integer)) or num_worlds < 1:
+            raise ValueError(f"num_worlds must be an int >= 1 (got {num_worlds!r})")
+        if num_worlds > settings.buffer_size:
+            raise ValueError(f"settings.buffer_size ({settings.buffer_size}) must hold one step of "
+                             f"every world (num_worlds={num_worlds})")
+        if not learning or any(a not in AGENTS for a in learning):
+            raise ValueError(f"learning must name one or both of {AGENTS} (got {learning!r})")
+        for agent in AGENTS:
+            if agent in learning and agent in fixed:
+                raise ValueError(f"fixed['{agent}'] is given, but '{agent}' is in learning={learning!r}")
+            if agent not in learning and not isinstance(fixed.get(agent), BatchPolicy):
+                raise ValueError(f"fixed['{agent}'] must be a BatchPolicy when '{agent}' does not learn "
+                                 f"(got {fixed.get(agent)!r})")
+
+    def configure_aux(self, soo_weight: float | None = None, pairing: str | None = None,
+                      aux_loss: str | None = None, soo_log_every: int | None = None) -> None:
+        """Change the auxiliary term of blue's actor loss (e.g. to fine-tune a loaded deceptive
+        trainer). Switching to ``anchor`` freezes a copy of blue's current actor as the anchor."""
+        weight = self.soo_weight if soo_weight is None else float(soo_weight)
+        if not weight >= 0:
+            raise ValueError(f"soo_weight must be >= 0 (got {soo_weight!r})")
+        if weight > 0 and "blue" not in self.learning:
+            raise ValueError(f"soo_weight applies to blue's actor: blue must learn (learning={self.learning!r})")
+        aux = self.aux_loss if aux_loss is None else aux_loss
+        if aux not in AUX_LOSSES:
+            raise ValueError(f"unknown aux_loss {aux!r} (known: {', '.join(AUX_LOSSES)})")
+        every = self.soo_log_every if soo_log_every is None else soo_log_every
+        if not isinstance(every, int) or every < 0:
+            raise ValueError(f"soo_log_every must be an int >= 0 (got {soo_log_every!r})")
+        self.pairing = self.pairing if pairing is None else pairing
+        self._pairing = make_pairing(self.pairing, self.cfg)
+        if aux == "anchor" and (self.aux_loss != "anchor" or self._anchor is None) and "blue" in self.nets:
+            self.set_anchor(self.nets["blue"].actor.net)
+        self.soo_weight, self.aux_loss, self.soo_log_every = weight, aux, every
+
+    def set_anchor(self, net: nn.Sequential) -> None:
+        """Use a frozen copy of ``net`` (an actor's ``net``) as the ``anchor`` loss's reference."""
+        self._anchor = copy.deepcopy(net).requires_grad_(False)
+
+    def set_logger(self, logger: Logger) -> None:
+        self.logger = logger
+
+    def get_env(self) -> None:
+        """SB3 callbacks ask for it; the trainer steps its own worlds (``self.core``)."""
+        return None
+
+    def get_vec_normalize_env(self) -> None:
+        return None
+
+    @property
+    def cfg(self) -> DeceptionConfig:
+        """The worlds' config (the core's: ``set_obs_radius`` changes it there)."""
+        return self.core.cfg
+
+    def set_obs_radius(self, radius: float) -> None:
+        """Observe with ``radius`` from the next step on (a radius curriculum); pairings follow."""
+        self.core.set_obs_radius(radius)
+        self._pairing = make_pairing(self.pairing, self.cfg)
+
+    def set_lr(self, lr: float, critic_lr: float | None = None) -> None:
+        """Change every learner's learning rates (``critic_lr`` None: ``lr``)."""
+        for nets in self.nets.values():
+            nets.set_lr(lr, critic_lr)
+
+    def restart_worlds(self, seed: int | None = None) -> None:
+        """Start new episodes in every world at the next ``learn`` (reseeded with ``seed``)."""
+        self._started, self._next_seed = False, seed
+
+    def actor(self, agent: str = "blue") -> Actor:
+        return self.nets[agent].actor
+
+    def policy(self, agent: str = "blue") -> ActorPolicy:
+        """The agent's live deterministic actor as a ``BatchPolicy`` (for evaluation)."""
+        return ActorPolicy(self.nets[agent].actor)
+
+    # ------------------------------------------------------------------ worlds
+
+    def _start_worlds(self) -> None:
+        if self._next_seed is not None:
+            self.core.seed(self._next_seed)
+            self._next_seed = None
+        self.core.reset()
+        out = reset_outputs(self.cfg, self.core.state)
+        self.obs = {"blue": out.blue_obs, "red": out.red_obs}
+        for agent in AGENTS:
+            self.rewards[agent].start(out.info)
+            self.ep_return[agent][:] = 0.0
+        for agent, policy in self.fixed.items():
+            policy.reset(self.num_worlds)
+            self._fixed_action[agent] = np.asarray(policy.act(self.obs[agent]), dtype=np.float32)
+        self._started = True
+
+    def _explore(self, agent: str) -> np.ndarray:
+        """The learner's action with Gaussian noise, clipped to [-1, 1]."""
+        with torch.no_grad():
+            act = self.nets[agent].actor(torch.from_numpy(self.obs[agent]))
+            if self.settings.noise_std > 0:
+                noise = torch.randn(act.shape, generator=self.generators["noise"])
+                act = (act + self.settings.noise_std * noise).clamp_(-1.0, 1.0)
+        return act.numpy()
+
+    def _step(self) -> None:
+        """One step of every world: act, step, store the transitions, start ended episodes, run
+        the updates that have come due."""
+        actions = {a: self._explore(a) if a in self.nets else self._fixed_action[a] for a in AGENTS}
+        res = self.core.step(actions["blue"], actions["red"])
+        env_rewards = {"blue": res.blue_reward, "red": res.red_reward}
+        next_obs = {"blue": res.blue_obs, "red": res.red_obs}
+        rows: dict[str, np.ndarray] = {}
+        for agent in AGENTS:
+            rows[f"reward/{agent}"] = self.rewards[agent](env_rewards[agent], res.info)
+            self.ep_return[agent] += env_rewards[agent]
+        dones = res.truncated
+        obs_after = self._start_ended(dones, next_obs)
+        for agent in AGENTS:
+            rows[f"obs/{agent}"], rows[f"act/{agent}"] = self.obs[agent], actions[agent]
+            rows[f"next_obs/{agent}"] = next_obs[agent]
+            rows[f"next_act/{agent}"] = actions[agent]
+        for agent, policy in self.fixed.items():  # its action at the next observation
+            nxt = np.asarray(policy.act(obs_after[agent]), dtype=np.float32)
+            rows[f"next_act/{agent}"] = np.where(dones[:, None], actions[agent], nxt)
+            self._fixed_action[agent] = nxt
+        self.buffer.add(rows)
+        self.obs = obs_after
+        self.num_timesteps += self.num_worlds
+        self._pending_env_steps += self.num_worlds
+        while self._pending_env_steps >= self.settings.update_every:
+            self._pending_env_steps -= self.settings.update_every
+            if len(self.buffer) >= max(1, self.settings.learning_starts):
+                for agent in self.learning:
+                    self._update(agent)
+
+    def _start_ended(self, dones: np.ndarray, next_obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """New episodes in the ended worlds (their terminal observation stays in ``next_obs``);
+        returns every agent's observation to act on next."""
+        if not dones.any():
+            return next_obs
+        self.core.reset_worlds(dones)
+        fresh = reset_outputs(self.cfg, self.core.state)
+        first = {"blue": fresh.blue_obs, "red": fresh.red_obs}
+        out = {}
+        for agent in AGENTS:
+            self.ep_returns[agent].extend(self.ep_return[agent][dones].tolist())
+            self.ep_return[agent][dones] = 0.0
+            self.rewards[agent].start(fresh.info, dones)
+            out[agent] = np.where(dones[:, None], first[agent], next_obs[agent])
+        for policy in self.fixed.values():
+            policy.reset(self.num_worlds, dones)
+        return out
+
+    # ------------------------------------------------------------------ update
+
+    def _update(self, agent: str) -> None:
+        """One MADDPG update of ``agent`` on its own replay sample: critic, actor (plus blue's
+        auxiliary term), soft target updates."""
+        b = self.buffer.sample(self.settings.batch_size, self.generators["sample"])
+        obs = [b[f"obs/{a}"] for a in AGENTS]
+        acts = [b[f"act/{a}"] for a in AGENTS]
+        critic_loss = self._critic_step(agent, b, obs, acts)
+        actor_loss = self._actor_step(agent, obs, acts)
+        self.nets[agent].soft_update(self.settings.tau)
+        self.n_updates[agent] += 1
+        prefix = "" if agent == "blue" else "red/"
+        self._record(f"{prefix}train/critic_loss", critic_loss)
+        self._record(f"{prefix}train/actor_loss", actor_loss)
+
+    def _critic_step(self, agent: str, b: dict[str, torch.Tensor], obs: list[torch.Tensor],
+                     acts: list[torch.Tensor]) -> float:
+        """TD(0) step of the critic toward ``r + gamma Q'(s', a')``; a learner's next action from
+        its target actor, a fixed agent's the one it took. Returns the loss."""
+        nets = self.nets[agent]
+        with torch.no_grad():
+            next_acts = [self.nets[a].actor_target(b[f"next_obs/{a}"]) if a in self.nets
+                         else b[f"next_act/{a}"] for a in AGENTS]
+            q_next = nets.critic_target(torch.cat([b[f"next_obs/{a}"] for a in AGENTS] + next_acts, 1))
+            y = b[f"reward/{agent}"] + self.settings.gamma * q_next
+        loss = F.mse_loss(nets.critic(torch.cat(obs + acts, 1)), y)
+        _step(nets.critic_opt, loss, nets.critic, self.settings.grad_clip)
+        return loss.item()
+
+    def _actor_step(self, agent: str, obs: list[torch.Tensor], acts: list[torch.Tensor]) -> float:
+        """Step of the actor on ``-Q(s, mu(s), other actions) + reg`` (blue: plus ``soo_weight`` x
+        the auxiliary loss). Returns the loss without the auxiliary term."""
+        nets, i = self.nets[agent], AGENTS.index(agent)
+        aux_on = agent == "blue" and self.soo_weight > 0
+        log_soo = (agent == "blue" and self.soo_log_every > 0
+                   and self.n_updates[agent] % self.soo_log_every == 0)
+        known = None
+        if aux_on or log_soo:  # keep the hidden activations for the auxiliary term
+            with recording_actor_activations(nets.actor.net) as layers:
+                pre = nets.actor.net(obs[i])
+            known = ActorActivations(obs[i], layers)
+        else:
+            pre = nets.actor.net(obs[i])
+        acts = acts[:i] + [torch.tanh(pre)] + acts[i + 1:]
+        nets.critic.requires_grad_(False)  # the actor's step needs no critic gradient
+        try:
+            q = nets.critic(torch.cat(obs + acts, 1))
+        finally:
+            nets.critic.requires_grad_(True)
+        actor_loss = -q.mean() + self.settings.actor_reg * pre.pow(2).mean()
+        aux = self._aux_term(known, aux_on, log_soo) if known is not None else None
+        loss = actor_loss if aux is None else actor_loss + self.soo_weight * aux
+        _step(nets.actor_opt, loss, nets.actor, self.settings.grad_clip)
+        return actor_loss.item()
+
+    def _soo(self, known: ActorActivations) -> torch.Tensor | None:
+        """The SOO loss on the pairs of ``known.obs`` (None: no pair)."""
+        self_obs, other_obs, rows = self._pairing.pairs(known.obs, self.generators["soo"])
+        if self_obs.shape[0] == 0:
+            return None
+        return soo_loss(self.nets["blue"].actor.net, self_obs, other_obs, known=known, rows=rows)
+
+    def _aux_term(self, known: ActorActivations, aux_on: bool, log_soo: bool) -> torch.Tensor | None:
+        """The auxiliary loss on blue's batch ``known.obs`` (None when off or without pairs);
+        records ``soo/loss`` (logged also when off) and ``soo/aux_loss`` (unweighted, as SOOPPO)."""
+        net = self.nets["blue"].actor.net
+        needs_grad = aux_on and self.aux_loss == "soo"
+        with torch.set_grad_enabled(needs_grad):
+            soo = self._soo(known) if (aux_on and self.aux_loss != "anchor") or log_soo else None
+        if soo is not None:
+            self._record("soo/loss", soo.item())
+        if not aux_on:
+            return None
+        if self.aux_loss == "soo":
+            aux = soo
+        elif self.aux_loss == "random":
+            aux = random_loss(net, known.obs, 0.0 if soo is None else soo.detach(),
+                              self.generators["soo"], known=known)
+        else:
+            if self._anchor is None:
+                self.set_anchor(net)
+            aux = anchor_loss(net, self._anchor, known.obs, known=known)
+        if aux is not None:
+            self._record("soo/aux_loss", aux.item())
+        return aux
+
+    def _record(self, key: str, value: float) -> None:
+        self._log.setdefault(key, []).append(value)
+
+    # ------------------------------------------------------------------ learn
+
+    def learn(self, total_timesteps: int, callback: Any = None, reset_num_timesteps: bool = True,
+              log_interval: int = 10) -> "MADDPG":
+        """Step every world and update the learners until ``total_timesteps`` more env steps (all
+        worlds counted; from 0 with ``reset_num_timesteps``, which also starts new episodes, as
+        SB3) have been taken. ``callback``: SB3 callbacks; ``on_step`` runs after every batched
+        step and the updates it made due (False: stop there; that step counts). Logs are dumped
+        every ``log_interval`` rollouts (0 = never)."""
+        if reset_num_timesteps:
+            self.num_timesteps, self._pending_env_steps, self._started = 0, 0, False
+        if not self._started:
+            self._start_worlds()
+        total = int(total_timesteps) + self.num_timesteps
+        callback = self._init_callback(callback)
+        callback.on_training_start(locals(), globals())
+        t0, steps0, rollouts = time.time(), self.num_timesteps, 0
+        running = True
+        while running and self.num_timesteps < total:
+            callback.on_rollout_start()
+            for _ in range(self.settings.rollout_steps):
+                if self.num_timesteps >= total:
+                    break
+                self._step()
+                callback.update_locals(locals())
+                if not callback.on_step():
+                    running = False
+                    break
+            if not running:
+                break
+            callback.on_rollout_end()
+            rollouts += 1
+            self._record_rollout(t0, steps0)
+            if log_interval and rollouts % log_interval == 0:
+                self.logger.dump(self.num_timesteps)
+        callback.on_training_end()
+        return self
+
+    def _init_callback(self, callback: Any) -> BaseCallback:
+        if isinstance(callback, list):
+            callback = CallbackList(callback)
+        if not isinstance(callback, BaseCallback):
+            callback = ConvertCallback(callback)
+        callback.init_callback(self)
+        return callback
+
+    def _record_rollout(self, t0: float, steps0: int) -> None:
+        """Record the rollout's means (and clear them), the episode returns and the speed."""
+        for key, values in self._log.items():
+            self.logger.record(key, float(np.mean(values)))
+        self._log = {}
+        for agent in AGENTS:
+            if self.ep_returns[agent]:
+                prefix = "" if agent == "blue" else "red/"
+                self.logger.record(f"{prefix}rollout/ep_rew_mean", float(np.mean(self.ep_returns[agent])))
+                self.logger.record(f"{prefix}rollout/ep_len_mean", float(self.cfg.max_cycles))
+        for agent, n in self.n_updates.items():
+            self.logger.record(("" if agent == "blue" else "red/") + "train/n_updates", n,
+                               exclude="tensorboard")
+        if "blue" in self.nets:
+            self.logger.record("soo/weight", self.soo_weight)
+        elapsed = max(time.time() - t0, 1e-9)
+        self.logger.record("time/fps", int((self.num_timesteps - steps0) / elapsed))
+        self.logger.record("time/total_timesteps", self.num_timesteps, exclude="tensorboard")
+
+    # ------------------------------------------------------------------ state
+
+    def config(self) -> dict[str, Any]:
+        """The constructor's arguments (without ``fixed`` and ``logger``) as JSON data."""
+        return {"cfg": dataclasses.asdict(self.core.cfg), "num_worlds": self.num_worlds,
+                "settings": dataclasses.asdict(self.settings), "seed": self.seed,
+                "learning": list(self.learning), "reward_scale": self.reward_scale,
+                "goal_shaping": self.goal_shaping, "soo_weight": self.soo_weight,
+                "pairing": self.pairing, "aux_loss": self.aux_loss,
+                "soo_log_every": self.soo_log_every}
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything the next steps depend on (a copy): networks, targets, optimisers, the anchor,
+        the replay buffer, the generators, the worlds and their RNG, observations, episode returns,
+        shaping potentials, the fixed agents' pending actions and memory, the counters."""
+        return trainer_state(self, copy_=True)
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore ``state_dict()``'s state: training continues exactly from there."""
+        restore_state(self, state)
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the config and the whole training state into the directory ``path`` (JSON, tensors
+        for ``torch.load(weights_only=True)``, an ``np.savez`` archive; no pickle)."""
+        save_tree({"config": self.config(), "state": trainer_state(self, copy_=False)}, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, fixed: dict[str, BatchPolicy] | None = None,
+             logger: Logger | None = None, cfg: DeceptionConfig | None = None,
+             settings: MADDPGSettings | None = None) -> "MADDPG":
+        """A trainer rebuilt from ``save(path)`` with its whole training state; the fixed agents'
+        policies are passed again (their saved memory is restored into them). ``cfg`` /
+        ``settings`` replace the saved ones (e.g. another reward mode for a fine-tune; the
+        networks' sizes must match); the saved observation radius and auxiliary-loss settings
+        are restored: change them afterwards with ``set_obs_radius`` / ``configure_aux``."""
+        tree = load_tree(path)
+        config = tree["config"]
+        saved_settings = config.pop("settings")
+        saved_settings["hidden"] = tuple(saved_settings["hidden"])
+        saved_cfg = DeceptionConfig(**config.pop("cfg"))
+        trainer = cls(cfg or saved_cfg, settings=settings or MADDPGSettings(**saved_settings),
+                      learning=tuple(config.pop("learning")), fixed=fixed, logger=logger, **config)
+        trainer.load_state_dict(tree["state"])
+        return trainer
+
+    def load_state(self, path: str | os.PathLike) -> None:
+        """Restore the training state that ``save(path)`` wrote into this trainer."""
+        self.load_state_dict(load_tree(path)["state"])
+
+
+def _step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, net: nn.Module, clip: float) -> None:
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if clip > 0:
+        nn.utils.clip_grad_norm_(net.parameters(), clip)
+    optimizer.step()
