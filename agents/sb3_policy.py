@@ -1,10 +1,12 @@
-"""Adapter that makes a trained SB3 model act as a ``BatchPolicy`` (e.g. a frozen PPO red)."""
+"""Adapter that makes a trained SB3 model act as a ``BatchPolicy`` (e.g. a frozen PPO red); any
+model with SB3's ``predict`` and ``policy`` (e.g. ``agents.maddpg.MADDPGAgent``) works too."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.policies import ActorCriticPolicy
 
 from agents.policy_forward import deterministic_actions
 
@@ -28,8 +30,8 @@ class SB3Policy:
         pass
 
     def act(self, obs: np.ndarray) -> np.ndarray:
-        if self.deterministic:  # predict's numbers, without its per-call Python
-            return deterministic_actions(self.model.policy, obs)
+        if self.deterministic and isinstance(self.model.policy, ActorCriticPolicy):
+            return deterministic_actions(self.model.policy, obs)  # predict's numbers, faster
         with torch.no_grad():
             action, _ = self.model.predict(obs, deterministic=self.deterministic)
         return action

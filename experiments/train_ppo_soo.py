@@ -32,18 +32,20 @@ from experiments.cli import (  # noqa: E402
     add_env_ppo_flags,
     apply_config_flags,
     check_workers,
+    env_overrides,
     flag_name,
     one_line,
     where,
 )
+from envs.config import ConfigError  # noqa: E402
 from soo_rl.config import PRESETS, ExperimentConfig  # noqa: E402
 from soo_rl.running.baselines import check_baselines, copy_baselines, load_baselines  # noqa: E402
 from soo_rl.running.experiment import PROG, check_red, prepare_run_dir, read_run, run_experiment  # noqa: E402
 
 #: the ExperimentConfig fields that are flags (in --help order); taken from config.json with --resume
 CONFIG_FIELDS = ("seeds", "timesteps", "finetune_timesteps", "soo_weight", "anchor_weight",
-                 "goal_shaping", "conditions", "finetune_reward", "pairing", "red", "finetune_red",
-                 "as_coded_red", "joint_alternate", "radius_curriculum")
+                 "goal_shaping", "conditions", "finetune_reward", "pairing", "algo", "red",
+                 "finetune_red", "as_coded_red", "joint_alternate", "radius_curriculum")
 EVAL_FIELDS = ("eval_episodes", "eval_every", "eval_seed")
 
 
@@ -62,6 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--obs-radius", type=float, default=None,
                    help="observation radius of both agents (env override)")
     add_env_ppo_flags(p)  # --env, --ppo
+    p.add_argument("--maddpg", metavar="FIELD=VALUE", action="append", default=None,
+                   help="a MADDPG setting, with --algo maddpg (the paper's by default: "
+                   "hidden=[64,64], lr=0.01, gamma=0.95, batch_size=1024, buffer_size=1000000, "
+                   "update_every=100, tau=0.01, noise_std=0.1, ...; n_envs worlds, reward_scale), "
+                   "e.g. --maddpg lr=1e-3; repeatable")
     add_config_flags(p, ExperimentConfig, EVAL_FIELDS)
     p.add_argument("--baselines-from", metavar="RUN_DIR", default=None,
                    help="reuse the finished from-scratch jobs (deceptive, honest) of another run "
@@ -101,6 +108,14 @@ def config_from_args(args: argparse.Namespace,
     exp = apply_config_flags(args, exp, CONFIG_FIELDS + EVAL_FIELDS,
                              extra_flags={"obs_radius": "--obs-radius"} if changes else None,
                              changes=changes)
+    for flag, algo in (("ppo", "ppo"), ("maddpg", "maddpg")):
+        if getattr(args, flag) and exp.algo != algo:
+            raise UsageError(f"--{flag} applies to --algo {algo} (got --algo {exp.algo})")
+    if args.maddpg:
+        try:
+            exp = exp.replace(maddpg={**exp.maddpg, **env_overrides(args.maddpg, "--maddpg")})
+        except ConfigError as exc:
+            raise UsageError(f"--maddpg: {exc}") from None
     check_red(exp)
     return exp
 
@@ -108,7 +123,7 @@ def config_from_args(args: argparse.Namespace,
 def resume_args(args: argparse.Namespace) -> Path:
     """``--resume RUN_DIR`` takes every setting from the run: no flag that sets one may be given."""
     given = [flag_name(f) for f in ("preset", *CONFIG_FIELDS, "obs_radius", "env", "ppo",
-                                    *EVAL_FIELDS, "baselines_from")
+                                    "maddpg", *EVAL_FIELDS, "baselines_from")
              if getattr(args, f, None) is not None]
     given += [f for f in ("--out", "--overwrite") if getattr(args, f[2:])]
     if given:

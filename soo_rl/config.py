@@ -57,6 +57,10 @@ CONDITIONS: dict[str, Condition] = {
 }
 
 
+ALGOS = ("ppo", "maddpg")
+#: the entries of ``ExperimentConfig.maddpg`` besides ``agents.maddpg.MADDPGSettings``' fields
+MADDPG_EXTRA = {"n_envs": 64,  # worlds stepped at once (as PPO's n_envs)
+                "reward_scale": 0.05}  # factor on both agents' training reward (as PPO's)
 FINETUNE_REWARDS = ("deceptive", "guide")
 FINETUNE_REDS = ("learn", "frozen")
 AS_CODED_REDS = ("continue", "fresh")
@@ -219,6 +223,13 @@ class ExperimentConfig:
         "dist(blue, goal) (optimal policies unchanged; without it the deceptive blue stays at the "
         "fake after trapping red); 0 = the paper's reward only (preset value: 100)"))
     ppo: PPOSettings = PPOSettings()
+    algo: str = field(default="ppo", metadata=cli(
+        "the learning algorithm: ppo (SB3 PPO; SOO in blue's PPO loss) or maddpg (the paper's: "
+        "deterministic actors, centralised critics, replay; SOO in blue's actor loss)",
+        choices=ALGOS))
+    # MADDPG's settings over the paper's (--maddpg FIELD=VALUE): agents.maddpg.MADDPGSettings'
+    # fields and MADDPG_EXTRA's
+    maddpg: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         def bad(name: str, why: str) -> None:
@@ -259,6 +270,13 @@ class ExperimentConfig:
             bad("as_coded_red", f"must be one of {', '.join(AS_CODED_REDS)} "
                 f"(got {self.as_coded_red!r})")
         self._check_curriculum(bad)
+        if self.algo not in ALGOS:
+            bad("algo", f"must be one of {', '.join(ALGOS)} (got {self.algo!r})")
+        if self.algo == "maddpg":
+            if self.joint_alternate:
+                bad("joint_alternate", "applies to --algo ppo (MADDPG updates both agents in turn "
+                    "on every update step)")
+            self.maddpg_settings()  # validates the overrides (ConfigError names the field)
         if self.finetune_red not in (None, *FINETUNE_REDS):
             bad("finetune_red", f"must be one of {', '.join(FINETUNE_REDS)} (got {self.finetune_red!r})")
         self.env_config()  # validates the env overrides (ConfigError names the field)
@@ -295,6 +313,31 @@ class ExperimentConfig:
                 return float(radius)
         return float(self.env_config().obs_radius)
 
+    def maddpg_settings(self) -> tuple[Any, dict[str, Any]]:
+        """``(MADDPGSettings, extra)``: the paper's settings with ``maddpg``'s overrides, and the
+        ``MADDPG_EXTRA`` entries (worlds, reward scale)."""
+        from agents.maddpg.settings import MADDPGSettings
+
+        known = {f.name for f in dataclasses.fields(MADDPGSettings)}
+        extra = {**MADDPG_EXTRA, **{k: v for k, v in self.maddpg.items() if k in MADDPG_EXTRA}}
+        unknown = sorted(set(self.maddpg) - known - set(MADDPG_EXTRA))
+        if unknown:
+            raise ConfigError("experiment setting", f"maddpg.{unknown[0]}", "unknown MADDPG "
+                              f"setting (choose from {', '.join(sorted(known | set(MADDPG_EXTRA)))})")
+        values = {k: tuple(v) if k == "hidden" and isinstance(v, list) else v
+                  for k, v in self.maddpg.items() if k in known}
+        try:
+            settings = MADDPGSettings(**values)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError("experiment setting", "maddpg", str(exc)) from None
+        if not (isinstance(extra["n_envs"], int) and extra["n_envs"] >= 1):
+            raise ConfigError("experiment setting", "maddpg.n_envs",
+                              f"must be a whole number >= 1 (got {extra['n_envs']!r})")
+        if not (is_number(extra["reward_scale"]) and 0 < extra["reward_scale"] < float("inf")):
+            raise ConfigError("experiment setting", "maddpg.reward_scale",
+                              f"must be a finite number > 0 (got {extra['reward_scale']!r})")
+        return settings, extra
+
     def env_config(self, **extra: Any) -> DeceptionConfig:
         return DeceptionConfig.from_dict({**DeceptionConfig().to_dict(), **self.env, **extra})
 
@@ -306,7 +349,7 @@ class ExperimentConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ExperimentConfig":
-        data = dict(data)
+        data = dict(data)  # (a config of an older version has no algo and maddpg: the defaults)
         ppo = ppo_settings(data.pop("ppo", {}))
         for key in ("seeds", "conditions"):
             if key in data:
@@ -341,6 +384,9 @@ PRESETS: dict[str, ExperimentConfig] = {
         seeds=(0, 1), timesteps=8192, finetune_timesteps=4096, eval_episodes=64, eval_every=4096,
         ppo=PPOSettings(n_envs=16, n_steps=128, batch_size=512, n_epochs=2, net_arch=(32, 32)),
         env={"obs_radius": 0.25},
+        # with --algo maddpg: updates from the 2,048th step on, small batches and nets
+        maddpg={"n_envs": 16, "batch_size": 256, "learning_starts": 2048, "buffer_size": 65_536,
+                "hidden": [32, 32]},
     ),
     # the default run at the paper's radius 0.125 (after 1M steps at 0.25): 3 seeds x 8 conditions,
     # 24M env steps: 369.5 s of training + 43.5 s of report measured on 2 CPU cores
@@ -351,5 +397,13 @@ PRESETS: dict[str, ExperimentConfig] = {
     "paper": ExperimentConfig(
         seeds=tuple(range(8)), timesteps=4_000_000, finetune_timesteps=1_000_000,
         eval_episodes=1000, eval_every=250_000, radius_curriculum=CURRICULUM,
+    ),
+    # the paper's own pipeline with its exact settings: MADDPG for both agents, radius 0.125 from
+    # scratch, 40,000 / 10,000 episodes (2M / 0.5M steps), 8 seeds, the paper's reward (no scale,
+    # no shaping; docs/design.md section 6 says what it learns and the change that it needs)
+    "paper-maddpg": ExperimentConfig(
+        seeds=tuple(range(8)), timesteps=2_000_000, finetune_timesteps=500_000, eval_episodes=1000,
+        eval_every=250_000, algo="maddpg", red="joint", goal_shaping=0.0,
+        maddpg={"reward_scale": 1.0},
     ),
 }

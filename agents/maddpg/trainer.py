@@ -366,7 +366,7 @@ class MADDPG:
         running = True
         while running and self.num_timesteps < total:
             callback.on_rollout_start()
-            for _ in range(self.settings.rollout_steps):
+            for _ in range(self._rollout_left()):
                 if self.num_timesteps >= total:
                     break
                 self._step()
@@ -383,6 +383,20 @@ class MADDPG:
                 self.logger.dump(self.num_timesteps)
         callback.on_training_end()
         return self
+
+    def _rollout_left(self) -> int:
+        """Batched steps to the end of this rollout: rollouts end at whole multiples of
+        ``rollout_steps`` batched steps, counted from step 0, so that a trainer resumed from any
+        step calls its callbacks (evaluations, checkpoints, a radius schedule) at the same steps
+        as one that never stopped."""
+        done = (self.num_timesteps // self.num_worlds) % self.settings.rollout_steps
+        return self.settings.rollout_steps - done
+
+    def parameters(self):
+        """Every learning agent's live actor and critic parameters (for NaN checks)."""
+        for nets in self.nets.values():
+            yield from nets.actor.parameters()
+            yield from nets.critic.parameters()
 
     def _init_callback(self, callback: Any) -> BaseCallback:
         if isinstance(callback, list):

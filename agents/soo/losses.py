@@ -29,7 +29,7 @@ SOO_VALUE_EPS = 1e-25
 Actor = Union[ActorCriticPolicy, nn.Sequential]
 
 
-def _device(policy: Actor) -> torch.device:
+def policy_device(policy: Actor) -> torch.device:
     if isinstance(policy, ActorCriticPolicy):
         return policy.device
     return next(policy.parameters()).device
@@ -37,8 +37,8 @@ def _device(policy: Actor) -> torch.device:
 
 def _as_obs_tensor(policy: Actor, obs: Any) -> torch.Tensor:
     if isinstance(obs, torch.Tensor):
-        return obs.to(_device(policy))
-    return torch.as_tensor(np.asarray(obs), device=_device(policy))
+        return obs.to(policy_device(policy))
+    return torch.as_tensor(np.asarray(obs), device=policy_device(policy))
 
 
 def _last_linear(net: nn.Sequential) -> int:
@@ -160,7 +160,7 @@ def soo_loss(
     if self_t.shape != other_t.shape:
         raise ValueError(f"self/other batches differ in shape: {tuple(self_t.shape)} vs {tuple(other_t.shape)}")
     if self_t.shape[0] == 0:
-        return torch.zeros((), device=_device(policy))
+        return torch.zeros((), device=policy_device(policy))
     source = None if known is None else (known.obs if rows is None else known.obs[rows])
     a_self = _variant_layers(policy, self_t, known, rows, source)
     a_other = _variant_layers(policy, other_t, known, rows, source)
@@ -195,7 +195,7 @@ def random_loss(
     else:
         acts = concat_activations(policy, _as_obs_tensor(policy, obs))
     if acts.shape[0] == 0:
-        return torch.zeros((), device=_device(policy))
+        return torch.zeros((), device=policy_device(policy))
     magnitude = float(magnitude.detach().item() if isinstance(magnitude, torch.Tensor) else magnitude)
     if not magnitude >= 0:
         raise ValueError(f"random_loss magnitude must be >= 0 (got {magnitude})")
@@ -236,5 +236,5 @@ def anchor_loss(
     (``known``: the live policy's activations on ``obs``, if already computed)."""
     obs_t = _as_obs_tensor(policy, obs)
     with torch.no_grad():
-        ref = action_mean(ref_policy, obs_t.to(_device(ref_policy))).to(_device(policy))
+        ref = action_mean(ref_policy, obs_t.to(policy_device(ref_policy))).to(policy_device(policy))
     return torch.mean((action_mean(policy, obs_t, known) - ref) ** 2)

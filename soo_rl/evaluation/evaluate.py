@@ -50,7 +50,8 @@ def soo_value_eval(model, obs: np.ndarray, cfg: DeceptionConfig, pairing: str = 
     with red hidden), so both pairings measure the same thing. ``mask``: over the observations with
     red in view (nan if there is none)."""
     pairing_fn = make_pairing(pairing, cfg)
-    obs_t = torch.as_tensor(obs, dtype=torch.float32, device=model.policy.device)
+    device = next(model.policy.parameters()).device  # SB3's policy or a MADDPG actor's MLP
+    obs_t = torch.as_tensor(obs, dtype=torch.float32, device=device)
     if pairing != "mask":
         self_steps = obs_t[~pairing_fn.visible(obs_t)]
         obs_t = self_steps if len(self_steps) else pairing_fn.hide_red(obs_t)

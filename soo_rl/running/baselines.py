@@ -16,7 +16,7 @@ from pathlib import Path
 
 from soo_rl.config import ExperimentConfig
 from soo_rl.errors import UsageError, flag_name
-from soo_rl.training.jobs import METRICS, plan_jobs
+from soo_rl.training.jobs import METRICS, Job, plan_jobs
 from soo_rl.training.learner import learner_class
 from soo_rl.storage.run_dir import load_source_run
 
@@ -66,7 +66,8 @@ def check_baselines(baselines: Baselines, exp: ExperimentConfig, out: Path) -> N
                              f"(or train new baselines)")
     for cond, seed in baseline_jobs(exp, out):
         job_dir = baselines.path / cond / f"seed_{seed}"
-        needed = [METRICS, *learner_class(exp).final_files]
+        job = Job(str(out), cond, seed, exp.to_dict())
+        needed = [METRICS, *learner_class(exp).final_files(job)]
         missing = [n for n in needed if not (job_dir / n).is_file()]
         if missing:
             raise UsageError(f"{FLAG} {baselines.path} has no finished {cond} job for seed {seed} "

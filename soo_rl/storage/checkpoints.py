@@ -6,6 +6,7 @@ import json
 import os
 import pickle
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +36,16 @@ def _fsync_file(path: Path) -> None:
 def save_atomic(model, path: Path) -> Path:
     """Save an SB3 model to ``path`` (.zip) via a temporary file, an fsync and a rename, so a kill
     mid-write leaves the previous checkpoint intact (at worst a stray ``<name>.tmp`` is left)."""
+    return write_atomic(path, model.save)
+
+
+def write_atomic(path: Path, write: Callable[[Path], Any]) -> Path:
+    """``write(tmp)`` then an fsync and a rename of ``tmp`` to ``path`` (``save_atomic``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     try:
-        model.save(tmp)  # SB3 appends .zip when the name has no suffix: ours ends in ".tmp"
+        write(tmp)  # SB3 appends .zip when the name has no suffix: ours ends in ".tmp"
         written = tmp if tmp.exists() else tmp.with_name(tmp.name + ".zip")
         _fsync_file(written)
         os.replace(written, path)
@@ -109,14 +115,20 @@ def _layout_error(path: Path, obs_dim: int, expected: int) -> CheckpointError:
 
 
 def load_model(path: Path, cls, expected_obs_dim: int | None = None, **kwargs):
-    """Load an SB3 checkpoint of class ``cls``; raise ``CheckpointError`` naming the problem."""
+    """Load an SB3 checkpoint of class ``cls`` (or a MADDPG agent's file: ``MADDPGAgent``); raise
+    ``CheckpointError`` naming the problem."""
     path = Path(path)
     data = checkpoint_data(path)
     saved = _saved_obs_dim(data)
     if expected_obs_dim is not None and saved is not None and saved != expected_obs_dim:
         raise _layout_error(path, saved, expected_obs_dim)
     try:
-        model = cls.load(path, device="cpu", **kwargs)
+        if data.get("algo") == "maddpg":  # one MADDPG agent's networks (agents/maddpg/agent.py)
+            from agents.maddpg.agent import MADDPGAgent
+
+            model = MADDPGAgent.load(path)
+        else:
+            model = cls.load(path, device="cpu", **kwargs)
     except Exception as exc:  # SB3 raises many types for a damaged archive
         raise CheckpointError(f"cannot load checkpoint {path}: {type(exc).__name__}: {exc}") from None
     if expected_obs_dim is not None:

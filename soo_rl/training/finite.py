@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvWrapper
 
 
@@ -49,7 +50,9 @@ class FiniteCheckVecEnv(VecEnvWrapper):
 
 
 def params_finite(model) -> bool:
-    return all(bool(torch.isfinite(p).all()) for p in model.policy.parameters())
+    """An SB3 model's policy parameters, or a trainer's own ``parameters()`` (MADDPG), are finite."""
+    params = model.policy.parameters() if isinstance(model, BaseAlgorithm) else model.parameters()
+    return all(bool(torch.isfinite(p).all()) for p in params)
 
 
 # logged values that may legitimately be NaN (SB3: NaN when the returns have zero variance)

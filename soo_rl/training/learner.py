@@ -1,7 +1,8 @@
 """The learner seam: the few operations ``run_job`` (soo_rl/training/run_job.py) and the resume checks
 (soo_rl/running/experiment.py) need from whatever trains a job, declared once. Implementations:
 ``PPOLearner`` (blue alone against a fixed red) and ``JointPPOLearner`` (blue and red learn
-together), soo_rl/training/ppo.py; ``learner_class`` picks one for an experiment. An algorithm is
+together), soo_rl/training/ppo.py, and ``MADDPGLearner`` (``--algo maddpg``),
+soo_rl/training/maddpg.py; ``learner_class`` picks one for an experiment. An algorithm is
 added as one more implementation (docs/design.md section 5, "Where to add").
 """
 
@@ -14,6 +15,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from agents.scripted import BatchPolicy
 from soo_rl.config import ExperimentConfig
 from soo_rl.training.jobs import Job
+from soo_rl.training.maddpg import MADDPGLearner
 from soo_rl.training.ppo import JointPPOLearner, PPOLearner
 
 
@@ -21,19 +23,22 @@ class Learner(Protocol):
     """What trains one job: its models, their files, their resume state and their logs."""
 
     #: the model SB3's callbacks run against: its step count is the job's, its logger writes the
-    #: job's TensorBoard values, and the evaluations play it (its actor gives the SOO value)
+    #: job's TensorBoard values
     blue: Any
     #: the job's step at which its budget started (a fine-tune continues the deceptive job's count)
     start: int
     #: the step of the next evaluation of a resumed job (None: counted from ``start``)
     next_eval: int | None
-    #: the model files of a finished job (blue's ``model.zip`` first), e.g. for ``--baselines-from``
-    final_files: tuple[str, ...]
 
     @classmethod
     def build(cls, job: Job, resumed: bool, threads: int = 1) -> Learner:
         """From the job's checkpoint when ``resumed`` (bit-identical with its sidecar), from the
         deceptive job's files for a fine-tune, else new. ``threads``: the cores it may use."""
+
+    @classmethod
+    def final_files(cls, job: Job) -> tuple[str, ...]:
+        """The model files of a finished ``job`` (blue's ``model.zip`` first), e.g. for
+        ``--baselines-from``."""
 
     @classmethod
     def check_resume(cls, job: Job) -> None:
@@ -54,8 +59,12 @@ class Learner(Protocol):
     def models(self) -> list:
         """The models that learn (checked for NaN after every update)."""
 
+    def eval_blue(self) -> Any:
+        """The blue that evaluations play: an SB3 model or a model with its face (``predict``,
+        ``policy``: the actor MLP that gives the SOO value)."""
+
     def red_policy(self) -> BatchPolicy:
-        """The red that evaluations play ``blue`` against."""
+        """The red that evaluations play the blue against."""
 
     def open_logs(self) -> None:
         """Open the TensorBoard writers in the job's directory (with a resumed job's pending
@@ -80,4 +89,6 @@ class Learner(Protocol):
 
 def learner_class(exp: ExperimentConfig) -> type[Learner]:
     """The learner of an experiment's jobs."""
+    if exp.algo == "maddpg":
+        return MADDPGLearner
     return JointPPOLearner if exp.red == "joint" else PPOLearner

@@ -72,8 +72,10 @@ class PrefixedLogger(Logger):
 class PPOLearner:
     """Blue (``SOOPPO``) learns against a fixed red inside its training VecEnv (``DeceptionVecEnv``)."""
 
-    #: the model files of a finished job
-    final_files: tuple[str, ...] = (MODEL,)
+    @classmethod
+    def final_files(cls, job: Job) -> tuple[str, ...]:
+        """The model files of a finished job."""
+        return (MODEL,)
 
     def __init__(self, job: Job, agents: dict[str, Any], start: int,
                  learning: tuple[str, ...] = ("blue",)):
@@ -118,6 +120,10 @@ class PPOLearner:
     def models(self) -> list:
         """The models that learn (their parameters and losses are checked for NaN)."""
         return [self.agents[a] for a in self.agents if a in self.learning]
+
+    def eval_blue(self) -> SOOPPO:
+        """The blue that evaluations play (the live model)."""
+        return self.blue
 
     def red_policy(self) -> BatchPolicy:
         """The red that evaluations play against."""
@@ -224,7 +230,9 @@ class JointPPOLearner(PPOLearner):
     """Blue (``SOOPPO``) and red (SB3 ``PPO``) learn from the same batched rollouts
     (``JointTrainer``); a fine-tune keeps red learning unless ``--finetune-red frozen``."""
 
-    final_files = (MODEL, "red.zip")
+    @classmethod
+    def final_files(cls, job: Job) -> tuple[str, ...]:
+        return (MODEL, "red.zip")
 
     def __init__(self, job: Job, agents: dict[str, Any], start: int, learning: tuple[str, ...],
                  trainer: JointTrainer):

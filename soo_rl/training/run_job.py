@@ -175,11 +175,12 @@ def _learn(job: Job, learner: Learner, remaining: int, resumed: bool,
     finetune = job.spec.finetune
 
     def job_eval() -> dict[str, float]:
-        return evaluate_model(model, cfg, learner.red_policy(), exp.eval_episodes, exp.eval_seed,
-                              exp.pairing)
+        return evaluate_model(learner.eval_blue(), cfg, learner.red_policy(), exp.eval_episodes,
+                              exp.eval_seed, exp.pairing)
 
     def episode_image() -> np.ndarray:
-        return episode_strip(cfg, SB3Policy(model), learner.red_policy(), exp.eval_seed)
+        return episode_strip(cfg, SB3Policy(learner.eval_blue()), learner.red_policy(),
+                             exp.eval_seed)
 
     callback = EvalCallback(job_eval, exp.eval_every, progress, should_stop,
                             learner.save_checkpoint, origin=learner.start,

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from agents.soo.losses import actor_hidden_activations
+from agents.soo.losses import actor_hidden_activations, policy_device
 from envs.config import DeceptionConfig
 
 #: ridge penalties tried, relative to the number of training rows (features are standardised, so
@@ -114,7 +114,7 @@ def layer_activations(policy, obs: np.ndarray) -> list[tuple[str, np.ndarray]]:
     layer of the actor after its nonlinearity (``"hidden_1"``, ...), as
     ``agents.soo.losses.actor_hidden_activations``."""
     with torch.no_grad():
-        obs_t = torch.as_tensor(np.asarray(obs, dtype=np.float32), device=policy.device)
+        obs_t = torch.as_tensor(np.asarray(obs, dtype=np.float32), device=policy_device(policy))
         hidden = actor_hidden_activations(policy, obs_t)
     return [("input", np.asarray(obs, dtype=np.float64))] + [
         (f"hidden_{i + 1}", h.cpu().numpy().astype(np.float64)) for i, h in enumerate(hidden)]

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from agents.soo.losses import action_mean
+from agents.soo.losses import action_mean, policy_device
 from agents.soo.pairing import PAIRINGS, Pairing, make_generator, make_pairing
 from envs.config import DeceptionConfig
 
@@ -26,10 +26,12 @@ DEFAULT_THRESHOLD = 0.1
 def deterministic_action(policy, obs: torch.Tensor) -> np.ndarray:
     """Blue's deterministic action ``(B, 2)`` as the env receives it: the policy's mean action clipped
     to the action box (what ``model.predict(deterministic=True)`` returns). For a discrete action
-    space: the one-hot of the most likely action."""
+    space: the one-hot of the most likely action; for a MADDPG actor's MLP: tanh of its output."""
     with torch.no_grad():
-        mean = action_mean(policy, obs.to(policy.device)).cpu().numpy().astype(np.float64)
-    space = policy.action_space
+        mean = action_mean(policy, obs.to(policy_device(policy))).cpu().numpy().astype(np.float64)
+    space = getattr(policy, "action_space", None)
+    if space is None:  # a MADDPG actor's MLP: its action is tanh of its output
+        return np.tanh(mean)
     if isinstance(space, spaces.Box):
         return np.clip(mean, space.low, space.high)
     return np.eye(mean.shape[1])[np.argmax(mean, axis=1)]

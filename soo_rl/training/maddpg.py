@@ -1,0 +1,206 @@
+"""The MADDPG learner (``--algo maddpg``), an implementation of the ``Learner`` seam
+(soo_rl/training/learner.py) over ``agents.maddpg.MADDPG``: blue and red learn together
+(``--red joint``), or blue alone against a fixed red (the scripted follower, a frozen red).
+
+Files: ``model.zip`` (blue's networks) and, when red learns, ``red.zip`` (red's), each loadable on
+its own (``agents.maddpg.MADDPGAgent``); while the job runs, ``checkpoint.zip``, the trainer's whole
+state with its replay buffer: the trainer draws from its own generators only, so a job resumed from
+it continues bit-identically, with no sidecar.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.logger import Logger, configure
+
+from agents.maddpg.agent import MADDPGAgent, read_zip, save_agent, save_trainer
+from agents.maddpg.trainer import MADDPG
+from agents.scripted import BatchPolicy
+from soo_rl.evaluation.evaluate import make_red
+from soo_rl.storage.checkpoints import CheckpointError, write_atomic
+from soo_rl.training.jobs import MODEL, Job
+from soo_rl.training.ppo import FINETUNE_SEED_OFFSET
+
+
+class MADDPGLearner:
+    """Blue and red as one ``MADDPG`` trainer (red learning or fixed)."""
+
+    def __init__(self, job: Job, trainer: MADDPG, start: int, next_eval: int | None = None,
+                 pending_logs: dict[str, float] | None = None):
+        self.job, self.cfg, self.trainer = job, job.env_config, trainer
+        self.blue = trainer  # the callbacks' model: num_timesteps, logger
+        self.start, self.next_eval = start, next_eval
+        self._pending_logs = pending_logs or {}
+        self._logger: Logger | None = None
+
+    @classmethod
+    def final_files(cls, job: Job) -> tuple[str, ...]:
+        """``model.zip``, and ``red.zip`` when red learns."""
+        return (MODEL, "red.zip") if "red" in _roles(job, load=False)[0] else (MODEL,)
+
+    # --- building ----------------------------------------------------------------------------
+    @classmethod
+    def build(cls, job: Job, resumed: bool, threads: int = 1) -> MADDPGLearner:
+        """From the job's ``checkpoint.zip`` (bit-identical), from the deceptive job's
+        ``model.zip`` (and ``red.zip``) for a fine-tune, or new (``as_coded``: blue new with the
+        fine-tunes' seed). ``threads`` is not used."""
+        exp, cond = job.config, job.spec
+        learning, fixed = _roles(job)
+        if resumed:
+            data, tree = _read(job.checkpoint_path, "trainer")
+            trainer = _trainer(job, learning, fixed, tree["config"]["seed"])
+            trainer.load_state_dict(tree["state"])
+            return cls(job, trainer, int(data["job_start_timesteps"]), data.get("next_eval"),
+                       data.get("pending_logs"))
+        seed = job.seed + (FINETUNE_SEED_OFFSET if cond.finetune else 0)
+        trainer = _trainer(job, learning, fixed, seed)
+        start = 0
+        if cond.finetune:
+            red_from_deceptive = "red" in learning and not _fresh_red(job)
+            if not cond.fresh:
+                blue = _read_agent(job.init_path)
+                trainer.nets["blue"].load_state_dict(blue.nets_state)
+                start = trainer.num_timesteps = blue.num_timesteps
+            if red_from_deceptive:
+                trainer.nets["red"].load_state_dict(
+                    _read_agent(job.init_path.with_name("red.zip")).nets_state)
+            # the extra loss from the loaded weights (anchor_ft: a frozen copy of the deceptive actor)
+            trainer.configure_aux(soo_weight=job.weight, aux_loss=cond.aux_loss,
+                                  pairing=exp.pairing)
+        return cls(job, trainer, start)
+
+    @classmethod
+    def check_resume(cls, job: Job) -> None:
+        _read(job.checkpoint_path, "trainer")
+
+    @classmethod
+    def check_start(cls, job: Job) -> None:
+        if not job.spec.fresh:
+            _read_agent(job.init_path)
+        if job.config.red == "joint" and not _fresh_red(job):  # learning on, or frozen
+            _read_agent(job.init_path.with_name("red.zip"))
+
+    # --- what the job's loop asks ----------------------------------------------------------------
+    def models(self) -> list:
+        return [self.trainer]
+
+    def eval_blue(self) -> MADDPGAgent:
+        """Blue's live actor with the face of a loaded agent (what evaluations play)."""
+        return _live_agent(self.trainer, "blue")
+
+    def red_policy(self) -> BatchPolicy:
+        """The job's own red (deterministic) when red learns; else the fixed red."""
+        if "red" in self.trainer.learning:
+            return self.trainer.policy("red")
+        fixed = self.trainer.fixed["red"]
+        return fixed if self.job.config.red == "joint" else make_red(self.job.config.red, self.cfg)
+
+    def learn(self, steps: int, callback: BaseCallback, reset_num_timesteps: bool) -> None:
+        self.trainer.learn(steps, callback=callback, reset_num_timesteps=reset_num_timesteps)
+
+    def set_obs_radius(self, radius: float) -> None:
+        self.trainer.set_obs_radius(radius)
+
+    def open_logs(self) -> None:
+        """One TensorBoard writer in the job's directory (red's keys are ``red/...``)."""
+        self._logger = configure(str(self.job.out_dir), ["tensorboard"])
+        self._logger.name_to_value.update(self._pending_logs)
+        self._pending_logs = {}
+        self.trainer.set_logger(self._logger)
+
+    def close_logs(self) -> None:
+        if self._logger is not None:
+            self._logger.close()
+
+    # --- resume state and files ----------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        """Nothing to copy: a checkpoint holds the trainer's live state when it is saved."""
+        return {}
+
+    def save_checkpoint(self, state: dict[str, Any] | None = None) -> None:
+        extra = {"job_start_timesteps": self.start,
+                 "next_eval": None if state is None else state.get("next_eval"),
+                 "pending_logs": {k: float(v) for k, v in self.trainer.logger.name_to_value.items()
+                                  if isinstance(v, (int, float))}}
+        write_atomic(self.job.checkpoint_path, lambda p: save_trainer(p, self.trainer, extra))
+
+    def rewind(self, blue_steps: int) -> None:
+        """Nothing to forget: a stopped MADDPG job keeps every step it took (its replay holds
+        them), and ``save_checkpoint`` saves it as it is."""
+
+    def save_final(self) -> None:
+        """Red's ``red.zip`` (when red learns) before blue's ``model.zip``."""
+        extra = {"job_start_timesteps": self.start}
+        for agent, name in (("red", "red.zip"), ("blue", MODEL)):
+            if agent in self.trainer.learning:
+                write_atomic(self.job.out_dir / name,
+                             lambda p, a=agent: save_agent(p, self.trainer, a, extra))
+
+    def remove_checkpoints(self) -> None:
+        self.job.checkpoint_path.unlink(missing_ok=True)
+
+
+def _fresh_red(job: Job) -> bool:
+    return not job.spec.finetune or (job.spec.fresh and job.config.as_coded_red == "fresh")
+
+
+def _roles(job: Job, load: bool = True) -> tuple[tuple[str, ...], dict[str, BatchPolicy]]:
+    """Who learns, and (``load``) the fixed red's policy when red does not: a scripted or frozen
+    red; in a joint run's fine-tune with ``--finetune-red frozen``, the deceptive job's red actor."""
+    exp, cfg = job.config, job.env_config
+    if exp.red != "joint":
+        return ("blue",), {"red": make_red(exp.red, cfg)} if load else {}
+    if job.spec.finetune and exp.finetune_red == "frozen":
+        red = _read_agent(job.init_path.with_name("red.zip")) if load else None
+        return ("blue",), {"red": _AgentPolicy(red)} if load else {}
+    return ("blue", "red"), {}
+
+
+def _trainer(job: Job, learning: tuple[str, ...], fixed: dict[str, BatchPolicy],
+             seed: int) -> MADDPG:
+    exp = job.config
+    settings, extra = exp.maddpg_settings()
+    return MADDPG(job.env_config, extra["n_envs"], settings, seed=seed, learning=learning,
+                  fixed=fixed, reward_scale=extra["reward_scale"], goal_shaping=exp.goal_shaping,
+                  soo_weight=0.0 if job.spec.finetune else job.weight, pairing=exp.pairing,
+                  aux_loss="soo" if job.spec.finetune else job.spec.aux_loss)  # a fine-tune's: after
+    # its weights are loaded (build), so that anchor_ft's anchor is the deceptive actor
+
+
+def _read(path, kind: str) -> tuple[dict[str, Any], Any]:
+    try:
+        data, tree = read_zip(path)
+    except Exception as exc:  # noqa: BLE001 - missing, truncated, foreign
+        raise CheckpointError(f"cannot load checkpoint {path}: {type(exc).__name__}: {exc}") from None
+    if data.get("kind") != kind:
+        raise CheckpointError(f"checkpoint {path} holds a MADDPG {data.get('kind')}, not a {kind}")
+    return data, tree
+
+
+def _read_agent(path) -> MADDPGAgent:
+    try:
+        return MADDPGAgent.load(path)
+    except Exception as exc:  # noqa: BLE001
+        raise CheckpointError(f"cannot load checkpoint {path}: {type(exc).__name__}: {exc}") from None
+
+
+class _AgentPolicy:
+    """A loaded agent's deterministic actor as a ``BatchPolicy``."""
+
+    def __init__(self, agent: MADDPGAgent):
+        self.agent = agent
+
+    def reset(self, n: int, mask=None) -> None:
+        return None
+
+    def act(self, obs):
+        return self.agent.predict(obs)[0]
+
+
+def _live_agent(trainer: MADDPG, agent: str) -> MADDPGAgent:
+    data = {"agent": agent, "num_timesteps": trainer.num_timesteps,
+            "observation_space": {"_shape": [trainer.obs_dims[agent]]},
+            "env_config": trainer.cfg.to_dict()}
+    return MADDPGAgent(trainer.actor(agent), data, {})
