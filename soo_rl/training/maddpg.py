@@ -28,7 +28,7 @@ class MADDPGLearner:
     """Blue and red as one ``MADDPG`` trainer (red learning or fixed)."""
 
     def __init__(self, job: Job, trainer: MADDPG, start: int, next_eval: int | None = None,
-                 pending_logs: dict[str, float] | None = None):
+                 pending_logs: dict[str, dict] | None = None):
         self.job, self.cfg, self.trainer = job, job.env_config, trainer
         self.blue = trainer  # the callbacks' model: num_timesteps, logger
         self.start, self.next_eval = start, next_eval
@@ -106,7 +106,11 @@ class MADDPGLearner:
     def open_logs(self) -> None:
         """One TensorBoard writer in the job's directory (red's keys are ``red/...``)."""
         self._logger = configure(str(self.job.out_dir), ["tensorboard"])
-        self._logger.name_to_value.update(self._pending_logs)
+        if self._pending_logs:  # values recorded before the checkpoint, not written yet
+            self._logger.name_to_value.update(self._pending_logs["values"])
+            self._logger.name_to_count.update(self._pending_logs["counts"])
+            self._logger.name_to_excluded.update(
+                {k: tuple(v) for k, v in self._pending_logs["excluded"].items()})
         self._pending_logs = {}
         self.trainer.set_logger(self._logger)
 
@@ -122,8 +126,7 @@ class MADDPGLearner:
     def save_checkpoint(self, state: dict[str, Any] | None = None) -> None:
         extra = {"job_start_timesteps": self.start,
                  "next_eval": None if state is None else state.get("next_eval"),
-                 "pending_logs": {k: float(v) for k, v in self.trainer.logger.name_to_value.items()
-                                  if isinstance(v, (int, float))}}
+                 "pending_logs": _pending(self.trainer.logger)}
         write_atomic(self.job.checkpoint_path, lambda p: save_trainer(p, self.trainer, extra))
 
     def rewind(self, blue_steps: int) -> None:
@@ -140,6 +143,15 @@ class MADDPGLearner:
 
     def remove_checkpoints(self) -> None:
         self.job.checkpoint_path.unlink(missing_ok=True)
+
+
+def _pending(logger: Logger) -> dict[str, dict]:
+    """The logger's values recorded and not written yet (numbers only), as JSON data."""
+    keys = [k for k, v in logger.name_to_value.items() if isinstance(v, (int, float))]
+    return {"values": {k: logger.name_to_value[k] for k in keys},
+            "counts": {k: logger.name_to_count[k] for k in keys if k in logger.name_to_count},
+            "excluded": {k: list(logger.name_to_excluded[k]) for k in keys
+                         if k in logger.name_to_excluded}}
 
 
 def _fresh_red(job: Job) -> bool:
