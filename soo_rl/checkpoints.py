@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import pickle
@@ -80,16 +81,29 @@ def write_pickle_atomic(path: Path, data: Any) -> Path:
 
 def checkpoint_data(path: Path) -> dict[str, Any]:
     """The JSON ``data`` entry of an SB3 .zip (cheap: no torch load); ``CheckpointError`` if unreadable."""
+    return _read_checkpoint(path)[1]
+
+
+def _read_checkpoint(path: Path) -> tuple[bytes, dict[str, Any]]:
+    """The bytes of an SB3 .zip and its JSON ``data`` entry (read once: what is checked is what is
+    loaded); ``CheckpointError`` if unreadable."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
-    if not zipfile.is_zipfile(path):
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise CheckpointError(f"cannot read checkpoint {path}: {exc}") from None
+    if not zipfile.is_zipfile(io.BytesIO(raw)):
         raise CheckpointError(f"checkpoint is not an SB3 .zip (corrupt or wrong file): {path}")
     try:
-        with zipfile.ZipFile(path) as archive:
-            return json.loads(archive.read("data"))
+        with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+            data = json.loads(archive.read("data"))
     except Exception as exc:  # noqa: BLE001 - bad zip member, bad JSON, missing entry
         raise CheckpointError(f"cannot read checkpoint {path}: {type(exc).__name__}: {exc}") from None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"cannot read checkpoint {path}: its data entry is not a JSON object")
+    return raw, data
 
 
 def _saved_obs_dim(data: dict[str, Any]) -> int | None:
@@ -109,14 +123,22 @@ def _layout_error(path: Path, obs_dim: int, expected: int) -> CheckpointError:
 
 
 def load_model(path: Path, cls, expected_obs_dim: int | None = None, **kwargs):
-    """Load an SB3 checkpoint of class ``cls``; raise ``CheckpointError`` naming the problem."""
+    """Load an SB3 checkpoint of class ``cls``; raise ``CheckpointError`` naming the problem.
+    Nothing in the file is unpickled: its serialized entries are rebuilt from its JSON
+    (soo_rl/safe_load.py), a file with any other is refused."""
+    from soo_rl.safe_load import UnsafeFileError, sb3_custom_objects
+
     path = Path(path)
-    data = checkpoint_data(path)
+    raw, data = _read_checkpoint(path)
     saved = _saved_obs_dim(data)
     if expected_obs_dim is not None and saved is not None and saved != expected_obs_dim:
         raise _layout_error(path, saved, expected_obs_dim)
     try:
-        model = cls.load(path, device="cpu", **kwargs)
+        objects = sb3_custom_objects(data, str(path))
+    except UnsafeFileError as exc:
+        raise CheckpointError(str(exc)) from None
+    try:
+        model = cls.load(io.BytesIO(raw), device="cpu", custom_objects=objects, **kwargs)
     except Exception as exc:  # SB3 raises many types for a damaged archive
         raise CheckpointError(f"cannot load checkpoint {path}: {type(exc).__name__}: {exc}") from None
     if expected_obs_dim is not None:

@@ -116,14 +116,13 @@ def _check_resumable(run: Path, exp: ExperimentConfig) -> None:
               and states.get(("deceptive", j.seed)) == "finished"]
     for path in [j.checkpoint_path for j in resumed] + [j.init_path for j in starts]:
         _check_loads(path, SOOPPO, cfg.blue_obs_dim)
-    if exp.red != "joint":  # the training-state sidecar of a checkpoint, when there is one
-        from soo_rl.learners import read_training_state
-        for job in resumed:
-            try:
-                read_training_state(job)
-            except CheckpointError as exc:
-                raise UsageError(f"--resume: {exc} (delete that file to resume its job "
-                                 "without it, not bit-identically)") from None
+    from soo_rl.learners import read_training_state
+    for job in resumed:  # the training-state sidecar of a checkpoint, when there is one
+        try:
+            read_training_state(job)
+        except CheckpointError as exc:
+            raise UsageError(f"--resume: {exc} (delete that file to resume its job "
+                             "without it, not bit-identically)") from None
     if exp.red == "joint":
         for job in resumed:
             steps = int(checkpoint_data(job.checkpoint_path).get("num_timesteps", -1))

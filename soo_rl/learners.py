@@ -6,7 +6,6 @@ Entry point: ``build_learners(job, exp, cfg, resumed)``; ``soo_rl.training.run_j
 from __future__ import annotations
 
 import copy
-import pickle
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +30,7 @@ from soo_rl.config import CONDITIONS, ExperimentConfig
 from soo_rl.evaluation import make_red
 from soo_rl.finite import FiniteCheckVecEnv
 from soo_rl.jobs import MODEL, RED_MODEL, Job, job_weight, red_checkpoint_path
+from soo_rl.safe_load import UnsafeFileError, read_state_file
 from soo_rl.vec_env import DeceptionVecEnv
 
 #: added to the job's seed for red's model (its weights and sampling)
@@ -110,12 +110,14 @@ def read_training_state(job: Job) -> dict[str, Any] | None:
     if path is None or not path.is_file():
         return None
     try:
-        with open(path, "rb") as f:
-            state = pickle.load(f)
+        state = read_state_file(path)  # no code of the file's runs (soo_rl/safe_load.py)
+    except UnsafeFileError as exc:
+        raise CheckpointError(str(exc)) from None
     except Exception as exc:  # noqa: BLE001 - truncated or foreign file
         raise CheckpointError(f"cannot read {path}: {type(exc).__name__}: {exc}") from None
-    if state.get("step") != step:
-        raise CheckpointError(f"{path} holds step {state.get('step')}, not {step}")
+    if not isinstance(state, dict) or state.get("step") != step:
+        raise CheckpointError(f"{path} holds step "
+                              f"{state.get('step') if isinstance(state, dict) else None}, not {step}")
     return state
 
 
