@@ -80,7 +80,15 @@ def write_pickle_atomic(path: Path, data: Any) -> Path:
 
 
 def checkpoint_data(path: Path) -> dict[str, Any]:
-    """The JSON ``data`` entry of an SB3 .zip (cheap: no torch load); ``CheckpointError`` if unreadable."""
+    """The JSON ``data`` entry of an SB3 .zip (cheap: no torch load); ``CheckpointError`` if unreadable.
+    For an exported agent (.json/.safetensors, soo_rl/exported.py): the same few fields."""
+    from soo_rl.exported import ExportError, exported_data, is_exported
+
+    if is_exported(path):
+        try:
+            return exported_data(path)
+        except ExportError as exc:
+            raise CheckpointError(str(exc)) from None
     return _read_checkpoint(path)[1]
 
 
@@ -125,10 +133,20 @@ def _layout_error(path: Path, obs_dim: int, expected: int) -> CheckpointError:
 def load_model(path: Path, cls, expected_obs_dim: int | None = None, **kwargs):
     """Load an SB3 checkpoint of class ``cls``; raise ``CheckpointError`` naming the problem.
     Nothing in the file is unpickled: its serialized entries are rebuilt from its JSON
-    (soo_rl/safe_load.py), a file with any other is refused."""
+    (soo_rl/safe_load.py), a file with any other is refused. An exported agent (a .json or
+    .safetensors path) is built by soo_rl/exported.py."""
+    from soo_rl.exported import ExportError, is_exported, load_exported
     from soo_rl.safe_load import UnsafeFileError, sb3_custom_objects
 
     path = Path(path)
+    if is_exported(path):  # an exported agent: weights (safetensors) + JSON
+        try:
+            model = load_exported(path, cls, **kwargs)
+        except ExportError as exc:
+            raise CheckpointError(str(exc)) from None
+        if expected_obs_dim is not None:
+            check_obs_dim(model, expected_obs_dim, path)
+        return model
     raw, data = _read_checkpoint(path)
     saved = _saved_obs_dim(data)
     if expected_obs_dim is not None and saved is not None and saved != expected_obs_dim:
