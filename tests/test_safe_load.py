@@ -381,3 +381,16 @@ def test_resume_refuses_a_crafted_sidecar(runs, tmp_path, capsys):
     _refused(capsys, train_ppo_soo.main(["--resume", str(run), "--no-progress", "--no-report"]),
              marker, sidecar)
     assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file() and p.name != ".lock"} == before
+
+
+def test_the_tensors_of_a_zip_load_with_weights_only():
+    real = torch.load
+    calls = []
+
+    def recording_load(*args, **kwargs):
+        calls.append(kwargs.get("weights_only"))
+        return real(*args, **kwargs)
+
+    with mock.patch("torch.load", recording_load):
+        load_model(BLUE, SOOPPO)
+    assert calls and all(flag is True for flag in calls), calls  # policy, optimizer, variables
