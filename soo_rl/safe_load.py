@@ -237,7 +237,7 @@ def _env_config(item: dict[str, Any], where: str = "") -> Any:
     return DeceptionConfig.from_dict({k: v for k, v in item.items() if not k.startswith(":")})
 
 
-def _plain(kind: type) -> Callable[[dict[str, Any]], Any]:
+def _plain(kind: type) -> Callable[[dict[str, Any], str], Any]:
     """A rebuilder of plain data (an array, a deque of dicts of numbers): restricted unpickling."""
 
     def rebuild(item: dict[str, Any], where: str = "") -> Any:
