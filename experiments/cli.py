@@ -23,10 +23,13 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def run_cli(prog: str, run: Callable[[list[str] | None], Any], argv: list[str] | None) -> int:
-    """Call ``run(argv)``; a ``UsageError`` becomes one line and exit status 2."""
+    """Call ``run(argv)``; a ``UsageError`` (or a ``CheckpointError``: a missing, corrupt or unsafe
+    agent file) becomes one line and exit status 2."""
+    from soo_rl.storage.checkpoints import CheckpointError
+
     try:
         run(argv)
-    except UsageError as exc:
+    except (UsageError, CheckpointError) as exc:  # a bad or unsafe file met later is bad input too
         print(f"{prog}: error: {one_line(exc)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except SystemExit as exc:  # argparse (its line is already printed) or --help

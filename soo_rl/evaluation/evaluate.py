@@ -35,8 +35,9 @@ def make_red(spec: str | BatchPolicy, cfg: DeceptionConfig) -> BatchPolicy:
 def default_red(blue_path: str | Path | None) -> str:
     """The red a trained blue plays against by default: the ``red.zip`` it was trained with (a
     joint job's directory holds both), else the scripted follower."""
-    if blue_path is not None:
-        red = Path(blue_path).with_name("red.zip")
+    if blue_path is not None:  # an exported blue (model.json / .safetensors): its red.json
+        exported = Path(blue_path).suffix in (".json", ".safetensors")
+        red = Path(blue_path).with_name("red.json" if exported else "red.zip")
         if red.is_file():
             return str(red)
     return "follower"

@@ -73,6 +73,24 @@ def check_baselines(baselines: Baselines, exp: ExperimentConfig, out: Path) -> N
             raise UsageError(f"{FLAG} {baselines.path} has no finished {cond} job for seed {seed} "
                              f"(no {job_dir / missing[0]}): choose seeds it has (--seeds) or "
                              f"finish it with --resume {baselines.path}")
+        _check_loads(job_dir, exp)
+
+
+def _check_loads(job_dir: Path, exp: ExperimentConfig) -> None:
+    """The job's models load (safely: soo_rl/storage/safe_load.py) before anything is copied, so a bad or
+    unsafe file is one line now rather than a failed fine-tune later."""
+    from stable_baselines3 import PPO
+
+    from agents.soo.ppo import SOOPPO
+    from soo_rl.storage.checkpoints import CheckpointError, load_model
+
+    cfg = exp.env_config()
+    try:
+        load_model(job_dir / "model.zip", SOOPPO, expected_obs_dim=cfg.blue_obs_dim)
+        if exp.red == "joint":
+            load_model(job_dir / RED_MODEL, PPO, expected_obs_dim=cfg.red_obs_dim)
+    except CheckpointError as exc:
+        raise UsageError(f"{FLAG}: {exc}") from None
 
 
 def copy_baselines(baselines: Baselines, exp: ExperimentConfig, out: Path, preset: str) -> list[Path]:

@@ -131,6 +131,7 @@ def plan_sweep(from_run: str | Path, weights: list[float], *, seeds: int | None 
     if configure is not None:
         exp = configure(exp)
     _check_red(exp, run)
+    _check_loads(exp, run)
     out = Path(out) if out else run.path.parent / f"{run.path.name}-sweep"
     _check_out(out, run.path, overwrite)
     return SweepPlan(run, weights, chosen, exp, out, overwrite,
@@ -149,6 +150,28 @@ def _check_red(exp: ExperimentConfig, run: RunInfo) -> None:
         make_red(red, exp.env_config())
     except CheckpointError as exc:
         raise UsageError(f"--env: {exc}") from None
+
+
+def _check_loads(exp: ExperimentConfig, run: RunInfo) -> None:
+    """The models the fine-tunes start from load (safely: soo_rl/storage/safe_load.py), before any file is
+    written: a bad or unsafe file is one line, not a failed job."""
+    from stable_baselines3 import PPO
+
+    from agents.soo.ppo import SOOPPO
+    from soo_rl.storage.checkpoints import CheckpointError, load_model
+    from soo_rl.evaluation.evaluate import make_red
+
+    cfg = exp.env_config()
+    try:
+        for seed in exp.seeds:
+            job_dir = run.path / "deceptive" / f"seed_{seed}"
+            load_model(job_dir / "model.zip", SOOPPO, expected_obs_dim=cfg.blue_obs_dim)
+            if exp.red == "joint":
+                load_model(job_dir / "red.zip", PPO, expected_obs_dim=cfg.red_obs_dim)
+        if exp.red not in ("follower", "joint"):
+            make_red(exp.red, cfg)
+    except CheckpointError as exc:
+        raise UsageError(f"--from-run: {exc}") from None
 
 
 def _check_out(out: Path, run_path: Path, overwrite: bool) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import pickle
@@ -85,17 +86,38 @@ def write_pickle_atomic(path: Path, data: Any) -> Path:
 
 
 def checkpoint_data(path: Path) -> dict[str, Any]:
-    """The JSON ``data`` entry of an SB3 .zip (cheap: no torch load); ``CheckpointError`` if unreadable."""
+    """The JSON ``data`` entry of an SB3 .zip (cheap: no torch load); ``CheckpointError`` if unreadable.
+    For an exported agent (.json/.safetensors, soo_rl/storage/exported.py): the same few fields."""
+    from soo_rl.storage.exported import ExportError, exported_data, is_exported
+
+    if is_exported(path):
+        try:
+            return exported_data(path)
+        except ExportError as exc:
+            raise CheckpointError(str(exc)) from None
+    return _read_checkpoint(path)[1]
+
+
+def _read_checkpoint(path: Path) -> tuple[bytes, dict[str, Any]]:
+    """The bytes of an SB3 .zip and its JSON ``data`` entry (read once: what is checked is what is
+    loaded); ``CheckpointError`` if unreadable."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
-    if not zipfile.is_zipfile(path):
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise CheckpointError(f"cannot read checkpoint {path}: {exc}") from None
+    if not zipfile.is_zipfile(io.BytesIO(raw)):
         raise CheckpointError(f"checkpoint is not an SB3 .zip (corrupt or wrong file): {path}")
     try:
-        with zipfile.ZipFile(path) as archive:
-            return json.loads(archive.read("data"))
+        with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+            data = json.loads(archive.read("data"))
     except Exception as exc:  # noqa: BLE001 - bad zip member, bad JSON, missing entry
         raise CheckpointError(f"cannot read checkpoint {path}: {type(exc).__name__}: {exc}") from None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"cannot read checkpoint {path}: its data entry is not a JSON object")
+    return raw, data
 
 
 def _saved_obs_dim(data: dict[str, Any]) -> int | None:
@@ -115,10 +137,24 @@ def _layout_error(path: Path, obs_dim: int, expected: int) -> CheckpointError:
 
 
 def load_model(path: Path, cls, expected_obs_dim: int | None = None, **kwargs):
-    """Load an SB3 checkpoint of class ``cls`` (or a MADDPG agent's file: ``MADDPGAgent``); raise
-    ``CheckpointError`` naming the problem."""
+    """Load an SB3 checkpoint of class ``cls`` (or one MADDPG agent's file: ``MADDPGAgent``); raise
+    ``CheckpointError`` naming the problem. Nothing in the file is unpickled: an SB3 file's
+    serialized entries are rebuilt from its JSON (soo_rl/storage/safe_load.py), a file with any
+    other is refused; a MADDPG file holds JSON and weights-only tensors. An exported agent (a .json
+    or .safetensors path) is built by soo_rl/storage/exported.py."""
+    from soo_rl.storage.exported import ExportError, is_exported, load_exported
+    from soo_rl.storage.safe_load import UnsafeFileError, sb3_custom_objects
+
     path = Path(path)
-    data = checkpoint_data(path)
+    if is_exported(path):  # an exported agent: weights (safetensors) + JSON
+        try:
+            model = load_exported(path, cls, **kwargs)
+        except ExportError as exc:
+            raise CheckpointError(str(exc)) from None
+        if expected_obs_dim is not None:
+            check_obs_dim(model, expected_obs_dim, path)
+        return model
+    raw, data = _read_checkpoint(path)
     saved = _saved_obs_dim(data)
     if expected_obs_dim is not None and saved is not None and saved != expected_obs_dim:
         raise _layout_error(path, saved, expected_obs_dim)
@@ -126,9 +162,14 @@ def load_model(path: Path, cls, expected_obs_dim: int | None = None, **kwargs):
         if data.get("algo") == "maddpg":  # one MADDPG agent's networks (agents/maddpg/agent.py)
             from agents.maddpg.agent import MADDPGAgent
 
-            model = MADDPGAgent.load(path)
+            model = MADDPGAgent.load(io.BytesIO(raw))
         else:
-            model = cls.load(path, device="cpu", **kwargs)
+            objects = sb3_custom_objects(data, str(path))
+            model = cls.load(io.BytesIO(raw), device="cpu", custom_objects=objects, **kwargs)
+    except UnsafeFileError as exc:
+        raise CheckpointError(str(exc)) from None
+    except CheckpointError:
+        raise
     except Exception as exc:  # SB3 raises many types for a damaged archive
         raise CheckpointError(f"cannot load checkpoint {path}: {type(exc).__name__}: {exc}") from None
     if expected_obs_dim is not None:

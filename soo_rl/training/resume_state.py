@@ -7,7 +7,6 @@ the step of the checkpoint it goes with.
 from __future__ import annotations
 
 import copy
-import pickle
 import random
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ import numpy as np
 import torch
 
 from soo_rl.storage.checkpoints import CheckpointError, checkpoint_data, write_pickle_atomic
+from soo_rl.storage.safe_load import UnsafeFileError, read_state_file
 from soo_rl.training.jobs import Job
 
 #: every sidecar of a job's directory
@@ -85,10 +85,12 @@ def read_state(job: Job) -> dict[str, Any] | None:
     if path is None or not path.is_file():
         return None
     try:
-        with open(path, "rb") as f:
-            state = pickle.load(f)
+        state = read_state_file(path)  # no code of the file's runs (soo_rl/storage/safe_load.py)
+    except UnsafeFileError as exc:
+        raise StateError(str(exc)) from None
     except Exception as exc:  # noqa: BLE001 - truncated or foreign file
         raise StateError(f"cannot read {path}: {type(exc).__name__}: {exc}") from None
-    if state.get("step") != step:
-        raise StateError(f"{path} holds step {state.get('step')}, not {step}")
+    if not isinstance(state, dict) or state.get("step") != step:
+        raise StateError(f"{path} holds step "
+                         f"{state.get('step') if isinstance(state, dict) else None}, not {step}")
     return state
