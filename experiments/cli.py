@@ -13,6 +13,7 @@ from typing import Any
 
 from envs.config import REWARD_MODES, ConfigError, DeceptionConfig, make_config
 from soo_rl.errors import EXIT_BAD_INPUT, UsageError, flag_error, flag_name, one_line  # noqa: F401
+from soo_rl.storage.checkpoints import CheckpointError
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -23,10 +24,7 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def run_cli(prog: str, run: Callable[[list[str] | None], Any], argv: list[str] | None) -> int:
-    """Call ``run(argv)``; a ``UsageError`` (or a ``CheckpointError``: a missing, corrupt or unsafe
-    agent file) becomes one line and exit status 2."""
-    from soo_rl.storage.checkpoints import CheckpointError
-
+    """``run(argv)``; a ``UsageError`` or ``CheckpointError`` becomes one line and exit status 2."""
     try:
         run(argv)
     except (UsageError, CheckpointError) as exc:  # a bad or unsafe file met later is bad input too
@@ -166,8 +164,7 @@ def env_overrides(items: list[str], flag: str = "--env") -> dict[str, Any]:
 
 
 def add_env_ppo_flags(parser: argparse.ArgumentParser, note: str = "") -> None:
-    """``--env FIELD=VALUE`` (a DeceptionConfig field) and ``--ppo FIELD=VALUE`` (a PPOSettings
-    field), both repeatable."""
+    """``--env FIELD=VALUE`` (DeceptionConfig) and ``--ppo FIELD=VALUE`` (PPOSettings), repeatable."""
     parser.add_argument("--env", metavar="FIELD=VALUE", action="append", default=None,
                         help="an env setting (a DeceptionConfig field), e.g. --env red_memory=true "
                         f"--env obs_radius=0.125; repeatable {note}".strip())

@@ -148,3 +148,32 @@ def test_a_maddpg_model_loads_through_the_checkpoint_loader(joint_run):
     model = load_model(joint_run / "deceptive" / "seed_0" / "model.zip", object,
                        expected_obs_dim=10)
     assert isinstance(model, MADDPGAgent)
+
+
+class _Touch:
+    """Unpickling this creates a file (what a crafted file would do)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __reduce__(self):
+        return (Path.touch, (self.path,))
+
+
+def test_a_crafted_maddpg_file_runs_nothing(joint_run, tmp_path):
+    """A MADDPG file's tensors load with weights_only=True and its arrays without pickle: a
+    tensors.pt whose pickle would create a file is refused in one CheckpointError, nothing run."""
+    import pickle
+    import zipfile
+
+    from soo_rl.storage.checkpoints import CheckpointError
+
+    marker, evil = tmp_path / "pwned", tmp_path / "evil.zip"
+    with zipfile.ZipFile(joint_run / "soo" / "seed_0" / "model.zip") as src, \
+            zipfile.ZipFile(evil, "w") as dst:
+        for name in src.namelist():
+            data = pickle.dumps({"t0": _Touch(marker)}) if name == "tensors.pt" else src.read(name)
+            dst.writestr(name, data)
+    with pytest.raises(CheckpointError) as err:
+        load_model(evil, object, expected_obs_dim=10)
+    assert "\n" not in str(err.value) and not marker.exists()
