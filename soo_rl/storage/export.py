@@ -50,8 +50,16 @@ def _metadata(model, agent: str, cfg, condition: str | None, seed: int | None,
 def export_model(model, agent: str, cfg, out: Path, name: str, *, condition: str | None = None,
                  seed: int | None = None, metrics: dict[str, Any] | None = None,
                  source: str = "") -> list[Path]:
-    """Write ``out/<name>.safetensors`` and ``out/<name>.json``; returns both paths."""
+    """Write ``out/<name>.safetensors`` and ``out/<name>.json``; returns both paths. A MADDPG agent
+    is refused (``UsageError``): its ``model.zip`` is already weights and JSON only."""
     from safetensors.torch import save_file
+    from stable_baselines3.common.base_class import BaseAlgorithm
+
+    from soo_rl.errors import UsageError
+
+    if not isinstance(model, BaseAlgorithm):
+        raise UsageError(f"{source or name}: a MADDPG agent; share its .zip as it is (weights and "
+                         "JSON only, nothing in it runs code): export.py takes PPO agents")
 
     meta = _metadata(model, agent, cfg, condition, seed, metrics, source)
     out.mkdir(parents=True, exist_ok=True)
