@@ -71,9 +71,9 @@ def _job_states(out: Path) -> str:
     return " ".join(states)
 
 
-def _start(out: Path, workers: int) -> subprocess.Popen:
+def _start(out: Path, workers: int, flags: list[str] = FLAGS) -> subprocess.Popen:
     argv = ["--resume", str(out), "--no-progress", "--no-report"] \
-        if (out / "config.json").is_file() else FLAGS + ["--out", str(out)]
+        if (out / "config.json").is_file() else flags + ["--out", str(out)]
     return subprocess.Popen([sys.executable, SCRIPT, "--workers", str(workers)] + argv,
                             cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             start_new_session=True)  # its own process group (pool workers too)
@@ -97,14 +97,14 @@ def _kill_group(proc: subprocess.Popen) -> None:
 
 
 def _run_with_random_kills(out: Path, workers: int, kills: int, rng: random.Random,
-                           span: float) -> list[str]:
+                           span: float, flags: list[str] = FLAGS) -> list[str]:
     """Start the run, SIGKILL its process group at up to ``kills`` random moments (resuming each
     time), then let it finish; returns what each kill left. A kill comes uniformly within ``span``
     / 3 seconds of the attempt's first write into a job directory."""
     log = []
     for _ in range(kills):
         started = time.time()
-        proc = _start(out, workers)
+        proc = _start(out, workers, flags)
         try:
             deadline = time.time() + 120
             while not (out / "config.json").is_file():  # a run that never started: nothing to resume
@@ -125,7 +125,7 @@ def _run_with_random_kills(out: Path, workers: int, kills: int, rng: random.Rand
             log.append(f"finished before the kill at {delay:.2f} s")
             break
         log.append(f"killed at {delay:.2f} s: {_job_states(out)}")
-    proc = _start(out, workers)
+    proc = _start(out, workers, flags)
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
     return log
@@ -163,3 +163,31 @@ def test_random_sigkills_of_a_joint_run_then_resume_end_bit_identical(tmp_path, 
         _same_model(got / "model.zip", want / "model.zip", SOOPPO)
         _same_model(got / "red.zip", want / "red.zip", PPO)
         assert not list(got.glob("checkpoint*")) and not list(got.glob("red_checkpoint_*"))
+
+
+def test_random_sigkills_of_a_maddpg_run_then_resume_end_bit_identical(tmp_path):
+    """The same with ``--algo maddpg`` (both agents learning; a checkpoint holds the whole trainer,
+    replay buffer included, and no sidecar)."""
+    from agents.maddpg import MADDPGAgent
+
+    flags = FLAGS + ["--algo", "maddpg"]
+    reference = tmp_path / "reference"
+    proc = _start(reference, 1, flags)
+    while not (reference / "config.json").is_file() and proc.poll() is None:
+        time.sleep(0.02)
+    t0 = time.time()
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    out = tmp_path / "run"
+    log = _run_with_random_kills(out, 1, 3, random.Random(7), time.time() - t0, flags)
+    print("\nmaddpg: " + "; ".join(log))
+    assert log[0].startswith("killed"), log
+    for cond in CONDITIONS:
+        got, want = out / cond / "seed_0", reference / cond / "seed_0"
+        assert (got / "metrics.json").read_bytes() == (want / "metrics.json").read_bytes(), cond
+        for name in ("model.zip", "red.zip"):
+            a, b = MADDPGAgent.load(got / name), MADDPGAgent.load(want / name)
+            for part in ("actor", "critic", "actor_target", "critic_target"):
+                for key, value in a.nets_state[part].items():
+                    assert torch.equal(value, b.nets_state[part][key]), (cond, name, part, key)
+        assert not list(got.glob("checkpoint*"))
