@@ -84,7 +84,7 @@ def save_agent(path: str | os.PathLike, trainer: Any, agent: str, extra: dict[st
             "num_timesteps": int(trainer.num_timesteps),
             "observation_space": _obs_space(trainer.obs_dims[agent]),
             "env_config": dataclasses.asdict(trainer.cfg),
-            "settings": dataclasses.asdict(trainer.settings), **extra}
+            "settings": dataclasses.asdict(trainer.settings), "pairing": trainer.pairing, **extra}
     return _write_zip(path, data, trainer.nets[agent].state_dict())
 
 
@@ -115,6 +115,7 @@ class MADDPGAgent:
         self.agent = data["agent"]
         self.env_config = DeceptionConfig.from_dict(data["env_config"])
         self.num_timesteps = int(data["num_timesteps"])
+        self.pairing = data.get("pairing", "self_steps")  # the SOO pairing it trained with
         n = int(data["observation_space"]["_shape"][0])
         self.observation_space = spaces.Box(-np.inf, np.inf, (n,), np.float32)
         self.action_space = spaces.Box(-1.0, 1.0, (2,), np.float32)

@@ -27,7 +27,8 @@ def make_red(spec: str | BatchPolicy, cfg: DeceptionConfig) -> BatchPolicy:
     from soo_rl.storage.checkpoints import CheckpointError, checkpoint_data, load_model
 
     model = load_model(Path(spec), PPO, expected_obs_dim=cfg.red_obs_dim)
-    if "soo_weight" in checkpoint_data(Path(spec)):  # a blue can have red's observation size
+    data = checkpoint_data(Path(spec))
+    if "soo_weight" in data or data.get("agent") == "blue":  # a blue can have red's obs size
         raise CheckpointError(f"checkpoint {spec} is a blue (SOOPPO), not a red")
     return SB3Policy(model, deterministic=True)
 

@@ -214,5 +214,5 @@ class _AgentPolicy:
 def _live_agent(trainer: MADDPG, agent: str) -> MADDPGAgent:
     data = {"agent": agent, "num_timesteps": trainer.num_timesteps,
             "observation_space": {"_shape": [trainer.obs_dims[agent]]},
-            "env_config": trainer.cfg.to_dict()}
+            "env_config": trainer.cfg.to_dict(), "pairing": trainer.pairing}
     return MADDPGAgent(trainer.actor(agent), data, {})
