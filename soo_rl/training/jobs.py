@@ -90,6 +90,12 @@ class Job:
         return job_weight(self.config, self.condition)
 
     @property
+    def red_starts_new(self) -> bool:
+        """A learning red starts from new weights: a from-scratch condition, or ``as_coded`` with
+        ``--as-coded-red fresh``; else it continues the deceptive job's red."""
+        return not self.spec.finetune or (self.spec.fresh and self.config.as_coded_red == "fresh")
+
+    @property
     def env_seed(self) -> int:
         """The training worlds' first seed; the model's seed (SB3's ``set_random_seed`` seeds its
         env) then re-seeds them, so every condition of a seed sees the same sequence of worlds."""

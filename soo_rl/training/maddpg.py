@@ -58,7 +58,7 @@ class MADDPGLearner:
         trainer = _trainer(job, learning, fixed, seed)
         start = 0
         if cond.finetune:
-            red_from_deceptive = "red" in learning and not _fresh_red(job)
+            red_from_deceptive = "red" in learning and not job.red_starts_new
             if not cond.fresh:
                 blue = _read_agent(job.init_path)
                 trainer.nets["blue"].load_state_dict(blue.nets_state)
@@ -79,7 +79,7 @@ class MADDPGLearner:
     def check_start(cls, job: Job) -> None:
         if not job.spec.fresh:
             _read_agent(job.init_path)
-        if job.config.red == "joint" and not _fresh_red(job):  # learning on, or frozen
+        if job.config.red == "joint" and not job.red_starts_new:  # learning on, or frozen
             _read_agent(job.init_path.with_name("red.zip"))
 
     # --- what the job's loop asks ----------------------------------------------------------------
@@ -152,10 +152,6 @@ def _pending(logger: Logger) -> dict[str, dict]:
             "counts": {k: logger.name_to_count[k] for k in keys if k in logger.name_to_count},
             "excluded": {k: list(logger.name_to_excluded[k]) for k in keys
                          if k in logger.name_to_excluded}}
-
-
-def _fresh_red(job: Job) -> bool:
-    return not job.spec.finetune or (job.spec.fresh and job.config.as_coded_red == "fresh")
 
 
 def _roles(job: Job, load: bool = True) -> tuple[tuple[str, ...], dict[str, BatchPolicy]]:

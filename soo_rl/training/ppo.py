@@ -270,7 +270,7 @@ class JointPPOLearner(PPOLearner):
     @classmethod
     def check_start(cls, job: Job) -> None:
         super().check_start(job)
-        if not _fresh_red(job):
+        if not job.red_starts_new:
             load_model(job.init_path.with_name("red.zip"), PPO,
                        expected_obs_dim=job.env_config.red_obs_dim)
 
@@ -295,15 +295,10 @@ class JointPPOLearner(PPOLearner):
         self.trainer.set_state(state["trainer"])
 
 
-def _fresh_red(job: Job) -> bool:
-    """Red starts new: a from-scratch condition, or ``as_coded`` with ``--as-coded-red fresh``."""
-    return not job.spec.finetune or (job.spec.fresh and job.config.as_coded_red == "fresh")
-
-
 def _start_red(job: Job, trainer: JointTrainer) -> PPO:
     """Red's model at the start of a joint job: new for a from-scratch condition (and a fresh
     ``as_coded`` red, with the fine-tunes' seed), else the deceptive job's ``red.zip``."""
-    if not _fresh_red(job):
+    if not job.red_starts_new:
         return load_model(job.init_path.with_name("red.zip"), PPO,
                           expected_obs_dim=job.env_config.red_obs_dim, env=trainer.env("red"))
     seed = job.seed + (FINETUNE_SEED_OFFSET if job.spec.finetune else 0) + RED_SEED_OFFSET
