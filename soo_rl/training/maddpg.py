@@ -16,10 +16,11 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Logger, configure
 
 from agents.maddpg.agent import MADDPGAgent, read_zip, save_agent, save_trainer
+from agents.maddpg.networks import ActorPolicy
 from agents.maddpg.trainer import MADDPG
 from agents.scripted import BatchPolicy
 from soo_rl.evaluation.evaluate import make_red
-from soo_rl.storage.checkpoints import CheckpointError, write_atomic
+from soo_rl.storage.checkpoints import CheckpointError, load_model, write_atomic
 from soo_rl.training.jobs import MODEL, Job
 from soo_rl.training.ppo import FINETUNE_SEED_OFFSET
 
@@ -60,12 +61,12 @@ class MADDPGLearner:
         if cond.finetune:
             red_from_deceptive = "red" in learning and not job.red_starts_new
             if not cond.fresh:
-                blue = _read_agent(job.init_path)
+                blue = load_model(job.init_path, MADDPGAgent)
                 trainer.nets["blue"].load_state_dict(blue.nets_state)
                 start = trainer.num_timesteps = blue.num_timesteps
             if red_from_deceptive:
                 trainer.nets["red"].load_state_dict(
-                    _read_agent(job.init_path.with_name("red.zip")).nets_state)
+                    load_model(job.init_path.with_name("red.zip"), MADDPGAgent).nets_state)
             # the extra loss from the loaded weights (anchor_ft: a frozen copy of the deceptive actor)
             trainer.configure_aux(soo_weight=job.weight, aux_loss=cond.aux_loss,
                                   pairing=exp.pairing)
@@ -78,9 +79,9 @@ class MADDPGLearner:
     @classmethod
     def check_start(cls, job: Job) -> None:
         if not job.spec.fresh:
-            _read_agent(job.init_path)
+            load_model(job.init_path, MADDPGAgent)
         if job.config.red == "joint" and not job.red_starts_new:  # learning on, or frozen
-            _read_agent(job.init_path.with_name("red.zip"))
+            load_model(job.init_path.with_name("red.zip"), MADDPGAgent)
 
     # --- what the job's loop asks ----------------------------------------------------------------
     def models(self) -> list:
@@ -161,8 +162,8 @@ def _roles(job: Job, load: bool = True) -> tuple[tuple[str, ...], dict[str, Batc
     if exp.red != "joint":
         return ("blue",), {"red": make_red(exp.red, cfg)} if load else {}
     if job.spec.finetune and exp.finetune_red == "frozen":
-        red = _read_agent(job.init_path.with_name("red.zip")) if load else None
-        return ("blue",), {"red": _AgentPolicy(red)} if load else {}
+        red = load_model(job.init_path.with_name("red.zip"), MADDPGAgent) if load else None
+        return ("blue",), {"red": ActorPolicy(red.actor)} if load else {}
     return ("blue", "red"), {}
 
 
@@ -185,26 +186,6 @@ def _read(path, kind: str) -> tuple[dict[str, Any], Any]:
     if data.get("kind") != kind:
         raise CheckpointError(f"checkpoint {path} holds a MADDPG {data.get('kind')}, not a {kind}")
     return data, tree
-
-
-def _read_agent(path) -> MADDPGAgent:
-    try:
-        return MADDPGAgent.load(path)
-    except Exception as exc:  # noqa: BLE001
-        raise CheckpointError(f"cannot load checkpoint {path}: {type(exc).__name__}: {exc}") from None
-
-
-class _AgentPolicy:
-    """A loaded agent's deterministic actor as a ``BatchPolicy``."""
-
-    def __init__(self, agent: MADDPGAgent):
-        self.agent = agent
-
-    def reset(self, n: int, mask=None) -> None:
-        return None
-
-    def act(self, obs):
-        return self.agent.predict(obs)[0]
 
 
 def _live_agent(trainer: MADDPG, agent: str) -> MADDPGAgent:
