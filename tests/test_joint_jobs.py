@@ -230,3 +230,14 @@ def test_jobs_get_a_second_thread_only_with_a_core_to_spare(monkeypatch):
     for cores, at_once, threads in ((2, 1, 2), (2, 2, 1), (1, 1, 1), (8, 4, 2), (8, 5, 1)):
         monkeypatch.setattr(local.os, "sched_getaffinity", lambda _pid, n=cores: set(range(n)))
         assert local.job_threads(at_once) == threads, (cores, at_once)
+
+
+def test_baselines_from_a_joint_run_copies_blue_and_red(joint_run, tmp_path):
+    out = tmp_path / "ft"
+    assert train_ppo_soo.main(["--baselines-from", str(joint_run), "--out", str(out),
+                               "--no-progress", "--no-report", "--workers", "1",
+                               "--conditions", "deceptive,deceptive_ft"]) == 0
+    for name in ("model.zip", "red.zip"):
+        assert (out / "deceptive" / "seed_0" / name).read_bytes() == \
+            (joint_run / "deceptive" / "seed_0" / name).read_bytes()
+    assert load_model(out / "deceptive_ft" / "seed_0" / "red.zip", PPO).observation_space.shape == (10,)

@@ -4,6 +4,7 @@ shared with PPO, fine-tunes and ``as_coded``, an interrupted job resumed bit-ide
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -177,3 +178,31 @@ def test_a_crafted_maddpg_file_runs_nothing(joint_run, tmp_path):
     with pytest.raises(CheckpointError) as err:
         load_model(evil, object, expected_obs_dim=10)
     assert "\n" not in str(err.value) and not marker.exists()
+
+
+def _baselines_from(run: Path, out: Path, *flags: str) -> int:
+    return train_ppo_soo.main(["--baselines-from", str(run), "--out", str(out), "--no-progress",
+                               "--no-report", "--workers", "1", "--conditions",
+                               "deceptive,deceptive_ft", *flags])
+
+
+def test_baselines_from_a_maddpg_joint_run_trains_only_the_fine_tunes(joint_run, tmp_path):
+    out = tmp_path / "ft"
+    assert _baselines_from(joint_run, out) == 0
+    for name in ("model.zip", "red.zip"):  # both agents' files copied, not retrained
+        assert (out / "deceptive" / "seed_0" / name).read_bytes() == \
+            (joint_run / "deceptive" / "seed_0" / name).read_bytes()
+    assert MADDPGAgent.load(out / "deceptive_ft" / "seed_0" / "red.zip").agent == "red"
+
+
+def test_baselines_from_a_maddpg_run_refuses_ppo_and_a_corrupt_red(joint_run, tmp_path, capsys):
+    broken = tmp_path / "broken"
+    shutil.copytree(joint_run, broken)
+    (broken / "deceptive" / "seed_0" / "red.zip").write_bytes(b"not a zip")
+    for run, flags, messages in ((joint_run, ["--algo", "ppo"], ["--algo: the baselines of"]),
+                                 (broken, [], ["--baselines-from: ", "red.zip"])):
+        capsys.readouterr()
+        assert _baselines_from(run, tmp_path / "x", *flags) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and all(m in err[0] for m in messages), err
+        assert not (tmp_path / "x").exists()

@@ -22,8 +22,8 @@ from soo_rl.storage.run_dir import load_source_run
 
 FLAG = "--baselines-from"
 #: the settings that shape a from-scratch job or its final metrics: they must equal the source run's
-BASELINE_FIELDS = ("timesteps", "goal_shaping", "red", "joint_alternate", "radius_curriculum",
-                   "env", "ppo", "eval_episodes", "eval_seed")
+BASELINE_FIELDS = ("algo", "timesteps", "goal_shaping", "red", "joint_alternate",
+                   "radius_curriculum", "env", "ppo", "maddpg", "eval_episodes", "eval_seed")
 #: files of an unfinished job that are not copied
 _SKIP = ("checkpoint*", "red_checkpoint_*", "discarded-*", ".lock")
 
@@ -73,22 +73,16 @@ def check_baselines(baselines: Baselines, exp: ExperimentConfig, out: Path) -> N
             raise UsageError(f"{FLAG} {baselines.path} has no finished {cond} job for seed {seed} "
                              f"(no {job_dir / missing[0]}): choose seeds it has (--seeds) or "
                              f"finish it with --resume {baselines.path}")
-        _check_loads(job_dir, exp)
+        _check_loads(job, job_dir, exp)
 
 
-def _check_loads(job_dir: Path, exp: ExperimentConfig) -> None:
+def _check_loads(job: Job, job_dir: Path, exp: ExperimentConfig) -> None:
     """The job's models load (safely: soo_rl/storage/safe_load.py) before anything is copied, so a bad or
     unsafe file is one line now rather than a failed fine-tune later."""
-    from stable_baselines3 import PPO
+    from soo_rl.storage.checkpoints import CheckpointError
 
-    from agents.soo.ppo import SOOPPO
-    from soo_rl.storage.checkpoints import CheckpointError, load_model
-
-    cfg = exp.env_config()
     try:
-        load_model(job_dir / "model.zip", SOOPPO, expected_obs_dim=cfg.blue_obs_dim)
-        if exp.red == "joint":
-            load_model(job_dir / RED_MODEL, PPO, expected_obs_dim=cfg.red_obs_dim)
+        learner_class(exp).check_final(job, job_dir)
     except CheckpointError as exc:
         raise UsageError(f"{FLAG}: {exc}") from None
 

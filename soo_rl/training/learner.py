@@ -8,6 +8,7 @@ added as one more implementation (docs/design.md section 5, "Where to add").
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Protocol
 
 from stable_baselines3.common.callbacks import BaseCallback
@@ -39,6 +40,11 @@ class Learner(Protocol):
     def final_files(cls, job: Job) -> tuple[str, ...]:
         """The model files of a finished ``job`` (blue's ``model.zip`` first), e.g. for
         ``--baselines-from``."""
+
+    @classmethod
+    def check_final(cls, job: Job, job_dir: Path) -> None:
+        """Load the model files of ``job`` finished in ``job_dir`` (e.g. another run's, for
+        ``--baselines-from``); ``CheckpointError`` names a bad one."""
 
     @classmethod
     def check_resume(cls, job: Job) -> None:

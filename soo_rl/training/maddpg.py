@@ -10,6 +10,7 @@ it continues bit-identically, with no sidecar.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from stable_baselines3.common.callbacks import BaseCallback
@@ -75,6 +76,11 @@ class MADDPGLearner:
     @classmethod
     def check_resume(cls, job: Job) -> None:
         _read(job.checkpoint_path, "trainer")
+
+    @classmethod
+    def check_final(cls, job: Job, job_dir: Path) -> None:
+        for name in cls.final_files(job):
+            load_model(job_dir / name, MADDPGAgent)
 
     @classmethod
     def check_start(cls, job: Job) -> None:

@@ -111,6 +111,11 @@ class PPOLearner:
         read_state(job)
 
     @classmethod
+    def check_final(cls, job: Job, job_dir: Path) -> None:
+        """Load the finished job's ``model.zip`` in ``job_dir`` (``CheckpointError``)."""
+        load_model(job_dir / MODEL, SOOPPO, expected_obs_dim=job.env_config.blue_obs_dim)
+
+    @classmethod
     def check_start(cls, job: Job) -> None:
         """Load the deceptive model a fine-tune job starts from (``CheckpointError``)."""
         if not job.spec.fresh:
@@ -266,6 +271,11 @@ class JointPPOLearner(PPOLearner):
         super().check_resume(job)
         steps = int(checkpoint_data(job.checkpoint_path).get("num_timesteps", -1))
         load_model(agent_checkpoint(job, "red", steps), PPO, expected_obs_dim=job.env_config.red_obs_dim)
+
+    @classmethod
+    def check_final(cls, job: Job, job_dir: Path) -> None:
+        super().check_final(job, job_dir)
+        load_model(job_dir / "red.zip", PPO, expected_obs_dim=job.env_config.red_obs_dim)
 
     @classmethod
     def check_start(cls, job: Job) -> None:
