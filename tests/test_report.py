@@ -283,3 +283,11 @@ def test_noise_difference_matches_its_definition():
     vb = np.mean(np.var(np.stack(b), axis=0, ddof=1))
     assert noise_difference(a, b) == pytest.approx(va / 3 + vb / 2)
     assert np.isnan(noise_difference(a, b[:1]))
+
+
+def test_every_condition_has_its_own_curve_colour():
+    from soo_rl.analysis.report.settings import COLORS
+    from soo_rl.config import CONDITIONS
+
+    assert set(COLORS) == set(CONDITIONS)  # none left to matplotlib's cycle, which may repeat one
+    assert len(set(COLORS.values())) == len(COLORS)
