@@ -20,6 +20,8 @@ import time
 import torch
 from torch import nn
 
+from soo_rl.tools.benchmark.maddpg import RADIUS
+
 OBS = {"blue": 10, "red": 7}  # n_fakes = 1
 ACT = 2
 BATCH = 1024
@@ -153,36 +155,17 @@ def time_updates(update, batches: list[dict[str, torch.Tensor]]) -> float:
 
 
 def time_job(steps: int, blue_only: bool, worlds: int) -> None:
-    """A MADDPG job of ``steps`` env steps: its speed, its update share, the 2M-step extrapolation."""
-    from agents.maddpg import MADDPG, MADDPGSettings
-    from agents.scripted import FollowerRed
-    from envs.config import DeceptionConfig
+    """A MADDPG job of ``steps`` env steps (``soo_rl.tools.benchmark.maddpg.time_maddpg_job``, also
+    a row of experiments/benchmark.py): its speed, its update share, the 2M-step extrapolation."""
+    from soo_rl.tools.benchmark.maddpg import time_maddpg_job
 
-    cfg = DeceptionConfig(obs_radius=0.25)
-    learning = ("blue",) if blue_only else ("blue", "red")
-    fixed = {"red": FollowerRed(cfg)} if blue_only else None
-    trainer = MADDPG(cfg, worlds, MADDPGSettings(learning_starts=BATCH), seed=0, learning=learning,
-                     fixed=fixed)
-    trainer.learn(BATCH * 2)  # warm-up: the first updates, torch's first calls
-    spent = [0.0]
-    update = trainer._update
-
-    def timed(agent: str) -> None:
-        t = time.perf_counter()
-        update(agent)
-        spent[0] += time.perf_counter() - t
-
-    trainer._update = timed
-    n0 = dict(trainer.n_updates)
-    t0 = time.perf_counter()
-    trainer.learn(steps, reset_num_timesteps=False)
-    wall = time.perf_counter() - t0
-    n = sum(trainer.n_updates[a] - n0[a] for a in learning)
-    rate = steps / wall
+    r = time_maddpg_job(steps, "follower" if blue_only else "joint", worlds)
     print(f"MADDPG job, {'blue alone vs the follower' if blue_only else 'blue and red learning'}, "
-          f"{worlds} worlds, {steps} env steps: {rate:,.0f} env steps/s, {n} updates "
-          f"({1000 * spent[0] / max(n, 1):.2f} ms each), {100 * spent[0] / wall:.0f}% of the time in updates")
-    print(f"  extrapolated to 2,000,000 env steps (40,000 episodes): {2e6 / rate / 60:.1f} min")
+          f"{worlds} worlds, radius {RADIUS}, {steps} env steps: {r['steps_per_s']:,.0f} env steps/s, "
+          f"{r['updates']} updates ({r['ms_per_update']:.2f} ms each), "
+          f"{100 * r['update_share']:.0f}% of the time in updates")
+    print(f"  extrapolated to 2,000,000 env steps (40,000 episodes): "
+          f"{r['minutes_per_paper_job']:.1f} min")
 
 
 def main() -> None:

@@ -7,7 +7,11 @@ CLI of ``soo_rl.tools.benchmark.runner.run_benchmark`` (what it measures: its do
 then ``--mpe2-python V/bin/python`` or ``export SOO_RL_MPE2_PYTHON=V/bin/python``. The RLlib
 reference venv (optional; Ray's processes import our ``envs`` from this checkout):
 ``python3 -m venv R; R/bin/pip install "ray[rllib]==2.60.0" torch==2.13.0 pettingzoo==1.27.0``,
-then ``--rllib-python R/bin/python`` or ``export SOO_RL_RLLIB_PYTHON=R/bin/python``.
+then ``--rllib-python R/bin/python`` or ``export SOO_RL_RLLIB_PYTHON=R/bin/python``. The TorchRL
+reference venv of the MADDPG rows (optional; it imports our ``envs`` from this checkout):
+``python3 -m venv T; T/bin/pip install torch==2.13.0 torchrl==0.14.1 pettingzoo gymnasium pygame``,
+then ``--torchrl-python T/bin/python`` or ``export SOO_RL_TORCHRL_PYTHON=T/bin/python``;
+``--maddpg-only`` measures only those rows.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ if __package__ in (None, ""):
 from soo_rl.tools.benchmark.runner import (DEFAULT_ENV_SECONDS, DEFAULT_MPE2_TRAIN_STEPS,  # noqa: E402
                                      DEFAULT_RLLIB_RUNNERS, DEFAULT_RLLIB_TRAIN_STEPS,
                                      DEFAULT_TRAIN_STEPS, MPE2_ENV_VAR, MPE2_N_ENVS,
+                                     DEFAULT_MADDPG_STEPS, DEFAULT_TORCHRL_STEPS, TORCHRL_ENV_VAR,
                                      QUICK_ENV_SECONDS, QUICK_TRAIN_STEPS, RLLIB_ENV_VAR,
                                      WORLD_COUNTS, BenchmarkConfig, format_table,
                                      parse_runner_settings, run_benchmark)
@@ -74,6 +79,14 @@ def _parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, BenchmarkCo
                           "running peak, not per measurement); the default with --quick")
     iso.add_argument("--isolate", dest="in_process", action="store_false",
                      help="measure each of ours in its own subprocess (the default without --quick)")
+    p.add_argument("--skip-maddpg", action="store_true", help="no MADDPG rows (d)")
+    p.add_argument("--maddpg-only", action="store_true", help="only the MADDPG rows (d)")
+    p.add_argument("--maddpg-steps", type=int, default=None,
+                   help=f"timed env steps of our MADDPG jobs (default {DEFAULT_MADDPG_STEPS:,})")
+    p.add_argument("--torchrl-python", default=os.environ.get(TORCHRL_ENV_VAR),
+                   help=f"python of the TorchRL reference venv (default ${TORCHRL_ENV_VAR})")
+    p.add_argument("--torchrl-steps", type=int, default=None,
+                   help=f"timed env steps of the TorchRL reference (default {DEFAULT_TORCHRL_STEPS:,})")
     p.add_argument("--worker", help=argparse.SUPPRESS)  # run one measurement (soo_rl.tools.benchmark.worker)
     p.add_argument("--mpe2-worker", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -84,7 +97,10 @@ def _parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, BenchmarkCo
             mpe2_train_steps=args.mpe2_train_steps, mpe2_n_steps=args.mpe2_n_steps,
             in_process=args.in_process, rllib_python=args.rllib_python,
             rllib_train_steps=args.rllib_train_steps, repeats=args.repeats,
-            rllib_runners=parse_runner_settings(args.rllib_runners))
+            rllib_runners=parse_runner_settings(args.rllib_runners),
+            skip_maddpg=args.skip_maddpg, maddpg_only=args.maddpg_only,
+            maddpg_steps=args.maddpg_steps, torchrl_python=args.torchrl_python,
+            torchrl_steps=args.torchrl_steps)
     except UsageError as exc:
         p.error(str(exc))
     return args, config

@@ -18,6 +18,7 @@ TRAIN_FIELDS = ("timesteps", "seconds", "steps_per_s", "peak_rss_mib")
 @pytest.mark.timeout(120)
 def test_quick_benchmark_writes_json(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv(runner.RLLIB_ENV_VAR, raising=False)
+    monkeypatch.delenv(runner.TORCHRL_ENV_VAR, raising=False)
     out = tmp_path / "bench" / "result.json"
     benchmark.main(["--quick", "--skip-mpe2", "--json-out", str(out)])
     res = json.loads(out.read_text())
@@ -62,6 +63,60 @@ def test_quick_benchmark_writes_json(tmp_path, capsys, monkeypatch):
     assert "DeceptionCore N=16384" in table and "SOOPPO soo_weight=1" in table
     assert "joint: blue + red learning, 1 core" in table and "joint: 2 cores" in table
     assert "RLlib PPO" in table and "(not run)" in table
+    assert "MADDPG joint, 1 core" in table and "MADDPG blue vs follower, 1 core" in table
+    _check_maddpg(res)
+
+
+def _check_maddpg(res: dict) -> None:
+    """Our MADDPG rows: one update per learning agent per 100 env steps, a share of the time in
+    them; no TorchRL venv given: that row skipped, with a note."""
+    md = res["maddpg"]
+    for key, agents in (("ours_joint", 2), ("ours_follower", 1)):
+        r = md[key]
+        assert r["red"] == ("joint" if agents == 2 else "follower") and r["torch_threads"] == 1
+        assert r["timesteps"] >= runner.QUICK_MADDPG_STEPS and r["steps_per_s"] > 0
+        assert abs(r["updates"] - agents * r["timesteps"] / 100) <= agents
+        assert 0 < r["update_share"] < 1 and r["ms_per_update"] > 0
+        assert r["minutes_per_paper_job"] == pytest.approx(2e6 / r["steps_per_s"] / 60)
+    assert md["torchrl"] is None and md["ratio_vs_torchrl"] == {"ours_joint": None,
+                                                                "ours_follower": None}
+    assert any(n.startswith("torchrl reference skipped") for n in res["meta"]["notes"])
+
+
+@pytest.mark.timeout(120)
+def test_maddpg_only_measures_only_the_maddpg_rows(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv(runner.TORCHRL_ENV_VAR, raising=False)
+    out = tmp_path / "result.json"
+    benchmark.main(["--quick", "--maddpg-only", "--json-out", str(out)])
+    res = json.loads(out.read_text())
+    assert "env_steps" not in res and "training" not in res and "rllib" not in res
+    _check_maddpg(res)
+    table = capsys.readouterr().out
+    assert "(d) MADDPG" in table and "(a) env" not in table and "in updates" in table
+
+
+@pytest.mark.parametrize("argv, words", [(["--maddpg-steps", "0"], "--maddpg-steps must be > 0"),
+                                         (["--torchrl-steps", "-5"], "--torchrl-steps must be > 0"),
+                                         (["--skip-maddpg", "--maddpg-only"], "exclude each other")])
+def test_bad_maddpg_flags_are_one_line_and_exit_2(tmp_path, capsys, argv, words):
+    out = tmp_path / "result.json"
+    with pytest.raises(SystemExit) as exc:
+        benchmark.main(["--quick", *argv, "--json-out", str(out)])
+    assert exc.value.code == 2 and words in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_missing_torchrl_python_is_skipped_with_a_note(tmp_path):
+    probe, note = runner.probe_torchrl(None)
+    assert probe is None and runner.TORCHRL_ENV_VAR in note and "--torchrl-python" in note
+    probe, note = runner.probe_torchrl(str(tmp_path / "no-such-python"))
+    assert probe is None and "does not exist" in note
+
+
+def test_reference_workers_find_the_project_on_their_path():
+    """The RLlib and TorchRL venvs import our env from the folder put on their PYTHONPATH."""
+    for package in ("envs", "agents", "soo_rl"):
+        assert (runner.IMPORT_ROOT / package / "__init__.py").is_file(), package
 
 
 def test_worker_subprocess_reports_json():
@@ -172,7 +227,8 @@ def test_repeats_take_turns_and_each_row_is_its_median_run(monkeypatch):
     order, speeds = [], {"ours_train": iter([5, 1, 3, 2, 4, 6]), "ours_joint": iter([9, 7, 8, 1, 3, 2])}
 
     def fake(spec):
-        order.append((spec["kind"], spec.get("soo_weight", spec.get("parallel_updates"))))
+        order.append((spec["kind"], spec.get("soo_weight", spec.get("parallel_updates",
+                                                                    spec.get("red")))))
         result = {"steps_per_s": float(next(speeds.get(spec["kind"], iter([1.0]))))}
         if spec["kind"] == "ours_env":
             result.update(n_worlds=spec["n_worlds"])
@@ -182,7 +238,9 @@ def test_repeats_take_turns_and_each_row_is_its_median_run(monkeypatch):
     monkeypatch.setattr(runner, "_rllib", lambda *a: {"meta": {}})
     res = runner.run_benchmark(runner.BenchmarkConfig(quick=True, skip_mpe2=True, worlds=[1],
                                                       repeats=3))
-    trains = [o for o in order if o[0] != "ours_env"]
+    trains = [o for o in order if o[0] in ("ours_train", "ours_joint")]
+    assert [o for o in order if o[0] == "ours_maddpg"] == \
+        [("ours_maddpg", "joint"), ("ours_maddpg", "follower")] * 3  # (d) in turn as well
     one_round = [("ours_train", 0.0), ("ours_train", 1.0), ("ours_joint", False),
                  ("ours_joint", True)]
     assert trains == one_round * 3  # in turn, not each measurement three times in a row

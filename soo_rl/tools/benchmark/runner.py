@@ -22,8 +22,9 @@ from soo_rl.errors import UsageError
 
 MPE2_ENV_VAR = "SOO_RL_MPE2_PYTHON"
 RLLIB_ENV_VAR = "SOO_RL_RLLIB_PYTHON"
+TORCHRL_ENV_VAR = "SOO_RL_TORCHRL_PYTHON"
 #: the folder that holds ``soo_rl``, ``agents`` and ``envs``: our workers' PYTHONPATH and cwd
-IMPORT_ROOT = Path(__file__).resolve().parents[2]
+IMPORT_ROOT = Path(__file__).resolve().parents[3]
 
 WORLD_COUNTS = (1, 64, 1024, 16384)
 # 8 envs, as an SB3 user would run MPE; n_steps cannot then be ours (8 x 128 = 1024 samples per
@@ -47,6 +48,14 @@ MPE2_TORCH_THREADS = (1, 2)
 QUICK_ENV_SECONDS = 0.1
 QUICK_TRAIN_STEPS = 1024
 QUICK_PPO = {"n_envs": 16, "n_steps": 64, "batch_size": 256, "n_epochs": 1}
+#: MADDPG (d): timed env steps of our job and of the TorchRL reference (after 2 batches of warm-up);
+#: the reference runs about 130 env steps/s on one core, so it gets fewer
+DEFAULT_MADDPG_STEPS = 200_000
+DEFAULT_TORCHRL_STEPS = 10_000
+QUICK_MADDPG_STEPS = 1_000
+#: the MADDPG rows: key -> (red, label)
+MADDPG_ROWS = {"ours_joint": ("joint", "MADDPG joint, 1 core"),
+               "ours_follower": ("follower", "MADDPG blue vs follower, 1 core")}
 
 
 @dataclass
@@ -66,7 +75,12 @@ class BenchmarkConfig:
     rllib_python: str | None = None  # python of the RLlib reference venv; None: skipped
     rllib_train_steps: int | None = None  # timed env steps per RLlib setting
     rllib_runners: list[tuple[int, int]] = field(default_factory=lambda: list(DEFAULT_RLLIB_RUNNERS))
-    repeats: int = 1  # rounds of the training measurements (b); each row is its median run
+    repeats: int = 1  # rounds of the training measurements (b) and (d); each row is its median run
+    skip_maddpg: bool = False  # no MADDPG rows (d)
+    maddpg_only: bool = False  # only the MADDPG rows (d)
+    maddpg_steps: int | None = None  # timed env steps of our MADDPG jobs
+    torchrl_python: str | None = None  # python of the TorchRL reference venv; None: skipped
+    torchrl_steps: int | None = None  # timed env steps of the TorchRL reference
 
     def __post_init__(self) -> None:
         if self.in_process is None:
@@ -79,7 +93,14 @@ class BenchmarkConfig:
             self.mpe2_train_steps = QUICK_TRAIN_STEPS if self.quick else DEFAULT_MPE2_TRAIN_STEPS
         if self.rllib_train_steps is None:
             self.rllib_train_steps = QUICK_TRAIN_STEPS if self.quick else DEFAULT_RLLIB_TRAIN_STEPS
-        for name in ("env_seconds", "train_steps", "mpe2_train_steps", "rllib_train_steps"):
+        if self.maddpg_steps is None:
+            self.maddpg_steps = QUICK_MADDPG_STEPS if self.quick else DEFAULT_MADDPG_STEPS
+        if self.torchrl_steps is None:
+            self.torchrl_steps = QUICK_MADDPG_STEPS if self.quick else DEFAULT_TORCHRL_STEPS
+        if self.skip_maddpg and self.maddpg_only:
+            raise UsageError("--skip-maddpg and --maddpg-only exclude each other")
+        for name in ("env_seconds", "train_steps", "mpe2_train_steps", "rllib_train_steps",
+                     "maddpg_steps", "torchrl_steps"):
             if not getattr(self, name) > 0:
                 raise UsageError(f"--{name.replace('_', '-')} must be > 0")
         if isinstance(self.repeats, bool) or not isinstance(self.repeats, int) or self.repeats < 1:
@@ -119,7 +140,7 @@ def call_worker(python: str, flag: str, spec: dict[str, Any], timeout: float = 1
         raise ValueError(f"flag must be one of {WORKER_FLAGS} (got {flag!r})")
     env = dict(os.environ)
     cwd: str | None = None
-    if flag in ("--worker", "--rllib-worker"):
+    if flag in ("--worker", "--rllib-worker", "--torchrl-worker"):
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(IMPORT_ROOT), env.get("PYTHONPATH")) if p)
         cwd = str(IMPORT_ROOT)
     else:
@@ -173,6 +194,11 @@ def probe_rllib(python: str | None) -> tuple[dict[str, Any] | None, str]:
     return _probe(python, "rllib", RLLIB_ENV_VAR, "ray.rllib/torch/our envs")
 
 
+def probe_torchrl(python: str | None) -> tuple[dict[str, Any] | None, str]:
+    """As ``probe_mpe2``, for the TorchRL venv (TorchRL, torch, and our env from the project)."""
+    return _probe(python, "torchrl", TORCHRL_ENV_VAR, "torchrl/torch/our envs")
+
+
 def _ratio(a: float | None, b: float | None) -> float | None:
     return a / b if a and b else None
 
@@ -198,7 +224,11 @@ def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
     PPO, blue and red, on our PettingZoo env, the same network and PPO settings) at each of
     ``config.rllib_runners`` (on every core); the best setting is the reference of both joint rows
     (ours / RLlib).
-    (d) memory: every result's ``peak_rss_mib``, ``baseline_rss_mib`` and ``rss_delta_mib``.
+    (d) ``maddpg`` (unless ``config.skip_maddpg``; ``config.maddpg_only`` skips (a)-(c)): a MADDPG
+    job at the paper's settings on one core, ours joint and blue alone (``worker.ours_maddpg_worker``)
+    against TorchRL's on the unbatched PettingZoo env (``worker.torchrl_maddpg_worker``, with
+    ``config.torchrl_python``): env steps/s, the share of time in updates, ms per update.
+    (e) memory: every result's ``peak_rss_mib``, ``baseline_rss_mib`` and ``rss_delta_mib``.
     Each result records the 1-minute load average before and after it: on a shared 2-core machine
     compare only numbers from the same run (the ratios), taken at a low load.
     """
@@ -216,8 +246,9 @@ def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
 
     notes: list[str] = []
     mpe2_python = None if config.skip_mpe2 else config.mpe2_python
-    if config.skip_mpe2:
-        probe, note = None, "mpe2 reference skipped (--skip-mpe2)"
+    if config.skip_mpe2 or config.maddpg_only:
+        probe, note = None, ("mpe2 reference skipped (--skip-mpe2)" if config.skip_mpe2 else
+                             "PPO measurements (a)-(c) skipped (--maddpg-only)")
     else:
         probe, note = probe_mpe2(mpe2_python)
     notes.append(note)
@@ -257,66 +288,107 @@ def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
         },
     }
 
-    # (a) env steps/s
-    ours_env = []
-    for n in config.worlds:
-        _log(f"env steps: ours N={n} ...")
-        ours_env.append(ours({"kind": "ours_env", "n_worlds": n, "seconds": config.env_seconds}))
-    mpe2_env = None
-    if probe is not None:
-        _log("env steps: mpe2 simple_adversary_v3 ...")
-        mpe2_env = mpe2_call({"kind": "mpe2_env", "seconds": config.env_seconds})
-    ref = mpe2_env["steps_per_s"] if mpe2_env else None
-    results["env_steps"] = {
-        "ours": ours_env,
-        "mpe2": mpe2_env,
-        "ratio_vs_mpe2": {str(r["n_worlds"]): _ratio(r["steps_per_s"], ref) for r in ours_env},
-    }
+    if not config.maddpg_only:
+        # (a) env steps/s
+        ours_env = []
+        for n in config.worlds:
+            _log(f"env steps: ours N={n} ...")
+            ours_env.append(ours({"kind": "ours_env", "n_worlds": n, "seconds": config.env_seconds}))
+        mpe2_env = None
+        if probe is not None:
+            _log("env steps: mpe2 simple_adversary_v3 ...")
+            mpe2_env = mpe2_call({"kind": "mpe2_env", "seconds": config.env_seconds})
+        ref = mpe2_env["steps_per_s"] if mpe2_env else None
+        results["env_steps"] = {
+            "ours": ours_env,
+            "mpe2": mpe2_env,
+            "ratio_vs_mpe2": {str(r["n_worlds"]): _ratio(r["steps_per_s"], ref) for r in ours_env},
+        }
 
-    # (b) training steps/s: ``config.repeats`` rounds of every measurement, one after the other
-    # (a slow minute of the machine then hits ours and the reference alike); each row is its
-    # median-speed run
-    specs: dict[str, tuple[str, Any, dict[str, Any]]] = {}
-    for w in (0.0, 1.0):
-        specs[f"ours_soo{w:g}"] = (f"SOOPPO soo_weight={w:g}, {config.train_steps} steps", ours,
-                                   {"kind": "ours_train", "soo_weight": w,
-                                    "steps": config.train_steps, "ppo": ppo})
-    for key, (parallel, label) in JOINT_ROWS.items():
-        specs[key] = (f"{label}, {config.train_steps} steps", ours,
-                      {"kind": "ours_joint", "steps": config.train_steps, "ppo": ppo,
-                       "parallel_updates": parallel})
+        # (b) training steps/s: ``config.repeats`` rounds of every measurement, one after the other
+        # (a slow minute of the machine then hits ours and the reference alike); each row is its
+        # median-speed run
+        specs: dict[str, tuple[str, Any, dict[str, Any]]] = {}
+        for w in (0.0, 1.0):
+            specs[f"ours_soo{w:g}"] = (f"SOOPPO soo_weight={w:g}, {config.train_steps} steps", ours,
+                                       {"kind": "ours_train", "soo_weight": w,
+                                        "steps": config.train_steps, "ppo": ppo})
+        for key, (parallel, label) in JOINT_ROWS.items():
+            specs[key] = (f"{label}, {config.train_steps} steps", ours,
+                          {"kind": "ours_joint", "steps": config.train_steps, "ppo": ppo,
+                           "parallel_updates": parallel})
+        if probe is not None:
+            for threads in MPE2_TORCH_THREADS:
+                specs[f"mpe2_{threads}t"] = (
+                    f"mpe2 PPO, {threads} torch thread(s), {config.mpe2_train_steps} steps", mpe2_call,
+                    {"kind": "mpe2_train", "steps": config.mpe2_train_steps,
+                     "sb3_kwargs": settings.sb3_kwargs(), "n_envs": MPE2_N_ENVS,
+                     "n_steps": mpe2_n_steps, "torch_threads": threads})
+        runs: dict[str, list[dict[str, Any]]] = {key: [] for key in specs}
+        for k in range(config.repeats):
+            for key, (what, call, spec) in specs.items():
+                _log(f"training: {what}" + (f" (round {k + 1}/{config.repeats})" if config.repeats > 1
+                                            else "") + " ...")
+                result = call(spec)
+                if result is not None:
+                    runs[key].append(result)
+        training: dict[str, Any] = {key: _median_run(runs[key]) for key in ("ours_soo0", "ours_soo1",
+                                                                             *JOINT_ROWS)}
+        mpe2_runs = [_median_run(runs[f"mpe2_{t}t"]) for t in MPE2_TORCH_THREADS
+                     if runs.get(f"mpe2_{t}t")]
+        mpe2_train = max(mpe2_runs, key=lambda r: r["steps_per_s"]) if mpe2_runs else None
+        training["mpe2_ppo"] = mpe2_train
+        training["mpe2_ppo_runs"] = mpe2_runs
+        ref = mpe2_train["steps_per_s"] if mpe2_train else None
+        training["ratio_vs_mpe2"] = {k: _ratio(training[k]["steps_per_s"], ref)
+                                     for k in ("ours_soo0", "ours_soo1", *JOINT_ROWS)}
+        training["soo1_over_soo0"] = _ratio(training["ours_soo1"]["steps_per_s"],
+                                            training["ours_soo0"]["steps_per_s"])
+        results["training"] = training
+        results["rllib"] = _rllib(config, ppo, training, notes)
+        results["meta"]["rllib"] = results["rllib"].pop("meta")
+    if not config.skip_maddpg:
+        results["maddpg"] = _maddpg(config, ours, notes)
+    results["meta"]["load1_end"] = load1()
+    return results
+
+
+def _maddpg(config: BenchmarkConfig, ours, notes: list[str]) -> dict[str, Any]:
+    """(d): our MADDPG job, joint and blue alone (``worker.ours_maddpg_worker``), and with
+    ``config.torchrl_python`` the TorchRL reference (``worker.torchrl_maddpg_worker``), each the
+    median of ``config.repeats`` rounds; ratios ours / TorchRL."""
+    probe, note = probe_torchrl(config.torchrl_python)
+    notes.append(note)
+    specs: dict[str, tuple[str, Any, dict[str, Any]]] = {
+        key: (label, ours, {"kind": "ours_maddpg", "steps": config.maddpg_steps, "red": red})
+        for key, (red, label) in MADDPG_ROWS.items()}
     if probe is not None:
-        for threads in MPE2_TORCH_THREADS:
-            specs[f"mpe2_{threads}t"] = (
-                f"mpe2 PPO, {threads} torch thread(s), {config.mpe2_train_steps} steps", mpe2_call,
-                {"kind": "mpe2_train", "steps": config.mpe2_train_steps,
-                 "sb3_kwargs": settings.sb3_kwargs(), "n_envs": MPE2_N_ENVS,
-                 "n_steps": mpe2_n_steps, "torch_threads": threads})
+        def torchrl_call(spec: dict[str, Any]) -> dict[str, Any] | None:
+            try:
+                return call_worker(config.torchrl_python, "--torchrl-worker", spec, timeout=3600)
+            except WorkerError as exc:
+                notes.append(f"torchrl {spec['kind']} failed: {exc}")
+                _log(notes[-1])
+                return None
+
+        specs["torchrl"] = ("TorchRL MADDPG on deception_v0", torchrl_call,
+                            {"kind": "torchrl_maddpg", "steps": config.torchrl_steps})
     runs: dict[str, list[dict[str, Any]]] = {key: [] for key in specs}
     for k in range(config.repeats):
         for key, (what, call, spec) in specs.items():
-            _log(f"training: {what}" + (f" (round {k + 1}/{config.repeats})" if config.repeats > 1
-                                        else "") + " ...")
+            _log(f"MADDPG: {what}, {spec['steps']} steps" + (
+                f" (round {k + 1}/{config.repeats})" if config.repeats > 1 else "") + " ...")
             result = call(spec)
             if result is not None:
                 runs[key].append(result)
-    training: dict[str, Any] = {key: _median_run(runs[key]) for key in ("ours_soo0", "ours_soo1",
-                                                                         *JOINT_ROWS)}
-    mpe2_runs = [_median_run(runs[f"mpe2_{t}t"]) for t in MPE2_TORCH_THREADS
-                 if runs.get(f"mpe2_{t}t")]
-    mpe2_train = max(mpe2_runs, key=lambda r: r["steps_per_s"]) if mpe2_runs else None
-    training["mpe2_ppo"] = mpe2_train
-    training["mpe2_ppo_runs"] = mpe2_runs
-    ref = mpe2_train["steps_per_s"] if mpe2_train else None
-    training["ratio_vs_mpe2"] = {k: _ratio(training[k]["steps_per_s"], ref)
-                                 for k in ("ours_soo0", "ours_soo1", *JOINT_ROWS)}
-    training["soo1_over_soo0"] = _ratio(training["ours_soo1"]["steps_per_s"],
-                                        training["ours_soo0"]["steps_per_s"])
-    results["training"] = training
-    results["rllib"] = _rllib(config, ppo, training, notes)
-    results["meta"]["rllib"] = results["rllib"].pop("meta")
-    results["meta"]["load1_end"] = load1()
-    return results
+    out: dict[str, Any] = {key: _median_run(r) if r else None for key, r in runs.items()}
+    out.setdefault("torchrl", None)
+    ref = out["torchrl"]["steps_per_s"] if out["torchrl"] else None
+    out["ratio_vs_torchrl"] = {key: _ratio(out[key]["steps_per_s"], ref) for key in MADDPG_ROWS}
+    out["meta"] = {"available": probe is not None, "python": config.torchrl_python,
+                   "maddpg_steps": config.maddpg_steps, "torchrl_steps": config.torchrl_steps,
+                   **({"versions": probe["versions"]} if probe else {})}
+    return out
 
 
 def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -373,11 +445,28 @@ def format_table(res: dict[str, Any]) -> str:
                 f"{_fmt(r['peak_rss_mib'], '.0f'):>5} MiB {_fmt(r['rss_delta_mib'], '.0f'):>3} MiB "
                 f"{load:>11}")
 
+    lines = [f"Speed and scale ({'quick' if meta['quick'] else 'default budgets'}; "
+             f"{meta['cpu_count']} CPUs; load1 {meta['load1_start']} -> {meta['load1_end']})", ""]
+    if "env_steps" in res:
+        lines += _ppo_lines(res, row, head, rule)
+    if res.get("maddpg"):
+        lines += _maddpg_lines(res["maddpg"], row, head, rule)
+    lines += [
+        "",
+        ("peak RSS = ru_maxrss of the measurement's own process; delta = added by the timed part"
+         if not meta["in_process"] else
+         "ours measured in one process (--in-process): peak RSS = its running peak, delta = raise"),
+        "load1 = 1-min load average before/after; RLlib's peak RSS is its driver process only",
+    ]
+    lines += [f"note: {n}" for n in meta["notes"]]
+    return "\n".join(lines)
+
+
+def _ppo_lines(res: dict[str, Any], row, head: str, rule: str) -> list[str]:
+    """Sections (a)-(c) of ``format_table``."""
+    meta = res["meta"]
     env, tr, rll = res["env_steps"], res["training"], res["rllib"]
     lines = [
-        f"Speed and scale ({'quick' if meta['quick'] else 'default budgets'}; {meta['cpu_count']} CPUs; "
-        f"load1 {meta['load1_start']} -> {meta['load1_end']})",
-        "",
         "(a) env world-steps/s, random actions (ratio = ours / mpe2 simple_adversary_v3)",
         head, rule,
     ]
@@ -417,12 +506,20 @@ def format_table(res: dict[str, Any]) -> str:
                          _ratio(r["steps_per_s"], rll["best"]["steps_per_s"])))
     if not rll["settings"]:
         lines.append(row("RLlib PPO", None, None))
-    lines += [
-        "",
-        ("peak RSS = ru_maxrss of the measurement's own process; delta = added by the timed part"
-         if not meta["in_process"] else
-         "ours measured in one process (--in-process): peak RSS = its running peak, delta = raise"),
-        "load1 = 1-min load average before/after; RLlib's peak RSS is its driver process only",
-    ]
-    lines += [f"note: {n}" for n in meta["notes"]]
-    return "\n".join(lines)
+    return lines
+
+
+def _maddpg_lines(md: dict[str, Any], row, head: str, rule: str) -> list[str]:
+    """Section (d) of ``format_table``: env steps/s (ratio = x TorchRL's), then each job's update
+    share, ms per update and minutes per 2M env steps (the paper's 40,000 episodes)."""
+    rows = [(label, md[key], md["ratio_vs_torchrl"][key]) for key, (_, label) in MADDPG_ROWS.items()]
+    rows.append(("TorchRL MADDPG, 1 env, 1 core", md["torchrl"], 1.0 if md["torchrl"] else None))
+    lines = ["", "(d) MADDPG job env-steps/s at the paper's settings (one update per agent per 100 "
+             "env steps; ratio = x TorchRL on the unbatched deception_v0)", head, rule]
+    lines += [row(name, r, ratio) for name, r, ratio in rows]
+    lines += ["", f"{'MADDPG job':<34} {'in updates':>12} {'ms/update':>9} {'min per 2M steps':>17}"]
+    for name, r, _ in rows:
+        if r is not None:
+            lines.append(f"{name:<34} {100 * r['update_share']:>11.0f}% {r['ms_per_update']:>9.2f} "
+                         f"{r['minutes_per_paper_job']:>17.1f}")
+    return lines

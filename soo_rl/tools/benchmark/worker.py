@@ -1,9 +1,10 @@
-"""The benchmark's measurements, one per process: ours, mpe2's and RLlib's workers, their timed loops
-and memory peaks. Entry point: ``run_worker(spec)``, or in a subprocess ``python
-soo_rl/tools/benchmark/worker.py --worker|--mpe2-worker|--rllib-worker SPEC_JSON``, which prints one result
-line. Self-contained: the reference venvs run this file (mpe2's without the project on its path,
-RLlib's with it, for our env), so at import it needs only the standard library (the workers import
-NumPy, torch, gymnasium, SB3, mpe2, Ray or, for ours, the project).
+"""The benchmark's measurements, one per process: ours, mpe2's, RLlib's and TorchRL's workers, their
+timed loops and memory peaks. Entry point: ``run_worker(spec)``, or in a subprocess ``python
+soo_rl/tools/benchmark/worker.py --worker|--mpe2-worker|--rllib-worker|--torchrl-worker SPEC_JSON``,
+which prints one result line. Self-contained: the reference venvs run this file (mpe2's without the
+project on its path, RLlib's and TorchRL's with it, for our env), so at import it needs only the
+standard library (the workers import NumPy, torch, gymnasium, SB3, mpe2, Ray, TorchRL or, for ours,
+the project).
 """
 
 from __future__ import annotations
@@ -368,6 +369,40 @@ def rllib_probe_worker() -> dict[str, Any]:
             "python": platform.python_version()}
 
 
+# ------------------------------------------------------------------------------ MADDPG workers
+# (ours in this venv; TorchRL's in its own venv, with the project on its path for our env)
+
+
+def ours_maddpg_worker(steps: int, red: str = "joint", worlds: int = 64, seed: int = SEED
+                       ) -> dict[str, Any]:
+    """``soo_rl.tools.benchmark.maddpg.time_maddpg_job`` and the process's peak memory."""
+    from soo_rl.tools.benchmark.maddpg import time_maddpg_job
+
+    baseline = _rss_mib()
+    return {**time_maddpg_job(steps, red, worlds, seed), **_memory(baseline)}
+
+
+def torchrl_maddpg_worker(steps: int, seed: int = SEED) -> dict[str, Any]:
+    """``soo_rl.tools.benchmark.maddpg.time_torchrl_maddpg`` and the process's peak memory."""
+    from soo_rl.tools.benchmark.maddpg import time_torchrl_maddpg
+
+    baseline = _rss_mib()
+    return {**time_torchrl_maddpg(steps, seed), **_memory(baseline)}
+
+
+def torchrl_probe_worker() -> dict[str, Any]:
+    """The TorchRL venv's package versions; fails if it cannot import TorchRL, torch or our env."""
+    import importlib.metadata as md
+
+    import torchrl  # noqa: F401
+
+    from envs import deception_v0  # noqa: F401
+
+    return {"versions": {name: md.version(name) for name in
+                         ("torchrl", "tensordict", "pettingzoo", "torch", "numpy")},
+            "python": platform.python_version()}
+
+
 WORKERS = {
     "ours_env": ours_env_worker,
     "ours_train": ours_train_worker,
@@ -377,10 +412,13 @@ WORKERS = {
     "mpe2_probe": mpe2_probe_worker,
     "rllib_train": rllib_train_worker,
     "rllib_probe": rllib_probe_worker,
+    "ours_maddpg": ours_maddpg_worker,
+    "torchrl_maddpg": torchrl_maddpg_worker,
+    "torchrl_probe": torchrl_probe_worker,
 }
 #: how a subprocess is told which worker runs: ours import the project, mpe2's must not see it,
-#: RLlib's sees it (for our env) from its own venv
-WORKER_FLAGS = ("--worker", "--mpe2-worker", "--rllib-worker")
+#: RLlib's and TorchRL's see it (for our env) from their own venvs
+WORKER_FLAGS = ("--worker", "--mpe2-worker", "--rllib-worker", "--torchrl-worker")
 
 
 def run_worker(spec: dict[str, Any]) -> None:
