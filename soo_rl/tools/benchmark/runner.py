@@ -448,7 +448,7 @@ def format_table(res: dict[str, Any]) -> str:
     lines = [f"Speed and scale ({'quick' if meta['quick'] else 'default budgets'}; "
              f"{meta['cpu_count']} CPUs; load1 {meta['load1_start']} -> {meta['load1_end']})", ""]
     if "env_steps" in res:
-        lines += _ppo_lines(res, row, head, rule)
+        lines += _ppo_lines(res, row, head, rule) + [""]
     if res.get("maddpg"):
         lines += _maddpg_lines(res["maddpg"], row, head, rule)
     lines += [
@@ -514,10 +514,11 @@ def _maddpg_lines(md: dict[str, Any], row, head: str, rule: str) -> list[str]:
     share, ms per update and minutes per 2M env steps (the paper's 40,000 episodes)."""
     rows = [(label, md[key], md["ratio_vs_torchrl"][key]) for key, (_, label) in MADDPG_ROWS.items()]
     rows.append(("TorchRL MADDPG, 1 env, 1 core", md["torchrl"], 1.0 if md["torchrl"] else None))
-    lines = ["", "(d) MADDPG job env-steps/s at the paper's settings (one update per agent per 100 "
+    lines = ["(d) MADDPG job env-steps/s at the paper's settings (one update per agent per 100 "
              "env steps; ratio = x TorchRL on the unbatched deception_v0)", head, rule]
     lines += [row(name, r, ratio) for name, r, ratio in rows]
-    lines += ["", f"{'MADDPG job':<34} {'in updates':>12} {'ms/update':>9} {'min per 2M steps':>17}"]
+    lines += ["", "(peak RSS delta of a MADDPG row: from before its job is built)",
+              f"{'MADDPG job':<34} {'in updates':>12} {'ms/update':>9} {'min per 2M steps':>17}"]
     for name, r, _ in rows:
         if r is not None:
             lines.append(f"{name:<34} {100 * r['update_share']:>11.0f}% {r['ms_per_update']:>9.2f} "

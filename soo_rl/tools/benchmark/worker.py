@@ -375,7 +375,8 @@ def rllib_probe_worker() -> dict[str, Any]:
 
 def ours_maddpg_worker(steps: int, red: str = "joint", worlds: int = 64, seed: int = SEED
                        ) -> dict[str, Any]:
-    """``soo_rl.tools.benchmark.maddpg.time_maddpg_job`` and the process's peak memory."""
+    """``soo_rl.tools.benchmark.maddpg.time_maddpg_job`` and the process's peak memory (the
+    baseline taken before the job is built: the delta includes its replay buffer)."""
     from soo_rl.tools.benchmark.maddpg import time_maddpg_job
 
     baseline = _rss_mib()
