@@ -291,3 +291,18 @@ def test_every_condition_has_its_own_curve_colour():
 
     assert set(COLORS) == set(CONDITIONS)  # none left to matplotlib's cycle, which may repeat one
     assert len(set(COLORS.values())) == len(COLORS)
+
+
+def test_unplayable_variants_one_line_each():
+    """A variant that every checkpoint fails (a joint run's reds on a second fake) is one line with
+    the count and the first reason, not one line per checkpoint; playable variants are not named."""
+    from soo_rl.analysis.report.sections import unplayable
+
+    gen = {cond: {"trained": {"errors": []},
+                  "fakes_2": {"errors": [f"checkpoint runs/r/{cond}/seed_{k}/red.zip was trained on "
+                                         "10-dim observations" for k in range(3)]}}
+           for cond in ("deceptive", "honest")}
+    lines = unplayable(gen)
+    assert len(lines) == 1
+    assert lines[0].startswith("`fakes_2` (6 checkpoint(s)), e.g. checkpoint runs/r/deceptive/seed_0")
+    assert unplayable({"deceptive": {"trained": {"errors": []}}}) == []

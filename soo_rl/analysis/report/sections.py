@@ -272,6 +272,17 @@ def classifier_section(ctx: ReportContext) -> Section:
     return md, cls
 
 
+def unplayable(gen: dict[str, dict[str, dict]]) -> list[str]:
+    """One line per variant some checkpoint could not play: how many checkpoints failed and the first
+    reason (in a joint run every red checkpoint fails the same way, e.g. on a second fake)."""
+    lines = []
+    for variant in next(iter(gen.values()), {}):
+        errors = sorted(e for c in gen.values() for e in c[variant]["errors"])
+        if errors:
+            lines.append(f"`{variant}` ({len(errors)} checkpoint(s)), e.g. {errors[0]}")
+    return lines
+
+
 def generalisation_section(ctx: ReportContext) -> Section:
     """7. Every checkpoint on held-out env variants (soo_rl.analysis.generalisation), a table per GEN_METRICS."""
     s = ctx.settings
@@ -290,7 +301,7 @@ def generalisation_section(ctx: ReportContext) -> Section:
         rows = [[f"`{cond}`"] + [mean_ci(gen[cond][v]["stats"].get(metric), metric)
                                  if gen[cond][v]["n"] else "error" for v in variants] for cond in gen]
         md.append(table(["condition"] + [f"`{v}`" for v in variants], rows))
-    errors = sorted({e for c in gen.values() for v in c.values() for e in v["errors"]})
+    errors = unplayable(gen)
     if errors:
         md.append("\nVariants that could not be played: " + "; ".join(errors) + "\n")
     md.append("")
