@@ -298,11 +298,15 @@ def test_unplayable_variants_one_line_each():
     the count and the first reason, not one line per checkpoint; playable variants are not named."""
     from soo_rl.analysis.report.sections import unplayable
 
-    gen = {cond: {"trained": {"errors": []},
-                  "fakes_2": {"errors": [f"checkpoint runs/r/{cond}/seed_{k}/red.zip was trained on "
+    gen = {cond: {"trained": {"failed": 0, "errors": []},
+                  "fakes_2": {"failed": 3,
+                              "errors": [f"checkpoint runs/r/{cond}/seed_{k}/red.zip was trained on "
                                          "10-dim observations" for k in range(3)]}}
            for cond in ("deceptive", "honest")}
     lines = unplayable(gen)
     assert len(lines) == 1
     assert lines[0].startswith("`fakes_2` (6 checkpoint(s)), e.g. checkpoint runs/r/deceptive/seed_0")
-    assert unplayable({"deceptive": {"trained": {"errors": []}}}) == []
+    assert unplayable({"deceptive": {"trained": {"failed": 0, "errors": []}}}) == []
+    # the count is of checkpoints, not of distinct reasons (two seeds failing alike are two)
+    same = {"deceptive": {"fakes_2": {"failed": 2, "errors": ["no second fake"]}}}
+    assert unplayable(same) == ["`fakes_2` (2 checkpoint(s)), e.g. no second fake"]

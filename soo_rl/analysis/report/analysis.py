@@ -121,7 +121,8 @@ def classifications(run, settings: ReportSettings, red: str) -> list[dict]:
 
 
 def generalisation(run, settings: ReportSettings, red: str) -> dict:
-    """condition -> variant -> {"description", "stats": {metric: describe}, "errors": [...]}."""
+    """condition -> variant -> {"description", "n" (checkpoints played), "failed" (checkpoints that
+    could not play it), "errors" (their distinct reasons), "stats": {metric: describe}}."""
     from soo_rl.analysis.generalisation import default_variants, evaluate_generalisation
     from soo_rl.analysis.stats import describe
 
@@ -139,6 +140,7 @@ def generalisation(run, settings: ReportSettings, red: str) -> dict:
             out[cond][v.name] = {
                 "description": v.description,
                 "n": len(ok),
+                "failed": len(entries) - len(ok),
                 "errors": sorted({e["error"] for e in entries if "error" in e}),
                 "stats": {k: describe([m[k] for m in ok]) for k in (ok[0] if ok else {})},
             }

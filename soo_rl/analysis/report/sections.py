@@ -277,9 +277,10 @@ def unplayable(gen: dict[str, dict[str, dict]]) -> list[str]:
     reason (in a joint run every red checkpoint fails the same way, e.g. on a second fake)."""
     lines = []
     for variant in next(iter(gen.values()), {}):
-        errors = sorted(e for c in gen.values() for e in c[variant]["errors"])
-        if errors:
-            lines.append(f"`{variant}` ({len(errors)} checkpoint(s)), e.g. {errors[0]}")
+        failed = sum(c[variant]["failed"] for c in gen.values())
+        if failed:
+            errors = sorted(e for c in gen.values() for e in c[variant]["errors"])
+            lines.append(f"`{variant}` ({failed} checkpoint(s)), e.g. {errors[0]}")
     return lines
 
 
