@@ -31,7 +31,7 @@ class TrainingReward:
         """New episodes in every world (``mask`` None) or in the worlds where ``mask`` is True;
         ``info`` is the core's info of their first observation."""
         if mask is None:
-            self.phi = self.potential(info)
+            self.phi = self.potential(info) if self.goal_shaping else np.zeros(len(self.phi))
         elif self.goal_shaping:
             self.phi = np.where(mask, self.potential(info), self.phi)
 

@@ -64,8 +64,14 @@ MADDPG_EXTRA = {"n_envs": 64,  # worlds stepped at once (as PPO's n_envs)
 FINETUNE_REWARDS = ("deceptive", "guide")
 FINETUNE_REDS = ("learn", "frozen")
 AS_CODED_REDS = ("continue", "fresh")
-#: names of the SOO pairings of agents.soo.pairing.PAIRINGS (kept here so that configs validate without torch)
+#: names of the SOO pairings of agents.soo.pairing.PAIRINGS (kept here so that configs validate without
+#: torch); besides them a user's pairing ``module:function``
 PAIRING_NAMES = ("self_steps", "radius_injection", "mask")
+#: our own env, the one every setting but ``env_id`` was made for
+DECEPTION = "deception_v0"
+#: what a run on another env starts from (``ExperimentConfig.for_env``): its own reward and layout
+ENV_DEFAULTS = {"algo": "maddpg", "red": "joint", "pairing": "mask", "goal_shaping": 0.0,
+                "radius_curriculum": (), "env": {}}
 
 
 def cli(help: str, *, type: Callable[[str], Any] | None = None,
@@ -184,8 +190,10 @@ class ExperimentConfig:
     pairing: str = field(default="self_steps", metadata=cli(
         "how SOO builds (self, other) observation pairs: self_steps (the paper's: steps with red "
         "out of view, red injected in the radius), radius_injection (every step, red hidden vs "
-        "injected), mask (steps with red in view, as seen vs hidden) (preset value: self_steps)",
-        choices=PAIRING_NAMES))
+        "injected), mask (steps with red in view, as seen vs hidden; on another env: the other "
+        "team's entries written as 'not observed' vs as seen), or module:function (your own: "
+        "function(obs, generator) -> (self_obs, other_obs)) (preset value: self_steps)",
+        type=str))
     finetune_reward: str = field(default="deceptive", metadata=cli(
         "reward of the fine-tune conditions: deceptive (default) or guide (blue is also paid while "
         "red is at the goal: tests whether SOO blinds blue to red)", choices=FINETUNE_REWARDS))
@@ -209,6 +217,13 @@ class ExperimentConfig:
         "env steps between evaluations (the TensorBoard curves and periodic checkpoints)"))
     eval_seed: int = field(default=10_000, metadata=cli(
         "first episode seed of the fixed evaluation episodes"))
+    env_id: str = field(default=DECEPTION, metadata=cli(
+        "the environment: deception_v0 (ours), simple_adversary (our batched port of MPE's "
+        "physical deception, held to mpe2's step for step), or any PettingZoo ParallelEnv by "
+        "import path: a module with parallel_env (mpe2.simple_adversary_v3) or "
+        "package.module:factory; its arguments with --env KEY=VALUE. Another env than "
+        "deception_v0 trains with --algo maddpg and starts from --red joint, --pairing mask, "
+        "--goal-shaping 0, no radius curriculum (docs/design.md section 5)"))
     # DeceptionConfig overrides (--env FIELD=VALUE): the paper's radius 0.125 (the presets reach it
     # through a radius curriculum: docs/design.md section 6)
     env: dict[str, Any] = field(default_factory=lambda: {"obs_radius": 0.125})
@@ -253,8 +268,9 @@ class ExperimentConfig:
             bad("conditions", "give at least one condition")
         if len(set(self.conditions)) != len(self.conditions):
             bad("conditions", f"a condition is repeated ({','.join(self.conditions)})")
-        if self.pairing not in PAIRING_NAMES:
-            bad("pairing", f"must be one of {', '.join(PAIRING_NAMES)} (got {self.pairing!r})")
+        if self.pairing not in PAIRING_NAMES and ":" not in str(self.pairing):
+            bad("pairing", f"must be one of {', '.join(PAIRING_NAMES)} or module:function "
+                f"(got {self.pairing!r})")
         if self.finetune_reward not in FINETUNE_REWARDS:
             bad("finetune_reward", f"must be one of {', '.join(FINETUNE_REWARDS)} "
                 f"(got {self.finetune_reward!r})")
@@ -279,7 +295,61 @@ class ExperimentConfig:
             self.maddpg_settings()  # validates the overrides (ConfigError names the field)
         if self.finetune_red not in (None, *FINETUNE_REDS):
             bad("finetune_red", f"must be one of {', '.join(FINETUNE_REDS)} (got {self.finetune_red!r})")
-        self.env_config()  # validates the env overrides (ConfigError names the field)
+        if self.env_id == DECEPTION:
+            self.env_config()  # validates the env overrides (ConfigError names the field)
+        else:
+            self._check_other_env(bad)
+
+    def _check_other_env(self, bad: Callable[[str, str], None]) -> None:
+        """What a run on another env than deception_v0 cannot use (docs/design.md section 5)."""
+        from envs.registry import WorldSpec
+
+        try:
+            WorldSpec(self.env_id, dict(self.env))
+        except ValueError as exc:
+            bad("env_id", str(exc))
+        env = f"env {self.env_id}"
+        if self.algo != "maddpg":
+            bad("algo", f"PPO trains deception_v0 only; {env} trains with --algo maddpg "
+                "(docs/design.md section 5 says why)")
+        if self.goal_shaping:
+            bad("goal_shaping", f"shapes deception_v0's blue reward only; {env} needs 0")
+        if self.radius_curriculum:
+            bad("radius_curriculum", f"is deception_v0's; {env} needs none")
+        if self.pairing in ("self_steps", "radius_injection"):
+            bad("pairing", f"'{self.pairing}' needs deception_v0's observation radius; {env} "
+                "takes mask or module:function")
+        if self.finetune_reward != "deceptive":
+            bad("finetune_reward", f"'{self.finetune_reward}' is deception_v0's; {env} fine-tunes "
+                "on its own reward")
+        if "blind" in self.conditions:
+            bad("conditions", f"blind hides red in deception_v0; {env} has no such switch")
+        if self.red != "joint" and ":" not in self.red:
+            bad("red", f"{env}: 'joint' (every agent learns) or a fixed adversary policy "
+                f"module:factory (got {self.red!r})")
+
+    def for_env(self, env_id: str) -> "ExperimentConfig":
+        """This config moved to ``env_id``: on another env than deception_v0 the settings made for
+        ours (``ENV_DEFAULTS``) give way to that env's own reward and layout, and MADDPG's reward
+        scale to 1 (the env's reward as it is)."""
+        if env_id == self.env_id:
+            return self
+        if env_id == DECEPTION:
+            return self.replace(env_id=env_id)
+        return dataclasses.replace(self, env_id=env_id, **ENV_DEFAULTS,
+                                   maddpg={"reward_scale": 1.0, **self.maddpg})
+
+    def world_spec(self, condition: str):
+        """The world ``condition`` trains in (``envs.registry.WorldSpec``): its reward mode
+        (``deceptive``: the env's own reward)."""
+        from envs.registry import WorldSpec
+
+        if self.env_id == DECEPTION:
+            cfg = self.env_config(reward_mode=self.train_reward_mode(condition),
+                                  blind=CONDITIONS[condition].blind)
+            return WorldSpec(DECEPTION, cfg.to_dict())
+        mode = self.train_reward_mode(condition)
+        return WorldSpec(self.env_id, dict(self.env), None if mode == "deceptive" else mode)
 
     def _check_curriculum(self, bad: Callable[[str, str], None]) -> None:
         last = 0

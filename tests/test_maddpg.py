@@ -217,7 +217,7 @@ def test_control_losses_train(aux_loss):
     assert trainer.n_updates["blue"] > 0
     assert not torch.equal(start[0].weight, trainer.actor().net[0].weight)
     if aux_loss == "anchor":  # the anchor is the actor as it was when the loss was configured
-        assert all(torch.equal(p, q) for p, q in zip(start.parameters(), trainer._anchor.parameters()))
+        assert all(torch.equal(p, q) for p, q in zip(start.parameters(), trainer._anchor["blue"].parameters()))
 
 
 # ---------------------------------------------------------------------- driving and state
@@ -307,7 +307,7 @@ def test_load_for_a_fine_tune(tmp_path):
     assert fine.cfg.reward_mode == "honest" and fine.num_timesteps == N * 40
     assert_same_params(deceptive, fine)
     fine.configure_aux(soo_weight=1.0, aux_loss="anchor")
-    assert all(torch.equal(p, q) for p, q in zip(fine._anchor.parameters(), fine.actor().net.parameters()))
+    assert all(torch.equal(p, q) for p, q in zip(fine._anchor["blue"].parameters(), fine.actor().net.parameters()))
     fine.restart_worlds(seed=7919)
     fine.learn(N * 20, reset_num_timesteps=False)
     assert fine.num_timesteps == N * 60

@@ -80,10 +80,13 @@ def _obs_space(n: int) -> dict[str, Any]:
 def save_agent(path: str | os.PathLike, trainer: Any, agent: str, extra: dict[str, Any]) -> Path:
     """``agent``'s networks (actor, critic, their targets and optimisers) of ``trainer`` into the zip
     ``path``; ``extra`` goes into ``data`` (e.g. ``job_start_timesteps``)."""
+    spec = trainer.world.spec(agent)
+    world = ({"env_config": dataclasses.asdict(trainer.cfg)} if trainer.cfg is not None
+             else {"world": trainer.spec.to_dict()})
     data = {"algo": ALGO, "kind": "agent", "agent": agent,
             "num_timesteps": int(trainer.num_timesteps),
             "observation_space": _obs_space(trainer.obs_dims[agent]),
-            "env_config": dataclasses.asdict(trainer.cfg),
+            "action_space": {"low": list(spec.act_low), "high": list(spec.act_high)}, **world,
             "settings": dataclasses.asdict(trainer.settings), "pairing": trainer.pairing, **extra}
     return _write_zip(path, data, trainer.nets[agent].state_dict())
 
@@ -94,7 +97,7 @@ def save_trainer(path: str | os.PathLike, trainer: Any, extra: dict[str, Any]) -
     from agents.maddpg.state import trainer_state
 
     data = {"algo": ALGO, "kind": "trainer", "num_timesteps": int(trainer.num_timesteps),
-            "observation_space": _obs_space(trainer.obs_dims["blue"]), **extra}
+            "observation_space": _obs_space(trainer.obs_dims[trainer.primary]), **extra}
     return _write_zip(path, data, {"config": trainer.config(),
                                    "state": trainer_state(trainer, copy_=False)})
 
@@ -107,18 +110,24 @@ def settings_from(data: dict[str, Any]) -> MADDPGSettings:
 
 class MADDPGAgent:
     """One trained agent loaded on its own: its actor (deterministic, no noise) and the rest of its
-    networks' state (``nets_state``, for a fine-tune)."""
+    networks' state (``nets_state``, for a fine-tune). ``env_config`` is its deception_v0 config
+    (None for another world, whose ``WorldSpec`` data is ``world``); ``action_space`` the world's
+    bounds of its actions (``predict`` gives the actor's, in [-1, 1])."""
 
     def __init__(self, actor: Actor, data: dict[str, Any], nets_state: dict[str, Any]):
         self.actor = actor
         self.data, self.nets_state = data, nets_state
         self.agent = data["agent"]
-        self.env_config = DeceptionConfig.from_dict(data["env_config"])
+        self.env_config = (DeceptionConfig.from_dict(data["env_config"]) if "env_config" in data
+                           else None)
+        self.world = data.get("world", {"env": "deception_v0", "kwargs": data.get("env_config", {})})
         self.num_timesteps = int(data["num_timesteps"])
         self.pairing = data.get("pairing", "self_steps")  # the SOO pairing it trained with
         n = int(data["observation_space"]["_shape"][0])
         self.observation_space = spaces.Box(-np.inf, np.inf, (n,), np.float32)
-        self.action_space = spaces.Box(-1.0, 1.0, (2,), np.float32)
+        bounds = data.get("action_space", {"low": [-1.0, -1.0], "high": [1.0, 1.0]})
+        self.action_space = spaces.Box(np.array(bounds["low"], np.float32),
+                                       np.array(bounds["high"], np.float32), dtype=np.float32)
 
     @property
     def policy(self) -> torch.nn.Sequential:
@@ -137,6 +146,7 @@ class MADDPGAgent:
         if data.get("kind") != "agent":
             raise ValueError(f"{path} holds a MADDPG {data.get('kind')}, not one agent's networks")
         n = int(data["observation_space"]["_shape"][0])
-        actor = Actor(n, 2, settings_from(data))
+        bounds = data.get("action_space", {"low": [-1.0, -1.0]})
+        actor = Actor(n, len(bounds["low"]), settings_from(data))
         actor.load_state_dict(nets_state["actor"])
         return cls(actor.requires_grad_(False), data, nets_state)

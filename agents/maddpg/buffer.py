@@ -14,17 +14,22 @@ class ReplayBuffer:
 
     :param capacity: the number of transitions kept (the oldest are overwritten)
     :param obs_dims: each agent's observation size
-    :param act_dim: the action size
+    :param act_dims: each agent's action size (an int: the same for every agent)
+    :param terminal: keep a ``terminated`` column (for worlds whose episodes can end early)
     """
 
-    def __init__(self, capacity: int, obs_dims: dict[str, int], act_dim: int):
+    def __init__(self, capacity: int, obs_dims: dict[str, int], act_dims: int | dict[str, int],
+                 terminal: bool = False):
         if capacity < 1:
             raise ValueError(f"capacity must be >= 1 (got {capacity})")
         self.capacity = int(capacity)
         widths = {}
         for agent, obs_dim in obs_dims.items():
+            act_dim = act_dims if isinstance(act_dims, int) else act_dims[agent]
             widths.update({f"obs/{agent}": obs_dim, f"act/{agent}": act_dim, f"reward/{agent}": 1,
                            f"next_obs/{agent}": obs_dim, f"next_act/{agent}": act_dim})
+        if terminal:
+            widths["terminated"] = 1
         ends = np.cumsum(list(widths.values()))
         self.columns = {k: slice(int(e - w), int(e)) for (k, w), e in zip(widths.items(), ends)}
         self.storage = torch.empty(self.capacity, int(ends[-1]), dtype=torch.float32)

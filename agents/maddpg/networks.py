@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from agents.maddpg.settings import MADDPGSettings
+from envs.seam import AgentSpec, to_action_bounds
 
 _ACTIVATIONS = {"leaky_relu": nn.LeakyReLU, "relu": nn.ReLU, "tanh": nn.Tanh}
 
@@ -49,17 +50,19 @@ class Actor(nn.Module):
 
 class ActorPolicy:
     """A deterministic actor as a ``BatchPolicy``: ``act(obs)`` -> ``tanh(net(obs))`` as float32,
-    no noise; ``reset`` does nothing (the actor has no memory)."""
+    no noise, mapped onto ``spec``'s action bounds when given (``envs.seam.AgentSpec``; None: the
+    actor's [-1, 1]); ``reset`` does nothing (the actor has no memory)."""
 
-    def __init__(self, actor: Actor):
-        self.actor = actor
+    def __init__(self, actor: Actor, spec: AgentSpec | None = None):
+        self.actor, self.spec = actor, spec
 
     def reset(self, n: int, mask: np.ndarray | None = None) -> None:
         return None
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         with torch.no_grad():
-            return self.actor(torch.as_tensor(np.asarray(obs, dtype=np.float32))).numpy()
+            act = self.actor(torch.as_tensor(np.asarray(obs, dtype=np.float32))).numpy()
+        return act if self.spec is None else to_action_bounds(self.spec, act)
 
 
 class AgentNets:

@@ -4,13 +4,10 @@ scalars (``trainer_state``), and its restoration (``restore_state``)."""
 from __future__ import annotations
 
 import copy
-import dataclasses
 from collections import deque
 from typing import Any
 
 import numpy as np
-
-from envs.core import WorldState
 
 # The trainer is annotated ``Any``: importing agents.maddpg.trainer here, even for type checking
 # only, would be an import circle (tests/test_layering.py).
@@ -26,10 +23,9 @@ def trainer_state(trainer: Any, copy_: bool = True) -> dict[str, Any]:
         "soo": {"soo_weight": t.soo_weight, "pairing": t.pairing, "aux_loss": t.aux_loss,
                 "soo_log_every": t.soo_log_every},
         "nets": {a: n.state_dict() for a, n in t.nets.items()},
-        "anchor": None if t._anchor is None else t._anchor.state_dict(),
+        "anchor": {a: net.state_dict() for a, net in t._anchor.items()},
         "generators": {k: g.get_state() for k, g in t.generators.items()},
-        "worlds": {"state": {f.name: getattr(t.core.state, f.name) for f in dataclasses.fields(WorldState)},
-                   "rng": t.core.rng.bit_generator.state, "obs_radius": t.cfg.obs_radius},
+        "worlds": t.world.get_state(),
         "obs": dict(t.obs), "ep_return": dict(t.ep_return),
         "ep_returns": {a: list(r) for a, r in t.ep_returns.items()},
         "phi": {a: np.asarray(r.phi) for a, r in t.rewards.items()},
@@ -54,13 +50,18 @@ def restore_state(trainer: Any, state: dict[str, Any]) -> None:
     t.configure_aux(**state["soo"])
     for agent, nets in t.nets.items():
         nets.load_state_dict(state["nets"][agent])
-    if state["anchor"] is not None:
-        t.set_anchor(t.nets["blue"].actor.net)
-        t._anchor.load_state_dict(state["anchor"])
+    anchors = state["anchor"] or {}
+    if anchors and not all(isinstance(v, dict) for v in anchors.values()):
+        anchors = {t.primary: anchors}  # a file of the version with one anchor (blue's)
+    t._anchor = {}
+    for agent, anchor in anchors.items():
+        t.set_anchor(t.nets[agent].actor.net, agent)
+        t._anchor[agent].load_state_dict(anchor)
     t.buffer.load_state_dict(state["buffer"])
     for key, gen in t.generators.items():
         gen.set_state(state["generators"][key])
-    _restore_worlds(t, state["worlds"])
+    t.world.set_state(state["worlds"])
+    t._make_pairings()  # the restored observation radius
     t.obs = dict(state["obs"])
     t.ep_return = {a: np.asarray(r, dtype=np.float64) for a, r in state["ep_return"].items()}
     t.ep_returns = {a: deque(r, maxlen=100) for a, r in state["ep_returns"].items()}
@@ -71,9 +72,3 @@ def restore_state(trainer: Any, state: dict[str, Any]) -> None:
         if hasattr(t.fixed.get(agent), "set_state"):
             t.fixed[agent].set_state(fixed_state)
 
-
-def _restore_worlds(trainer: Any, worlds: dict[str, Any]) -> None:
-    trainer.set_obs_radius(float(worlds["obs_radius"]))
-    trainer.core.state = WorldState(**worlds["state"])
-    trainer.core.rng = np.random.default_rng()
-    trainer.core.rng.bit_generator.state = worlds["rng"]

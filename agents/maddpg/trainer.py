@@ -1,6 +1,8 @@
-"""``MADDPG``: blue and red learn with MADDPG (deterministic actors, centralised critics, off-policy
-replay) from the same batched rollouts of ``DeceptionCore``, driven like an SB3 algorithm
-(``learn``, callbacks, ``logger``). Blue's actor loss can carry SOO or a control loss."""
+"""``MADDPG``: any number of agents learn with MADDPG (deterministic actors, centralised critics,
+off-policy replay) from the same batched rollouts of a world behind the environment seam
+(``envs.seam.BatchedWorld``: ``deception_v0``, the ``simple_adversary`` port, any PettingZoo
+ParallelEnv), driven like an SB3 algorithm (``learn``, callbacks, ``logger``). The good agents' actor
+losses can carry SOO or a control loss."""
 
 from __future__ import annotations
 
@@ -30,28 +32,33 @@ from agents.soo.losses import (ActorActivations, anchor_loss, random_loss,
 from agents.soo.pairing import make_generator, make_pairing
 from agents.soo.ppo import AUX_LOSSES
 from envs.config import DeceptionConfig
-from envs.core import DeceptionCore, reset_outputs
+from envs.deception_world import DeceptionWorld
+from envs.registry import WorldSpec
+from envs.seam import BatchedWorld, to_action_bounds
 
+#: deception_v0's agents (the default world's)
 AGENTS = ("blue", "red")
-ACT_DIM = 2
 #: the dedicated generators, in the order their seeds are spawned from the trainer's seed
 _GENERATORS = ("init", "sample", "noise", "soo")
 
 
 class MADDPG:
-    """MADDPG on ``num_worlds`` worlds of ``cfg``; each learner's critic sees both agents'
-    observations and actions (blue's first). An agent that does not learn is a fixed ``BatchPolicy``
-    acting from its own observation; the critics still see its observation and action.
+    """MADDPG on ``num_worlds`` worlds; each learner's critic sees every agent's observation and
+    action (in the world's agent order). An agent that does not learn is a fixed ``BatchPolicy``
+    acting from its own observation; the critics still see its observation and action. The SOO
+    term goes into the actor loss of every learning agent of the world's ``"good"`` team (blue in
+    ``deception_v0``; the first of them logs without a prefix, the others under ``<agent>/``).
 
-    :param cfg: the worlds (continuous actions)
+    :param cfg: the worlds: a ``DeceptionConfig`` (deception_v0, continuous actions) or a
+        ``WorldSpec`` (any world behind the seam)
     :param num_worlds: worlds stepped at once; every world's step is one env step
     :param settings: the MADDPG hyperparameters
     :param seed: seeds the worlds and the dedicated generators (initial weights, replay sampling,
         exploration noise, SOO pairings); the global RNGs are never used
-    :param learning: the agents that learn
+    :param learning: the agents that learn (None: every agent)
     :param fixed: a ``BatchPolicy`` for every agent that does not learn
     :param reward_scale: factor on both agents' training reward (docs/design.md section 3)
-    :param goal_shaping: k of blue's potential-based goal shaping (0 = none)
+    :param goal_shaping: k of blue's potential-based goal shaping (0 = none; deception_v0 only)
     :param soo_weight: lambda, the weight of the auxiliary loss in blue's actor loss (0 = plain MADDPG)
     :param pairing: the SOO pairing (``agents.soo.pairing.PAIRINGS``)
     :param aux_loss: ``"soo"``, ``"random"`` (noise of SOO's magnitude) or ``"anchor"`` (MSE of the
@@ -61,30 +68,47 @@ class MADDPG:
     :param logger: an SB3 ``Logger`` (default: records, writes nothing)
     """
 
-    def __init__(self, cfg: DeceptionConfig, num_worlds: int = 64,
+    def __init__(self, cfg: DeceptionConfig | WorldSpec, num_worlds: int = 64,
                  settings: MADDPGSettings = MADDPGSettings(), seed: int = 0,
-                 learning: tuple[str, ...] = AGENTS, fixed: dict[str, BatchPolicy] | None = None,
+                 learning: tuple[str, ...] | None = None, fixed: dict[str, BatchPolicy] | None = None,
                  reward_scale: float = 1.0, goal_shaping: float = 0.0, soo_weight: float = 0.0,
                  pairing: str = "self_steps", aux_loss: str = "soo", soo_log_every: int = 10,
                  logger: Logger | None = None):
-        self._check_args(cfg, num_worlds, settings, learning, fixed or {})
+        if not isinstance(num_worlds, (int, np.integer)) or num_worlds < 1:
+            raise ValueError(f"num_worlds must be an int >= 1 (got {num_worlds!r})")
         self.settings, self.num_worlds, self.seed = settings, int(num_worlds), int(seed)
-        self.learning = tuple(a for a in AGENTS if a in learning)
-        self.fixed: dict[str, BatchPolicy] = dict(fixed or {})
-        self.reward_scale, self.goal_shaping = float(reward_scale), float(goal_shaping)
+        self.spec = (WorldSpec("deception_v0", cfg.to_dict()) if isinstance(cfg, DeceptionConfig)
+                     else cfg)
+        if isinstance(cfg, DeceptionConfig) and not cfg.continuous_actions:
+            raise ValueError("cfg.continuous_actions must be True for MADDPG (got False)")
         seeds = np.random.SeedSequence(self.seed).spawn(1 + len(_GENERATORS))
-        self.core = DeceptionCore(cfg, self.num_worlds, int(seeds[0].generate_state(1, np.uint64)[0]))
+        self.world: BatchedWorld = self.spec.make(self.num_worlds,
+                                                  int(seeds[0].generate_state(1, np.uint64)[0]))
+        self.agents = self.world.agent_names
+        learning = self.agents if learning is None else learning
+        self._check_args(num_worlds, settings, learning, fixed or {})
+        self.learning = tuple(a for a in self.agents if a in learning)
+        self.fixed: dict[str, BatchPolicy] = dict(fixed or {})
+        self.soo_agents = tuple(a for a in self.world.team("good") if a in self.learning)
+        self.reward_scale, self.goal_shaping = float(reward_scale), float(goal_shaping)
+        if self.goal_shaping and not isinstance(self.world, DeceptionWorld):
+            raise ValueError(f"goal_shaping applies to deception_v0's blue only (env {self.spec.env})")
         self.generators = {name: make_generator(int(s.generate_state(1, np.uint64)[0]))
                            for name, s in zip(_GENERATORS, seeds[1:])}
-        self.obs_dims = {"blue": cfg.blue_obs_dim, "red": cfg.red_obs_dim}
-        critic_in = sum(self.obs_dims.values()) + ACT_DIM * len(AGENTS)
-        self.nets = {a: AgentNets(self.obs_dims[a], critic_in, ACT_DIM, settings,
+        self.obs_dims = {a.name: a.obs_dim for a in self.world.agents}
+        self.act_dims = {a.name: a.act_dim for a in self.world.agents}
+        critic_in = sum(self.obs_dims.values()) + sum(self.act_dims.values())
+        self.nets = {a: AgentNets(self.obs_dims[a], critic_in, self.act_dims[a], settings,
                                   self.generators["init"]) for a in self.learning}
-        self.buffer = ReplayBuffer(settings.buffer_size, self.obs_dims, ACT_DIM)
-        self.rewards = {"blue": TrainingReward(self.num_worlds, reward_scale, goal_shaping, settings.gamma),
-                        "red": TrainingReward(self.num_worlds, reward_scale, 0.0, settings.gamma)}
+        self.buffer = ReplayBuffer(settings.buffer_size, self.obs_dims, self.act_dims,
+                                   terminal=self.world.may_terminate)
+        shaped = "blue" if isinstance(self.world, DeceptionWorld) else None
+        self.rewards = {a: TrainingReward(self.num_worlds, reward_scale,
+                                          goal_shaping if a == shaped else 0.0, settings.gamma)
+                        for a in self.agents}
         self.soo_weight, self.pairing, self.aux_loss, self.soo_log_every = 0.0, pairing, "soo", 10
-        self._anchor: nn.Sequential | None = None
+        self._anchor: dict[str, nn.Sequential] = {}
+        self._pairings: dict[str, Any] = {}
         self.configure_aux(soo_weight=soo_weight, pairing=pairing, aux_loss=aux_loss,
                            soo_log_every=soo_log_every)
         self.logger = logger if logger is not None else Logger(folder=None, output_formats=[])
@@ -95,25 +119,20 @@ class MADDPG:
         self._next_seed: int | None = None
         self.obs: dict[str, np.ndarray] = {}
         self._fixed_action: dict[str, np.ndarray] = {}
-        self.ep_return = {a: np.zeros(self.num_worlds) for a in AGENTS}
-        self.ep_returns: dict[str, deque] = {a: deque(maxlen=100) for a in AGENTS}
+        self.ep_return = {a: np.zeros(self.num_worlds) for a in self.agents}
+        self.ep_returns: dict[str, deque] = {a: deque(maxlen=100) for a in self.agents}
         self._log: dict[str, list[float]] = {}
 
     # ------------------------------------------------------------------ set-up
 
-    @staticmethod
-    def _check_args(cfg: DeceptionConfig, num_worlds: int, settings: MADDPGSettings,
+    def _check_args(self, num_worlds: int, settings: MADDPGSettings,
                     learning: tuple[str, ...], fixed: dict[str, BatchPolicy]) -> None:
-        if not cfg.continuous_actions:
-            raise ValueError("cfg.continuous_actions must be True for MADDPG (got False)")
-        if not isinstance(num_worlds, (int, np.integer)) or num_worlds < 1:
-            raise ValueError(f"num_worlds must be an int >= 1 (got {num_worlds!r})")
         if num_worlds > settings.buffer_size:
             raise ValueError(f"settings.buffer_size ({settings.buffer_size}) must hold one step of "
                              f"every world (num_worlds={num_worlds})")
-        if not learning or any(a not in AGENTS for a in learning):
-            raise ValueError(f"learning must name one or both of {AGENTS} (got {learning!r})")
-        for agent in AGENTS:
+        if not learning or any(a not in self.agents for a in learning):
+            raise ValueError(f"learning must name some of {self.agents} (got {learning!r})")
+        for agent in self.agents:
             if agent in learning and agent in fixed:
                 raise ValueError(f"fixed['{agent}'] is given, but '{agent}' is in learning={learning!r}")
             if agent not in learning and not isinstance(fixed.get(agent), BatchPolicy):
@@ -127,8 +146,9 @@ class MADDPG:
         weight = self.soo_weight if soo_weight is None else float(soo_weight)
         if not weight >= 0:
             raise ValueError(f"soo_weight must be >= 0 (got {soo_weight!r})")
-        if weight > 0 and "blue" not in self.learning:
-            raise ValueError(f"soo_weight applies to blue's actor: blue must learn (learning={self.learning!r})")
+        if weight > 0 and not self.soo_agents:
+            raise ValueError(f"soo_weight applies to the good agents' actors: one of "
+                             f"{self.world.team('good')} must learn (learning={self.learning!r})")
         aux = self.aux_loss if aux_loss is None else aux_loss
         if aux not in AUX_LOSSES:
             raise ValueError(f"unknown aux_loss {aux!r} (known: {', '.join(AUX_LOSSES)})")
@@ -136,14 +156,31 @@ class MADDPG:
         if not isinstance(every, int) or every < 0:
             raise ValueError(f"soo_log_every must be an int >= 0 (got {soo_log_every!r})")
         self.pairing = self.pairing if pairing is None else pairing
-        self._pairing = make_pairing(self.pairing, self.cfg)
-        if aux == "anchor" and (self.aux_loss != "anchor" or self._anchor is None) and "blue" in self.nets:
-            self.set_anchor(self.nets["blue"].actor.net)
+        self._make_pairings()
+        if aux == "anchor" and (self.aux_loss != "anchor" or not self._anchor):
+            for agent in self.soo_agents:
+                self.set_anchor(self.nets[agent].actor.net, agent)
         self.soo_weight, self.aux_loss, self.soo_log_every = weight, aux, every
 
-    def set_anchor(self, net: nn.Sequential) -> None:
-        """Use a frozen copy of ``net`` (an actor's ``net``) as the ``anchor`` loss's reference."""
-        self._anchor = copy.deepcopy(net).requires_grad_(False)
+    def _make_pairings(self) -> None:
+        """Each SOO agent's pairing: deception_v0's from its config, any other world's from the
+        layout it declares (``soo_slots``)."""
+        self._pairings = {a: make_pairing(self.pairing, self.cfg if isinstance(self.world, DeceptionWorld)
+                                          else self.world, agent=a) for a in self.soo_agents}
+
+    def set_anchor(self, net: nn.Sequential, agent: str | None = None) -> None:
+        """Use a frozen copy of ``net`` (an actor's ``net``) as the ``anchor`` loss's reference for
+        ``agent`` (default: the first good agent)."""
+        self._anchor[agent or self.primary] = copy.deepcopy(net).requires_grad_(False)
+
+    @property
+    def primary(self) -> str:
+        """The agent whose scalars are logged without a prefix: the first good agent that learns
+        (blue in deception_v0), else the first learner."""
+        return self.soo_agents[0] if self.soo_agents else self.learning[0]
+
+    def _prefix(self, agent: str) -> str:
+        return "" if agent == self.primary else f"{agent}/"
 
     def set_logger(self, logger: Logger) -> None:
         self.logger = logger
@@ -156,14 +193,20 @@ class MADDPG:
         return None
 
     @property
-    def cfg(self) -> DeceptionConfig:
-        """The worlds' config (the core's: ``set_obs_radius`` changes it there)."""
-        return self.core.cfg
+    def cfg(self) -> DeceptionConfig | None:
+        """deception_v0's config (the core's: ``set_obs_radius`` changes it there); None for
+        another world."""
+        return self.world.cfg if isinstance(self.world, DeceptionWorld) else None
+
+    @property
+    def core(self):
+        """deception_v0's batched core (``DeceptionCore``)."""
+        return self.world.core
 
     def set_obs_radius(self, radius: float) -> None:
         """Observe with ``radius`` from the next step on (a radius curriculum); pairings follow."""
-        self.core.set_obs_radius(radius)
-        self._pairing = make_pairing(self.pairing, self.cfg)
+        self.world.set_obs_radius(radius)
+        self._make_pairings()
 
     def set_lr(self, lr: float, critic_lr: float | None = None) -> None:
         """Change every learner's learning rates (``critic_lr`` None: ``lr``)."""
@@ -174,23 +217,24 @@ class MADDPG:
         """Start new episodes in every world at the next ``learn`` (reseeded with ``seed``)."""
         self._started, self._next_seed = False, seed
 
-    def actor(self, agent: str = "blue") -> Actor:
-        return self.nets[agent].actor
+    def actor(self, agent: str | None = None) -> Actor:
+        return self.nets[agent or self.primary].actor
 
-    def policy(self, agent: str = "blue") -> ActorPolicy:
-        """The agent's live deterministic actor as a ``BatchPolicy`` (for evaluation)."""
-        return ActorPolicy(self.nets[agent].actor)
+    def policy(self, agent: str | None = None) -> ActorPolicy:
+        """The agent's live deterministic actor as a ``BatchPolicy`` acting in the world's action
+        bounds (for evaluation)."""
+        agent = agent or self.primary
+        return ActorPolicy(self.nets[agent].actor, self.world.spec(agent))
 
     # ------------------------------------------------------------------ worlds
 
     def _start_worlds(self) -> None:
         if self._next_seed is not None:
-            self.core.seed(self._next_seed)
+            self.world.seed(self._next_seed)
             self._next_seed = None
-        self.core.reset()
-        out = reset_outputs(self.cfg, self.core.state)
-        self.obs = {"blue": out.blue_obs, "red": out.red_obs}
-        for agent in AGENTS:
+        out = self.world.reset()
+        self.obs = dict(out.obs)
+        for agent in self.agents:
             self.rewards[agent].start(out.info)
             self.ep_return[agent][:] = 0.0
         for agent, policy in self.fixed.items():
@@ -210,17 +254,19 @@ class MADDPG:
     def _step(self) -> None:
         """One step of every world: act, step, store the transitions, start ended episodes, run
         the updates that have come due."""
-        actions = {a: self._explore(a) if a in self.nets else self._fixed_action[a] for a in AGENTS}
-        res = self.core.step(actions["blue"], actions["red"])
-        env_rewards = {"blue": res.blue_reward, "red": res.red_reward}
-        next_obs = {"blue": res.blue_obs, "red": res.red_obs}
+        actions = {a: self._explore(a) if a in self.nets else self._fixed_action[a] for a in self.agents}
+        res = self.world.step({a: to_action_bounds(self.world.spec(a), act) if a in self.nets else act
+                               for a, act in actions.items()})
+        env_rewards, next_obs = res.rewards, res.obs
         rows: dict[str, np.ndarray] = {}
-        for agent in AGENTS:
+        for agent in self.agents:
             rows[f"reward/{agent}"] = self.rewards[agent](env_rewards[agent], res.info)
             self.ep_return[agent] += env_rewards[agent]
-        dones = res.truncated
+        if self.world.may_terminate:
+            rows["terminated"] = res.terminated.astype(np.float32)
+        dones = res.done
         obs_after = self._start_ended(dones, next_obs)
-        for agent in AGENTS:
+        for agent in self.agents:
             rows[f"obs/{agent}"], rows[f"act/{agent}"] = self.obs[agent], actions[agent]
             rows[f"next_obs/{agent}"] = next_obs[agent]
             rows[f"next_act/{agent}"] = actions[agent]
@@ -243,11 +289,10 @@ class MADDPG:
         returns every agent's observation to act on next."""
         if not dones.any():
             return next_obs
-        self.core.reset_worlds(dones)
-        fresh = reset_outputs(self.cfg, self.core.state)
-        first = {"blue": fresh.blue_obs, "red": fresh.red_obs}
+        fresh = self.world.reset_worlds(dones)
+        first = fresh.obs
         out = {}
-        for agent in AGENTS:
+        for agent in self.agents:
             self.ep_returns[agent].extend(self.ep_return[agent][dones].tolist())
             self.ep_return[agent][dones] = 0.0
             self.rewards[agent].start(fresh.info, dones)
@@ -262,13 +307,13 @@ class MADDPG:
         """One MADDPG update of ``agent`` on its own replay sample: critic, actor (plus blue's
         auxiliary term), soft target updates."""
         b = self.buffer.sample(self.settings.batch_size, self.generators["sample"])
-        obs = [b[f"obs/{a}"] for a in AGENTS]
-        acts = [b[f"act/{a}"] for a in AGENTS]
+        obs = [b[f"obs/{a}"] for a in self.agents]
+        acts = [b[f"act/{a}"] for a in self.agents]
         critic_loss = self._critic_step(agent, b, obs, acts)
         actor_loss = self._actor_step(agent, obs, acts)
         self.nets[agent].soft_update(self.settings.tau)
         self.n_updates[agent] += 1
-        prefix = "" if agent == "blue" else "red/"
+        prefix = self._prefix(agent)
         self._record(f"{prefix}train/critic_loss", critic_loss)
         self._record(f"{prefix}train/actor_loss", actor_loss)
 
@@ -279,19 +324,22 @@ class MADDPG:
         nets = self.nets[agent]
         with torch.no_grad():
             next_acts = [self.nets[a].actor_target(b[f"next_obs/{a}"]) if a in self.nets
-                         else b[f"next_act/{a}"] for a in AGENTS]
-            q_next = nets.critic_target(torch.cat([b[f"next_obs/{a}"] for a in AGENTS] + next_acts, 1))
+                         else b[f"next_act/{a}"] for a in self.agents]
+            q_next = nets.critic_target(torch.cat([b[f"next_obs/{a}"] for a in self.agents] + next_acts, 1))
+            if "terminated" in b:  # a world that can end before its step limit: no bootstrap there
+                q_next = q_next * (1.0 - b["terminated"])
             y = b[f"reward/{agent}"] + self.settings.gamma * q_next
         loss = F.mse_loss(nets.critic(torch.cat(obs + acts, 1)), y)
         _step(nets.critic_opt, loss, nets.critic, self.settings.grad_clip)
         return loss.item()
 
     def _actor_step(self, agent: str, obs: list[torch.Tensor], acts: list[torch.Tensor]) -> float:
-        """Step of the actor on ``-Q(s, mu(s), other actions) + reg`` (blue: plus ``soo_weight`` x
-        the auxiliary loss). Returns the loss without the auxiliary term."""
-        nets, i = self.nets[agent], AGENTS.index(agent)
-        aux_on = agent == "blue" and self.soo_weight > 0
-        log_soo = (agent == "blue" and self.soo_log_every > 0
+        """Step of the actor on ``-Q(s, mu(s), other actions) + reg`` (a good agent: plus
+        ``soo_weight`` x the auxiliary loss). Returns the loss without the auxiliary term."""
+        nets, i = self.nets[agent], self.agents.index(agent)
+        soo_agent = agent in self.soo_agents
+        aux_on = soo_agent and self.soo_weight > 0
+        log_soo = (soo_agent and self.soo_log_every > 0
                    and self.n_updates[agent] % self.soo_log_every == 0)
         known = None
         if aux_on or log_soo:  # keep the hidden activations for the auxiliary term
@@ -307,27 +355,30 @@ class MADDPG:
         finally:
             nets.critic.requires_grad_(True)
         actor_loss = -q.mean() + self.settings.actor_reg * pre.pow(2).mean()
-        aux = self._aux_term(known, aux_on, log_soo) if known is not None else None
+        aux = self._aux_term(agent, known, aux_on, log_soo) if known is not None else None
         loss = actor_loss if aux is None else actor_loss + self.soo_weight * aux
         _step(nets.actor_opt, loss, nets.actor, self.settings.grad_clip)
         return actor_loss.item()
 
-    def _soo(self, known: ActorActivations) -> torch.Tensor | None:
+    def _soo(self, agent: str, known: ActorActivations) -> torch.Tensor | None:
         """The SOO loss on the pairs of ``known.obs`` (None: no pair)."""
-        self_obs, other_obs, rows = self._pairing.pairs(known.obs, self.generators["soo"])
+        self_obs, other_obs, rows = self._pairings[agent].pairs(known.obs, self.generators["soo"])
         if self_obs.shape[0] == 0:
             return None
-        return soo_loss(self.nets["blue"].actor.net, self_obs, other_obs, known=known, rows=rows)
+        return soo_loss(self.nets[agent].actor.net, self_obs, other_obs, known=known, rows=rows)
 
-    def _aux_term(self, known: ActorActivations, aux_on: bool, log_soo: bool) -> torch.Tensor | None:
-        """The auxiliary loss on blue's batch ``known.obs`` (None when off or without pairs);
-        records ``soo/loss`` (logged also when off) and ``soo/aux_loss`` (unweighted, as SOOPPO)."""
-        net = self.nets["blue"].actor.net
+    def _aux_term(self, agent: str, known: ActorActivations, aux_on: bool,
+                  log_soo: bool) -> torch.Tensor | None:
+        """The auxiliary loss on the good agent's batch ``known.obs`` (None when off or without
+        pairs); records ``soo/loss`` (logged also when off) and ``soo/aux_loss`` (unweighted, as
+        SOOPPO), under ``<agent>/`` for a good agent other than the first."""
+        net = self.nets[agent].actor.net
         needs_grad = aux_on and self.aux_loss == "soo"
+        prefix = self._prefix(agent)
         with torch.set_grad_enabled(needs_grad):
-            soo = self._soo(known) if (aux_on and self.aux_loss != "anchor") or log_soo else None
+            soo = self._soo(agent, known) if (aux_on and self.aux_loss != "anchor") or log_soo else None
         if soo is not None:
-            self._record("soo/loss", soo.item())
+            self._record(f"{prefix}soo/loss", soo.item())
         if not aux_on:
             return None
         if self.aux_loss == "soo":
@@ -336,11 +387,11 @@ class MADDPG:
             aux = random_loss(net, known.obs, 0.0 if soo is None else soo.detach(),
                               self.generators["soo"], known=known)
         else:
-            if self._anchor is None:
-                self.set_anchor(net)
-            aux = anchor_loss(net, self._anchor, known.obs, known=known)
+            if agent not in self._anchor:
+                self.set_anchor(net, agent)
+            aux = anchor_loss(net, self._anchor[agent], known.obs, known=known)
         if aux is not None:
-            self._record("soo/aux_loss", aux.item())
+            self._record(f"{prefix}soo/aux_loss", aux.item())
         return aux
 
     def _record(self, key: str, value: float) -> None:
@@ -411,15 +462,14 @@ class MADDPG:
         for key, values in self._log.items():
             self.logger.record(key, float(np.mean(values)))
         self._log = {}
-        for agent in AGENTS:
+        for agent in self.agents:
             if self.ep_returns[agent]:
-                prefix = "" if agent == "blue" else "red/"
+                prefix = self._prefix(agent)
                 self.logger.record(f"{prefix}rollout/ep_rew_mean", float(np.mean(self.ep_returns[agent])))
-                self.logger.record(f"{prefix}rollout/ep_len_mean", float(self.cfg.max_cycles))
+                self.logger.record(f"{prefix}rollout/ep_len_mean", float(self.world.max_cycles))
         for agent, n in self.n_updates.items():
-            self.logger.record(("" if agent == "blue" else "red/") + "train/n_updates", n,
-                               exclude="tensorboard")
-        if "blue" in self.nets:
+            self.logger.record(self._prefix(agent) + "train/n_updates", n, exclude="tensorboard")
+        if self.soo_agents:
             self.logger.record("soo/weight", self.soo_weight)
         elapsed = max(time.time() - t0, 1e-9)
         self.logger.record("time/fps", int((self.num_timesteps - steps0) / elapsed))
@@ -429,7 +479,9 @@ class MADDPG:
 
     def config(self) -> dict[str, Any]:
         """The constructor's arguments (without ``fixed`` and ``logger``) as JSON data."""
-        return {"cfg": dataclasses.asdict(self.core.cfg), "num_worlds": self.num_worlds,
+        world = ({"cfg": dataclasses.asdict(self.cfg)} if isinstance(self.world, DeceptionWorld)
+                 else {"world": self.spec.to_dict()})
+        return {**world, "num_worlds": self.num_worlds,
                 "settings": dataclasses.asdict(self.settings), "seed": self.seed,
                 "learning": list(self.learning), "reward_scale": self.reward_scale,
                 "goal_shaping": self.goal_shaping, "soo_weight": self.soo_weight,
@@ -453,7 +505,7 @@ class MADDPG:
 
     @classmethod
     def load(cls, path: str | os.PathLike, fixed: dict[str, BatchPolicy] | None = None,
-             logger: Logger | None = None, cfg: DeceptionConfig | None = None,
+             logger: Logger | None = None, cfg: DeceptionConfig | WorldSpec | None = None,
              settings: MADDPGSettings | None = None) -> "MADDPG":
         """A trainer rebuilt from ``save(path)`` with its whole training state; the fixed agents'
         policies are passed again (their saved memory is restored into them). ``cfg`` /
@@ -464,7 +516,8 @@ class MADDPG:
         config = tree["config"]
         saved_settings = config.pop("settings")
         saved_settings["hidden"] = tuple(saved_settings["hidden"])
-        saved_cfg = DeceptionConfig(**config.pop("cfg"))
+        saved_cfg = (DeceptionConfig(**config.pop("cfg")) if "cfg" in config
+                     else WorldSpec.from_dict(config.pop("world")))
         trainer = cls(cfg or saved_cfg, settings=settings or MADDPGSettings(**saved_settings),
                       learning=tuple(config.pop("learning")), fixed=fixed, logger=logger, **config)
         trainer.load_state_dict(tree["state"])

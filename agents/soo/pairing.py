@@ -7,12 +7,14 @@ from the global torch / NumPy RNG. To add a pairing: subclass ``Pairing``, regis
 
 from __future__ import annotations
 
+import importlib
 import math
 from typing import NamedTuple
 
 import torch
 
 from envs.config import DeceptionConfig
+from envs.seam import ObsSlot
 
 # Injected distances are scaled by this factor so that red is strictly inside the radius even after the
 # float32 cast of its relative position (a relative shrink of 1e-6: far below anything observable).
@@ -137,15 +139,112 @@ PAIRINGS: dict[str, type[Pairing]] = {
 }
 
 
-def make_pairing(name: str, cfg: DeceptionConfig) -> Pairing:
-    """The pairing registered as ``name`` for the blue observation layout of ``cfg``."""
+class SlotMaskPairing:
+    """``mask`` for a world we did not write (docs/design.md section 2): on the observations in
+    which another team's agent is observed, self = its entries set to the world's "not observed"
+    (``ObsSlot.unseen``, its flag 0), other = the observation as seen. Which entries describe
+    which agent comes from the world (``BatchedWorld.soo_slots``)."""
+
+    name = "mask"
+
+    def __init__(self, slots: tuple[ObsSlot, ...], obs_dim: int):
+        self.slots, self.obs_dim = tuple(slots), int(obs_dim)
+
+    def __call__(self, obs: torch.Tensor, generator: torch.Generator):
+        p = self.pairs(obs, generator)
+        return p.self_obs, p.other_obs
+
+    def hide(self, obs: torch.Tensor) -> torch.Tensor:
+        out = obs.clone()
+        for s in self.slots:
+            out[:, s.start:s.stop] = s.unseen
+            if s.flag is not None:
+                out[:, s.flag] = 0
+        return out
+
+    def observed(self, obs: torch.Tensor) -> torch.Tensor:
+        """(B,) bool: some masked agent is observed (its flag 1, or an entry not ``unseen``)."""
+        seen = torch.zeros(obs.shape[0], dtype=torch.bool)
+        for s in self.slots:
+            seen |= (obs[:, s.flag] > 0.5) if s.flag is not None else (
+                obs[:, s.start:s.stop] != s.unseen).any(dim=1)
+        return seen
+
+    def pairs(self, obs: torch.Tensor, generator: torch.Generator) -> Pairs:
+        if obs.ndim != 2 or obs.shape[1] != self.obs_dim:
+            raise ValueError(f"pairing 'mask' expects observations of shape (B, {self.obs_dim}), "
+                             f"got {tuple(obs.shape)}")
+        seen = self.observed(obs)
+        if bool(seen.all()):
+            return Pairs(self.hide(obs), obs, None)
+        rows = torch.nonzero(seen).squeeze(1)
+        other_obs = obs[rows]
+        return Pairs(self.hide(other_obs), other_obs, rows)
+
+
+class CallablePairing:
+    """A user's pairing ``module:function``: ``function(obs, generator) -> (self_obs, other_obs)``
+    (float tensors of one shape, ``(B', obs_dim)``); draw randomness only from ``generator``."""
+
+    def __init__(self, name: str, fn, obs_dim: int):
+        self.name, self.fn, self.obs_dim = name, fn, int(obs_dim)
+
+    def __call__(self, obs: torch.Tensor, generator: torch.Generator):
+        p = self.pairs(obs, generator)
+        return p.self_obs, p.other_obs
+
+    def pairs(self, obs: torch.Tensor, generator: torch.Generator) -> Pairs:
+        out = self.fn(obs, generator)
+        if not (isinstance(out, tuple) and len(out) == 2 and all(isinstance(t, torch.Tensor) for t in out)):
+            raise ValueError(f"pairing {self.name} must return (self_obs, other_obs) tensors")
+        self_obs, other_obs = out
+        if self_obs.shape != other_obs.shape or self_obs.ndim != 2 or self_obs.shape[1] != self.obs_dim:
+            raise ValueError(f"pairing {self.name} returned shapes {tuple(self_obs.shape)} and "
+                             f"{tuple(other_obs.shape)}; expected two (B', {self.obs_dim})")
+        return Pairs(self_obs, other_obs, None)
+
+
+def load_pairing_function(name: str):
+    """The callable named ``module:function`` (one-line ``ValueError`` if it cannot be had)."""
+    module, _, attr = name.partition(":")
     try:
-        cls = PAIRINGS[name]
-    except (KeyError, TypeError):
-        raise ValueError(
-            f"unknown SOO pairing '{name}' (known: {', '.join(sorted(PAIRINGS))})"
-        ) from None
-    return cls(cfg)
+        fn = getattr(importlib.import_module(module), attr)
+    except ImportError as exc:
+        raise ValueError(f"SOO pairing {name}: module {module} does not import ({exc})") from None
+    except AttributeError:
+        raise ValueError(f"SOO pairing {name}: module {module} has no {attr!r}") from None
+    if not callable(fn):
+        raise ValueError(f"SOO pairing {name}: {attr!r} is not callable")
+    return fn
+
+
+def make_pairing(name: str, cfg, agent: str = "blue"):
+    """The pairing ``name`` for ``agent``'s observations: ``cfg`` a ``DeceptionConfig`` (blue's
+    layout; any of ``PAIRINGS``) or a world behind the seam (``mask`` from its ``soo_slots``; the
+    radius pairings only where it is deception_v0). ``module:function`` is a user's pairing."""
+    if isinstance(name, str) and ":" in name:
+        dim = cfg.blue_obs_dim if isinstance(cfg, DeceptionConfig) else cfg.spec(agent).obs_dim
+        return CallablePairing(name, load_pairing_function(name), dim)
+    if name not in PAIRINGS:
+        raise ValueError(f"unknown SOO pairing '{name}' (known: {', '.join(sorted(PAIRINGS))}, "
+                         "or module:function)")
+    if isinstance(cfg, DeceptionConfig):
+        return PAIRINGS[name](cfg)
+    world = cfg
+    if name != "mask":
+        raise ValueError(f"SOO pairing '{name}' needs an observation radius: env {world.name} has "
+                         "none (use mask, or a module:function pairing)")
+    team = world.spec(agent).team
+    slots = tuple(s for s in world.soo_slots(agent) if world.spec(s.other).team != team)
+    if not slots:
+        raise ValueError(f"SOO pairing 'mask' needs to know where {agent}'s observation describes "
+                         f"another team's agent: env {world.name} declares no such entries "
+                         "(use a module:function pairing)")
+    for s in slots:
+        if not 0 <= s.start < s.stop <= world.spec(agent).obs_dim:
+            raise ValueError(f"SOO slot {s.start}:{s.stop} of {agent} is outside its observation "
+                             f"of {world.spec(agent).obs_dim} values (env {world.name})")
+    return SlotMaskPairing(slots, world.spec(agent).obs_dim)
 
 
 def make_generator(seed: int | None, device: str | torch.device = "cpu") -> torch.Generator:

@@ -40,16 +40,19 @@ TABLE_COLUMNS = ["fake_first_rate", "red_trapped_rate", "deceptive_step_rate", "
 
 def format_table(summary: dict[str, Any]) -> str:
     """Side-by-side table: mean +- 95% CI over seeds, one row per condition."""
-    head = f"{'condition':<18}" + "".join(f"{c:>22}" for c in TABLE_COLUMNS)
+    stats = [e["stats"] for e in summary["conditions"].values()]
+    columns = TABLE_COLUMNS if any(c in s for s in stats for c in TABLE_COLUMNS[:-1]) else \
+        list(dict.fromkeys(k for s in stats for k in s))  # another env: its own metrics
+    head = f"{'condition':<18}" + "".join(f"{c:>22}" for c in columns)
     lines = [head, "-" * len(head)]
     for cond, entry in summary["conditions"].items():
         cells = []
-        for col in TABLE_COLUMNS:
+        for col in columns:
             st = entry["stats"].get(col)
             if st is None:
                 cells.append(f"{'-':>22}")
                 continue
-            digits = 1 if col == "blue_return" else 3
+            digits = 1 if col.endswith("_return") else 3
             cells.append(f"{st['mean']:>13.{digits}f} ± {st['ci95']:<6.{digits}f}")
         lines.append(f"{cond + ' (' + str(entry['n_seeds']) + ')':<18}" + "".join(cells))
     return "\n".join(lines)

@@ -80,6 +80,16 @@ class Job:
                               blind=self.spec.blind)
 
     @property
+    def world_spec(self):
+        """The world the job trains in, on any env (``envs.registry.WorldSpec``)."""
+        return self.config.world_spec(self.condition)
+
+    @property
+    def on_deception(self) -> bool:
+        """Whether the job trains on deception_v0 (its ``env_config`` is defined)."""
+        return self.config.env_id == "deception_v0"
+
+    @property
     def budget(self) -> int:
         """The job's env steps: the fine-tune budget for a fine-tune condition."""
         return self.config.finetune_timesteps if self.spec.finetune else self.config.timesteps

@@ -1,11 +1,12 @@
 """The MADDPG learner (``--algo maddpg``), an implementation of the ``Learner`` seam
-(soo_rl/training/learner.py) over ``agents.maddpg.MADDPG``: blue and red learn together
-(``--red joint``), or blue alone against a fixed red (the scripted follower, a frozen red).
+(soo_rl/training/learner.py) over ``agents.maddpg.MADDPG``, on any world behind the environment seam
+(``Job.world_spec``): every agent learns (``--red joint``), or the good agents learn against fixed
+adversaries (deception_v0: the scripted follower, a frozen red; another env: ``module:factory``).
 
-Files: ``model.zip`` (blue's networks) and, when red learns, ``red.zip`` (red's), each loadable on
-its own (``agents.maddpg.MADDPGAgent``); while the job runs, ``checkpoint.zip``, the trainer's whole
-state with its replay buffer: the trainer draws from its own generators only, so a job resumed from
-it continues bit-identically, with no sidecar.
+Files: ``model.zip`` (the first good agent's networks: blue's) and ``<agent>.zip`` for every other
+learning agent (``red.zip``), each loadable on its own (``agents.maddpg.MADDPGAgent``); while the
+job runs, ``checkpoint.zip``, the trainer's whole state with its replay buffer: the trainer draws
+from its own generators only, so a job resumed from it continues bit-identically, with no sidecar.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from agents.maddpg.networks import ActorPolicy
 from agents.maddpg.trainer import MADDPG
 from agents.scripted import BatchPolicy
 from soo_rl.evaluation.evaluate import make_red
+from soo_rl.evaluation.world_eval import fixed_policies, world_agents
 from soo_rl.storage.checkpoints import CheckpointError, load_model, write_atomic
 from soo_rl.training.jobs import MODEL, Job
 from soo_rl.training.ppo import FINETUNE_SEED_OFFSET
@@ -31,7 +33,8 @@ class MADDPGLearner:
 
     def __init__(self, job: Job, trainer: MADDPG, start: int, next_eval: int | None = None,
                  pending_logs: dict[str, dict] | None = None):
-        self.job, self.cfg, self.trainer = job, job.env_config, trainer
+        self.job, self.trainer = job, trainer
+        self.cfg = job.env_config if job.on_deception else None
         self.blue = trainer  # the callbacks' model: num_timesteps, logger
         self.start, self.next_eval = start, next_eval
         self._pending_logs = pending_logs or {}
@@ -39,8 +42,9 @@ class MADDPGLearner:
 
     @classmethod
     def final_files(cls, job: Job) -> tuple[str, ...]:
-        """``model.zip``, and ``red.zip`` when red learns."""
-        return (MODEL, "red.zip") if "red" in _roles(job, load=False)[0] else (MODEL,)
+        """``model.zip``, and ``<agent>.zip`` of every other learning agent (``red.zip``)."""
+        learning, primary = _roles(job, load=False)[0], _primary(job)
+        return (MODEL,) + tuple(agent_file(a) for a in learning if a != primary)
 
     # --- building ----------------------------------------------------------------------------
     @classmethod
@@ -60,14 +64,20 @@ class MADDPGLearner:
         trainer = _trainer(job, learning, fixed, seed)
         start = 0
         if cond.finetune:
-            red_from_deceptive = "red" in learning and not job.red_starts_new
+            primary = trainer.primary
             if not cond.fresh:
                 blue = load_model(job.init_path, MADDPGAgent)
-                trainer.nets["blue"].load_state_dict(blue.nets_state)
+                trainer.nets[primary].load_state_dict(blue.nets_state)
                 start = trainer.num_timesteps = blue.num_timesteps
-            if red_from_deceptive:
-                trainer.nets["red"].load_state_dict(
-                    load_model(job.init_path.with_name("red.zip"), MADDPGAgent).nets_state)
+            others = [a for a in learning if a != primary]
+            # a fresh (as_coded) job: the other good agents start new too; the adversaries
+            # continue the deceptive job's unless --as-coded-red fresh
+            for agent in others:
+                if (agent in trainer.soo_agents and cond.fresh) or (
+                        agent not in trainer.soo_agents and job.red_starts_new):
+                    continue
+                trainer.nets[agent].load_state_dict(
+                    load_model(job.init_path.with_name(agent_file(agent)), MADDPGAgent).nets_state)
             # the extra loss from the loaded weights (anchor_ft: a frozen copy of the deceptive actor)
             trainer.configure_aux(soo_weight=job.weight, aux_loss=cond.aux_loss,
                                   pairing=exp.pairing)
@@ -86,23 +96,36 @@ class MADDPGLearner:
     def check_start(cls, job: Job) -> None:
         if not job.spec.fresh:
             load_model(job.init_path, MADDPGAgent)
-        if job.config.red == "joint" and not job.red_starts_new:  # learning on, or frozen
-            load_model(job.init_path.with_name("red.zip"), MADDPGAgent)
+        if job.config.red == "joint":  # the other agents' files: learning on, or frozen
+            names, teams = world_agents(job.world_spec)
+            for agent in [a for a in names if a != _primary(job)]:
+                good = teams[agent] == "good"
+                if (good and not job.spec.fresh) or (not good and not job.red_starts_new):
+                    load_model(job.init_path.with_name(agent_file(agent)), MADDPGAgent)
 
     # --- what the job's loop asks ----------------------------------------------------------------
     def models(self) -> list:
         return [self.trainer]
 
     def eval_blue(self) -> MADDPGAgent:
-        """Blue's live actor with the face of a loaded agent (what evaluations play)."""
-        return _live_agent(self.trainer, "blue")
+        """The first good agent's live actor (blue's) with the face of a loaded agent (what
+        evaluations play)."""
+        return _live_agent(self.trainer, self.trainer.primary)
 
     def red_policy(self) -> BatchPolicy:
-        """The job's own red (deterministic) when red learns; else the fixed red."""
+        """deception_v0: the job's own red (deterministic) when red learns; else the fixed red."""
         if "red" in self.trainer.learning:
             return self.trainer.policy("red")
         fixed = self.trainer.fixed["red"]
         return fixed if self.job.config.red == "joint" else make_red(self.job.config.red, self.cfg)
+
+    def eval_policies(self) -> dict[str, BatchPolicy]:
+        """Every agent's policy in an evaluation on any world: the learners' live actors
+        (deterministic), the fixed agents' policies (new ones, as evaluations of deception_v0's
+        red)."""
+        fixed = _roles(self.job)[1] if self.job.config.red != "joint" else self.trainer.fixed
+        return {a: self.trainer.policy(a) if a in self.trainer.learning else fixed[a]
+                for a in self.trainer.agents}
 
     def learn(self, steps: int, callback: BaseCallback, reset_num_timesteps: bool) -> None:
         self.trainer.learn(steps, callback=callback, reset_num_timesteps=reset_num_timesteps)
@@ -141,12 +164,13 @@ class MADDPGLearner:
         them), and ``save_checkpoint`` saves it as it is."""
 
     def save_final(self) -> None:
-        """Red's ``red.zip`` (when red learns) before blue's ``model.zip``."""
+        """The other learning agents' ``<agent>.zip`` (``red.zip``) before blue's ``model.zip``."""
         extra = {"job_start_timesteps": self.start}
-        for agent, name in (("red", "red.zip"), ("blue", MODEL)):
-            if agent in self.trainer.learning:
-                write_atomic(self.job.out_dir / name,
-                             lambda p, a=agent: save_agent(p, self.trainer, a, extra))
+        primary = self.trainer.primary
+        for agent in [a for a in self.trainer.learning if a != primary] + [primary]:
+            name = MODEL if agent == primary else agent_file(agent)
+            write_atomic(self.job.out_dir / name,
+                         lambda p, a=agent: save_agent(p, self.trainer, a, extra))
 
     def remove_checkpoints(self) -> None:
         self.job.checkpoint_path.unlink(missing_ok=True)
@@ -161,23 +185,47 @@ def _pending(logger: Logger) -> dict[str, dict]:
                          if k in logger.name_to_excluded}}
 
 
+def agent_file(agent: str) -> str:
+    """The file of a finished job's learning agent other than the first good one."""
+    return f"{agent}.zip"
+
+
+def _primary(job: Job) -> str:
+    """The first good agent (blue on deception_v0)."""
+    names, teams = world_agents(job.world_spec)
+    return next(a for a in names if teams[a] == "good")
+
+
 def _roles(job: Job, load: bool = True) -> tuple[tuple[str, ...], dict[str, BatchPolicy]]:
-    """Who learns, and (``load``) the fixed red's policy when red does not: a scripted or frozen
-    red; in a joint run's fine-tune with ``--finetune-red frozen``, the deceptive job's red actor."""
-    exp, cfg = job.config, job.env_config
+    """Who learns, and (``load``) the fixed agents' policies: deception_v0's scripted or frozen red;
+    another env's adversaries from ``--red module:factory``; in a joint run's fine-tune with
+    ``--finetune-red frozen``, the deceptive job's adversary actors."""
+    exp = job.config
+    if job.on_deception:
+        if exp.red != "joint":
+            return ("blue",), {"red": make_red(exp.red, job.env_config)} if load else {}
+        if job.spec.finetune and exp.finetune_red == "frozen":
+            red = load_model(job.init_path.with_name("red.zip"), MADDPGAgent) if load else None
+            return ("blue",), {"red": ActorPolicy(red.actor)} if load else {}
+        return ("blue", "red"), {}
+    names, teams = world_agents(job.world_spec)
+    good = tuple(a for a in names if teams[a] == "good")
     if exp.red != "joint":
-        return ("blue",), {"red": make_red(exp.red, cfg)} if load else {}
+        return good, fixed_policies(exp.red, job.world_spec) if load else {}
     if job.spec.finetune and exp.finetune_red == "frozen":
-        red = load_model(job.init_path.with_name("red.zip"), MADDPGAgent) if load else None
-        return ("blue",), {"red": ActorPolicy(red.actor)} if load else {}
-    return ("blue", "red"), {}
+        if not load:
+            return good, {}
+        return good, {a: ActorPolicy(load_model(job.init_path.with_name(agent_file(a)),
+                                                MADDPGAgent).actor, job.world_spec.make(1, 0).spec(a))
+                      for a in names if a not in good}
+    return names, {}
 
 
 def _trainer(job: Job, learning: tuple[str, ...], fixed: dict[str, BatchPolicy],
              seed: int) -> MADDPG:
     exp = job.config
     settings, extra = exp.maddpg_settings()
-    return MADDPG(job.env_config, extra["n_envs"], settings, seed=seed, learning=learning,
+    return MADDPG(job.world_spec, extra["n_envs"], settings, seed=seed, learning=learning,
                   fixed=fixed, reward_scale=extra["reward_scale"], goal_shaping=exp.goal_shaping,
                   soo_weight=0.0 if job.spec.finetune else job.weight, pairing=exp.pairing,
                   aux_loss="soo" if job.spec.finetune else job.spec.aux_loss)  # a fine-tune's: after
@@ -195,7 +243,11 @@ def _read(path, kind: str) -> tuple[dict[str, Any], Any]:
 
 
 def _live_agent(trainer: MADDPG, agent: str) -> MADDPGAgent:
+    spec = trainer.world.spec(agent)
+    world = ({"env_config": trainer.cfg.to_dict()} if trainer.cfg is not None
+             else {"world": trainer.spec.to_dict()})
     data = {"agent": agent, "num_timesteps": trainer.num_timesteps,
-            "observation_space": {"_shape": [trainer.obs_dims[agent]]},
-            "env_config": trainer.cfg.to_dict(), "pairing": trainer.pairing}
+            "observation_space": {"_shape": [trainer.obs_dims[agent]]}, **world,
+            "action_space": {"low": list(spec.act_low), "high": list(spec.act_high)},
+            "pairing": trainer.pairing}
     return MADDPGAgent(trainer.actor(agent), data, {})

@@ -23,6 +23,7 @@ from soo_rl.errors import one_line
 from soo_rl.evaluation.evaluate import evaluate_model
 from soo_rl.evaluation.metrics import METRIC_TAGS, RED_TAGS
 from soo_rl.evaluation.playback import episode_strip
+from soo_rl.evaluation.world_eval import evaluate_world, world_strip
 from soo_rl.storage.checkpoints import write_json_atomic
 from soo_rl.training.finite import NonFinite, check_model_finite, params_finite
 from soo_rl.training.jobs import METRICS, Job, NonFiniteError, TrainingInterrupted, read_metrics
@@ -43,8 +44,9 @@ class EvalCallback(BaseCallback):
                  models: Callable[[], list] | None = None,
                  episode_image: Callable[[], np.ndarray] | None = None,
                  snapshot: Callable[[], dict] | None = None,
-                 resume_next_eval: int | None = None):
+                 resume_next_eval: int | None = None, tags: dict[str, str] | None = None):
         super().__init__()
+        self.tags = METRIC_TAGS if tags is None else tags  # each metric's TensorBoard tag
         # the training state at the last rollout start (saved with the checkpoint, so that a
         # resume is bit-identical) and the evaluation step restored from it
         self.snapshot, self.state = snapshot, None
@@ -65,8 +67,8 @@ class EvalCallback(BaseCallback):
             self.logger.record("eval/episode", Image(self.episode_image(), "HWC"),
                                exclude=("stdout", "log", "json", "csv"))
         for key, value in metrics.items():
-            self.logger.record(METRIC_TAGS.get(key, "soo/value_eval" if key == "soo_value_eval"
-                                                 else f"eval/{key}"), value)
+            self.logger.record(self.tags.get(key, "soo/value_eval" if key == "soo_value_eval"
+                                             else f"eval/{key}"), value)
             if key in RED_TAGS:
                 self.logger.record(RED_TAGS[key], value)
         self.logger.dump(self.model.num_timesteps)
@@ -171,22 +173,15 @@ def run_job(job: Job, progress: ProgressFn | None = None,
 def _learn(job: Job, learner: Learner, remaining: int, resumed: bool,
            progress: ProgressFn | None, should_stop: StopFn | None) -> dict[str, float]:
     """Train for the ``remaining`` steps with evaluations and checkpoints; the final evaluation."""
-    exp, cfg, model = job.config, job.env_config, learner.blue
+    exp, model = job.config, learner.blue
     finetune = job.spec.finetune
-
-    def job_eval() -> dict[str, float]:
-        return evaluate_model(learner.eval_blue(), cfg, learner.red_policy(), exp.eval_episodes,
-                              exp.eval_seed, exp.pairing)
-
-    def episode_image() -> np.ndarray:
-        return episode_strip(cfg, SB3Policy(learner.eval_blue()), learner.red_policy(),
-                             exp.eval_seed)
+    job_eval, episode_image, tags = _evaluation(job, learner)
 
     callback = EvalCallback(job_eval, exp.eval_every, progress, should_stop,
                             learner.save_checkpoint, origin=learner.start,
                             models=learner.models, snapshot=learner.snapshot,
                             resume_next_eval=learner.next_eval if resumed else None,
-                            episode_image=episode_image)
+                            episode_image=episode_image, tags=tags)
     callbacks: list[BaseCallback] = [callback]
     if exp.radius_curriculum and not finetune:  # first: the rollout's radius is set before it
         callbacks.insert(0, RadiusCurriculum(exp, learner.set_obs_radius, origin=learner.start))
@@ -218,6 +213,29 @@ def _learn(job: Job, learner: Learner, remaining: int, resumed: bool,
         if not params_finite(model):
             raise _non_finite_error(job, model, "policy parameters") from None
         raise
+
+
+def _evaluation(job: Job, learner: Learner) -> tuple[Callable[[], dict[str, float]],
+                                                    Callable[[], np.ndarray], dict[str, str]]:
+    """The job's evaluation, its TensorBoard episode strip and its metrics' tags: deception_v0's
+    blue against its red (docs/design.md section 4), or, on another env, every agent of the
+    world with the world's own metrics (``soo_rl.evaluation.world_eval``)."""
+    exp = job.config
+    if job.on_deception:
+        cfg = job.env_config
+        return (lambda: evaluate_model(learner.eval_blue(), cfg, learner.red_policy(),
+                                       exp.eval_episodes, exp.eval_seed, exp.pairing),
+                lambda: episode_strip(cfg, SB3Policy(learner.eval_blue()), learner.red_policy(),
+                                      exp.eval_seed), METRIC_TAGS)
+    spec = job.world_spec
+
+    def job_eval() -> dict[str, float]:
+        blue = learner.eval_blue()
+        return evaluate_world(spec, learner.eval_policies(), exp.eval_episodes, exp.eval_seed,
+                              soo_agent=blue.agent, soo_net=blue.policy, pairing=exp.pairing)
+
+    tags = spec.make(1, 0).metric_tags
+    return (job_eval, lambda: world_strip(spec, learner.eval_policies(), exp.eval_seed), tags)
 
 
 def _set_aside_stale_logs(out: Path) -> None:

@@ -1,0 +1,106 @@
+"""``DeceptionWorld``: our physical-deception core (``DeceptionCore``) behind the environment seam
+(``envs.seam``). Blue is the good agent, red the adversary; the reward modes are the core's; blue's
+observation describes red in ``DeceptionConfig.blue_red_slice`` with the visible flag beside it.
+
+It only translates: every number comes from ``DeceptionCore`` (steps are the core's own, so a
+learner through the seam trains exactly as one that drives the core directly)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from envs.config import REWARD_MODES, DeceptionConfig
+from envs.core import DeceptionCore, StepResult, WorldState, reset_outputs, sample_worlds
+from envs.seam import AgentSpec, BatchedWorld, ObsSlot, WorldStep
+
+
+class DeceptionWorld(BatchedWorld):
+    """N worlds of ``deception_v0`` (continuous actions)."""
+
+    name = "deception_v0"
+    reward_modes = REWARD_MODES
+    may_terminate = False
+
+    def __init__(self, cfg: DeceptionConfig, num_worlds: int = 1, seed: int | None = None):
+        if not cfg.continuous_actions:
+            raise ValueError("DeceptionWorld needs continuous_actions=True (Box actions)")
+        self.core = DeceptionCore(cfg, num_worlds, seed)
+        self.num_worlds = int(num_worlds)
+        self.agents = (AgentSpec("blue", "good", cfg.blue_obs_dim, (-1.0, -1.0), (1.0, 1.0)),
+                       AgentSpec("red", "adversary", cfg.red_obs_dim, (-1.0, -1.0), (1.0, 1.0)))
+
+    @property
+    def cfg(self) -> DeceptionConfig:
+        return self.core.cfg
+
+    @property
+    def max_cycles(self) -> int:  # type: ignore[override]
+        return self.cfg.max_cycles
+
+    @property
+    def reward_mode(self) -> str:  # type: ignore[override]
+        return self.cfg.reward_mode
+
+    @property
+    def obs_radius(self) -> float:  # type: ignore[override]
+        return self.cfg.obs_radius
+
+    def set_obs_radius(self, radius: float) -> None:
+        self.core.set_obs_radius(radius)
+
+    # --- stepping ----------------------------------------------------------------------------
+    def seed(self, seed: int | None) -> None:
+        self.core.seed(seed)
+
+    def reset(self, seed: int | None = None) -> WorldStep:
+        if seed is not None:
+            self.core.seed(seed)
+        self.core.state = _fresh(self.core)
+        return _world_step(reset_outputs(self.cfg, self.core.state))
+
+    def reset_worlds(self, mask: np.ndarray) -> WorldStep:
+        self.core.reset_worlds(mask)
+        return _world_step(reset_outputs(self.cfg, self.core.state))
+
+    def step(self, actions: dict[str, np.ndarray]) -> WorldStep:
+        return _world_step(self.core.step(actions["blue"], actions["red"]))
+
+    # --- what learners read ------------------------------------------------------------------
+    def soo_slots(self, agent: str) -> tuple[ObsSlot, ...]:
+        if agent != "blue":
+            return ()
+        s = self.cfg.blue_red_slice
+        return (ObsSlot("blue", "red", s.start, s.stop, 0.0, self.cfg.blue_visible_index),)
+
+    def get_state(self) -> dict[str, Any]:
+        return {"state": {f.name: getattr(self.core.state, f.name)
+                          for f in dataclasses.fields(WorldState)},
+                "rng": self.core.rng.bit_generator.state, "obs_radius": self.cfg.obs_radius}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.set_obs_radius(float(state["obs_radius"]))
+        self.core.state = WorldState(**state["state"])
+        self.core.rng = np.random.default_rng()
+        self.core.rng.bit_generator.state = state["rng"]
+
+    def render(self, world: int = 0) -> np.ndarray:
+        from envs.render import DeceptionRenderer
+
+        renderer = DeceptionRenderer(self.cfg, "rgb_array")
+        hud = {"step": int(self.core.state.t[world]), "returns": {"blue": 0.0, "red": 0.0},
+               "trapped": bool(self.core.state.trapped[world])}
+        return renderer.draw(self.core.state, world, hud)
+
+
+def _fresh(core: DeceptionCore) -> WorldState:
+    return sample_worlds(core.cfg, core.n, core.rng)
+
+
+def _world_step(res: StepResult) -> WorldStep:
+    return WorldStep(obs={"blue": res.blue_obs, "red": res.red_obs},
+                     rewards={"blue": res.blue_reward, "red": res.red_reward},
+                     truncated=res.truncated, terminated=np.zeros_like(res.truncated),
+                     info=res.info)
