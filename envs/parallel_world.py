@@ -136,6 +136,13 @@ class Mpe2Hooks(EnvHooks):
 HOOKS: dict[str, Callable[..., EnvHooks]] = {}
 
 
+def _known_hooks(key: str) -> None:
+    """Register the hooks this package has for ``key`` (imported on first use: the port's module
+    imports this one)."""
+    if key == "mpe2.simple_adversary_v3" and key not in HOOKS:
+        import envs.adversary.mpe2_hooks  # noqa: F401 - registers AdversaryHooks
+
+
 def _accepts(fn: Any, name: str, var_kw: bool = True) -> bool:
     try:
         params = inspect.signature(fn).parameters.values()
@@ -177,6 +184,7 @@ class ParallelWorld(BatchedWorld):
         self.max_cycles = self._max_cycles(max_cycles)
 
         key = spec[:-len(":parallel_env")] if spec.endswith(":parallel_env") else spec
+        _known_hooks(key)
         if hooks is None and key in HOOKS:
             hooks = HOOKS[key](**self.env_kwargs)
         elif hooks is None and type(env0.unwrapped).__module__.startswith("mpe2."):

@@ -2,6 +2,7 @@
 
     python experiments/train_ppo_soo.py                    # default preset
     python experiments/train_ppo_soo.py --preset smoke     # < 1 minute, for a first look / tests
+    python experiments/train_ppo_soo.py --env-id simple_adversary   # MPE's physical deception
     python experiments/train_ppo_soo.py --resume runs/<run>   # continue after Ctrl-C / a crash
                                                            # (bit-identical to no interruption)
     tensorboard --logdir runs/                             # every condition overlaid
@@ -24,26 +25,15 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from experiments.cli import (  # noqa: E402
-    EXIT_BAD_INPUT,
-    OneLineParser,
-    UsageError,
-    add_backend_flags,
-    add_config_flags,
-    add_env_ppo_flags,
-    apply_config_flags,
-    check_workers,
-    env_overrides,
-    flag_name,
-    one_line,
-    where,
-)
+    EXIT_BAD_INPUT, OneLineParser, UsageError, add_backend_flags, add_config_flags, add_env_ppo_flags,
+    apply_config_flags, check_workers, env_overrides, flag_name, moved_to_env, one_line, where)
 from envs.config import ConfigError  # noqa: E402
 from soo_rl.config import PRESETS, ExperimentConfig  # noqa: E402
 from soo_rl.running.baselines import check_baselines, copy_baselines, load_baselines  # noqa: E402
 from soo_rl.running.experiment import PROG, check_red, prepare_run_dir, read_run, run_experiment  # noqa: E402
 
 #: the ExperimentConfig fields that are flags (in --help order); taken from config.json with --resume
-CONFIG_FIELDS = ("seeds", "timesteps", "finetune_timesteps", "soo_weight", "anchor_weight",
+CONFIG_FIELDS = ("env_id", "seeds", "timesteps", "finetune_timesteps", "soo_weight", "anchor_weight",
                  "goal_shaping", "conditions", "finetune_reward", "pairing", "algo", "red",
                  "finetune_red", "as_coded_red", "joint_alternate", "radius_curriculum")
 EVAL_FIELDS = ("eval_episodes", "eval_every", "eval_seed")
@@ -103,6 +93,7 @@ def config_from_args(args: argparse.Namespace,
     """The preset (or ``base``: the run of ``--baselines-from``) with the given flags applied;
     ``ExperimentConfig`` validates them."""
     exp = base or PRESETS[getattr(args, "preset", "default")]
+    exp = moved_to_env(exp, args.env_id)  # another env: its own defaults, then the flags
     changes = {"env": {"obs_radius": args.obs_radius}} if args.obs_radius is not None else {}
     check_workers(args)
     exp = apply_config_flags(args, exp, CONFIG_FIELDS + EVAL_FIELDS,

@@ -330,13 +330,15 @@ class ExperimentConfig:
 
     def for_env(self, env_id: str) -> "ExperimentConfig":
         """This config moved to ``env_id``: on another env than deception_v0 the settings made for
-        ours (``ENV_DEFAULTS``) give way to that env's own reward and layout, and MADDPG's reward
-        scale to 1 (the env's reward as it is)."""
+        ours (``ENV_DEFAULTS``) give way to that env's own reward and layout, the ``blind``
+        condition (ours alone) is dropped and MADDPG's reward scale is 1 (the env's reward as it
+        is)."""
         if env_id == self.env_id:
             return self
         if env_id == DECEPTION:
             return self.replace(env_id=env_id)
-        return dataclasses.replace(self, env_id=env_id, **ENV_DEFAULTS,
+        return dataclasses.replace(self, env_id=env_id, **ENV_DEFAULTS, finetune_reward="deceptive",
+                                   conditions=tuple(c for c in self.conditions if c != "blind"),
                                    maddpg={"reward_scale": 1.0, **self.maddpg})
 
     def world_spec(self, condition: str):

@@ -25,7 +25,11 @@ PROG = "train_ppo_soo.py"
 
 
 def check_red(exp: ExperimentConfig) -> None:
-    """A PPO red checkpoint must exist, load, and match red's observation layout."""
+    """A PPO red checkpoint must exist, load, and match red's observation layout; on another env,
+    the world must build for every condition (``check_world``)."""
+    if exp.env_id != "deception_v0":
+        check_world(exp)
+        return
     if exp.red in ("follower", "joint"):
         return
     try:
@@ -34,6 +38,27 @@ def check_red(exp: ExperimentConfig) -> None:
         make_red(exp.red, exp.env_config())
     except CheckpointError as exc:
         raise UsageError(f"--red: {exc}") from None
+
+
+def check_world(exp: ExperimentConfig) -> None:
+    """Before anything is written: the env imports and builds with its arguments in every
+    condition's reward mode, its spaces can be trained, the fixed adversaries (``--red
+    module:factory``) load, and the pairing fits every good agent's observation; each failure is
+    one ``UsageError`` line."""
+    from agents.soo.pairing import make_pairing
+    from soo_rl.evaluation.world_eval import fixed_policies
+
+    try:
+        for condition in exp.conditions:
+            world = exp.world_spec(condition).make(1, 0)
+        if exp.red != "joint":
+            fixed_policies(exp.red, exp.world_spec(exp.conditions[0]))
+        for agent in world.team("good"):
+            make_pairing(exp.pairing, world, agent=agent)
+        if not world.team("good"):
+            raise ValueError(f"env {exp.env_id} has no agent of team 'good' to train with SOO")
+    except (ValueError, TypeError, ImportError) as exc:
+        raise UsageError(f"--env-id {exp.env_id}: {exc}") from None
 
 
 def prepare_run_dir(out: Path, overwrite: bool) -> RunLock:

@@ -1,0 +1,148 @@
+"""Speed of the ``simple_adversary`` port (``envs.adversary``) against mpe2's own
+``simple_adversary_v3.parallel_env(continuous_actions=True)``, measured in the same run.
+
+* batched: N worlds of ``AdversaryWorld`` (one ``step`` call for all) against N mpe2 envs stepped
+  one after another, with the same pre-generated float32 actions (made, and put into the dicts
+  each API takes, outside the timed loops); finished episodes restart inside the loops;
+* PettingZoo: one world through the ParallelEnv API (``envs.adversary.adversary_v0``) against
+  mpe2's, with actions sampled from the action spaces inside the loop (as an RLlib / TorchRL user
+  steps it), and with pre-made actions.
+
+Rates are env steps per second (N per batched step); each figure is the median of ``repeats``
+timings, port and mpe2 alternating so that a load change hits both. CLI:
+experiments/bench_adversary.py.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+from envs.adversary import AdversaryConfig, AdversaryWorld
+from envs.adversary.core import ACT_DIM, agent_names
+
+
+def make_actions(steps: int, n_worlds: int, n_agents: int, seed: int = 0) -> np.ndarray:
+    """(steps, N, A, 5) float32 actions uniform in [0, 1), adversary first."""
+    return np.random.default_rng(seed).random((steps, n_worlds, n_agents, ACT_DIM), np.float32)
+
+
+def _mpe2_env(cfg: AdversaryConfig):
+    from mpe2 import simple_adversary_v3
+
+    return simple_adversary_v3.parallel_env(N=cfg.n_good, max_cycles=cfg.max_cycles,
+                                            continuous_actions=True)
+
+
+def port_batched(cfg: AdversaryConfig, actions: np.ndarray) -> Callable[[], float]:
+    """A timing of ``AdversaryWorld`` over ``actions`` (T, N, A, 5): env steps/s."""
+    steps, n = actions.shape[:2]
+    names = agent_names(cfg)
+    world = AdversaryWorld(cfg, n, seed=0)
+    rows = [{a: actions[t, :, j] for j, a in enumerate(names)} for t in range(steps)]
+
+    def run() -> float:
+        world.reset(seed=0)
+        t0 = time.perf_counter()
+        for row in rows:
+            done = world.step(row).done
+            if done.any():
+                world.reset_worlds(done)
+        return n * steps / (time.perf_counter() - t0)
+
+    return run
+
+
+def mpe2_batched(cfg: AdversaryConfig, actions: np.ndarray) -> Callable[[], float]:
+    """A timing of N mpe2 envs stepped one after another over ``actions`` (T, N, A, 5)."""
+    steps, n = actions.shape[:2]
+    names = agent_names(cfg)
+    envs = [_mpe2_env(cfg) for _ in range(n)]
+    rows = [[{a: actions[t, k, j] for j, a in enumerate(names)} for k in range(n)]
+            for t in range(steps)]
+
+    def run() -> float:
+        for k, env in enumerate(envs):
+            env.reset(seed=k)
+        t0 = time.perf_counter()
+        for row in rows:
+            for env, act in zip(envs, row):
+                if not env.agents:
+                    env.reset()
+                env.step(act)
+        return n * steps / (time.perf_counter() - t0)
+
+    return run
+
+
+def pettingzoo_loop(env: Any, steps: int, actions: np.ndarray | None) -> Callable[[], float]:
+    """A timing of one ParallelEnv for ``steps`` steps: actions sampled from its action spaces in
+    the loop (``actions`` None), else taken from ``actions`` (T, 1, A, 5) as prepared dicts."""
+    names = list(env.possible_agents)
+    rows = None if actions is None else [
+        {a: actions[t % len(actions), 0, j] for j, a in enumerate(names)} for t in range(steps)]
+
+    def run() -> float:
+        env.reset(seed=0)
+        t0 = time.perf_counter()
+        if rows is None:
+            for _ in range(steps):
+                if not env.agents:
+                    env.reset()
+                env.step({a: env.action_space(a).sample() for a in env.agents})
+        else:
+            for row in rows:
+                if not env.agents:
+                    env.reset()
+                env.step(row)
+        return steps / (time.perf_counter() - t0)
+
+    return run
+
+
+def _pair(port: Callable[[], float], mpe2: Callable[[], float], repeats: int) -> tuple[float, float]:
+    """Median rates of two timings run alternately ``repeats`` times (after one warm-up each)."""
+    port(), mpe2()
+    ours, theirs = [], []
+    for _ in range(repeats):
+        ours.append(port())
+        theirs.append(mpe2())
+    return statistics.median(ours), statistics.median(theirs)
+
+
+def run_benchmark(worlds: tuple[int, ...] = (1, 64, 1024), n_good: int = 2,
+                  port_env_steps: int = 200_000, mpe2_env_steps: int = 10_000,
+                  pz_steps: int = 5_000, repeats: int = 3) -> list[dict[str, Any]]:
+    """Rows ``{"case", "worlds", "port", "mpe2", "ratio"}`` (env steps/s). Batched: the port steps
+    ``port_env_steps / N`` times (at least 2 episodes), mpe2 ``mpe2_env_steps / N`` (at least 1)."""
+    from envs.adversary import adversary_v0
+
+    cfg = AdversaryConfig(n_good=n_good)
+    rows = []
+    for n in worlds:
+        t_port = max(2 * cfg.max_cycles, port_env_steps // n)
+        t_mpe2 = max(cfg.max_cycles, mpe2_env_steps // n)
+        acts = make_actions(max(t_port, t_mpe2), n, cfg.n_agents)
+        ours, theirs = _pair(port_batched(cfg, acts[:t_port]), mpe2_batched(cfg, acts[:t_mpe2]),
+                             repeats)
+        rows.append({"case": "batched (seam) vs N mpe2 envs", "worlds": n, "port": ours,
+                     "mpe2": theirs, "ratio": ours / theirs})
+    acts = make_actions(500, 1, cfg.n_agents)
+    for label, a in (("PettingZoo, sampled actions", None), ("PettingZoo, pre-made actions", acts)):
+        ours, theirs = _pair(pettingzoo_loop(adversary_v0.parallel_env(n_good=n_good), pz_steps, a),
+                             pettingzoo_loop(_mpe2_env(cfg), pz_steps, a), repeats)
+        rows.append({"case": label, "worlds": 1, "port": ours, "mpe2": theirs,
+                     "ratio": ours / theirs})
+    return rows
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    lines = [f"{'case':32s} {'worlds':>6s} {'port steps/s':>14s} {'mpe2 steps/s':>13s} "
+             f"{'port/mpe2':>10s}"]
+    for r in rows:
+        lines.append(f"{r['case']:32s} {r['worlds']:6d} {r['port']:14,.0f} {r['mpe2']:13,.0f} "
+                     f"{r['ratio']:9.1f}x")
+    return "\n".join(lines)
