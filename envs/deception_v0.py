@@ -82,6 +82,7 @@ class DeceptionParallelEnv(ParallelEnv):
         # one space object per agent: reset(seed) seeds blue's with seed and red's with seed + 1
         self._act_spaces = {a: action_space(self.cfg) for a in AGENTS}
         self.core = DeceptionCore(self.cfg, 1)
+        self.max_cycles = self.cfg.max_cycles  # as MPE's envs: the episode length
         self.returns = {a: 0.0 for a in AGENTS}
         self.last_info: dict[str, Any] = {}
         self._renderer = None

@@ -11,7 +11,8 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
 from envs import deception_v0
-from envs.parallel_world import (HOOKS, EnvHooks, EnvSpecError, ParallelWorld, episode_seed,
+from envs.hooks import HOOKS, EnvHooks
+from envs.parallel_world import (EnvSpecError, ParallelWorld, episode_seed,
                                  load_factory)
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
@@ -35,7 +36,9 @@ def random_actions(world: ParallelWorld, rng: np.random.Generator) -> dict[str, 
 @pytest.mark.parametrize("spec", SPECS)
 def test_shapes_lockstep_and_reset_worlds(spec):
     w = make(spec)
-    assert w.max_cycles == T and w.reward_modes == ("env",)
+    # the envs with hooks here (envs/hooks.py KNOWN) offer an honest reward too
+    honest = spec in ("mpe2.simple_adversary_v3", "envs.deception_v0")
+    assert w.max_cycles == T and w.reward_modes == ("env",) + (("honest",) if honest else ())
     first = w.reset(5)
     rng = np.random.default_rng(0)
     for t in range(1, T + 1):
@@ -144,8 +147,9 @@ def test_mpe2_soo_slots_are_relative_positions():
                                       (other.state.p_pos - agent.state.p_pos).astype(np.float32))
     po = make("mpe2.simple_tag_v3", n=1, num_agent_neighbors=2)
     assert all(po.soo_slots(a) == () for a in po.agent_names)
-    assert make("envs.deception_v0", n=1).soo_slots("blue") == ()
-    assert HOOKS == {}
+    (red,) = make("envs.deception_v0", n=1).soo_slots("blue")  # ours: envs/deception_hooks.py
+    assert (red.other, red.start, red.stop, red.flag) == ("red", 6, 8, 8)
+    assert HOOKS == {}  # nothing registered: the hooks written here come from envs.hooks.KNOWN
 
 
 def test_render():

@@ -13,7 +13,7 @@ import numpy as np
 from envs.adversary.config import AdversaryConfig
 from envs.adversary.core import AdversaryWorld
 from envs.adversary.metrics import adversary_info, adversary_metric_tags, adversary_metrics
-from envs.parallel_world import HOOKS, EnvHooks
+from envs.hooks import EnvHooks
 from envs.seam import ObsSlot, WorldStep
 
 
@@ -30,7 +30,7 @@ class AdversaryHooks(EnvHooks):
         self.metric_tags = adversary_metric_tags(self.names)
         # partial observability sorts the others nearest-first: no fixed slot then
         self._slots = ({} if num_agent_neighbors is not None
-                       else {a: port.soo_slots(a) for a in port.team("good")})
+                       else {a: port.soo_slots(a) for a in port.agent_names})
 
     def info(self, envs: list) -> dict[str, np.ndarray]:
         worlds = [env.unwrapped.world for env in envs]
@@ -54,5 +54,3 @@ class AdversaryHooks(EnvHooks):
     def soo_slots(self, agent: str) -> tuple[ObsSlot, ...]:
         return self._slots.get(agent, ())
 
-
-HOOKS["mpe2.simple_adversary_v3"] = AdversaryHooks

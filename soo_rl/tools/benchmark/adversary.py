@@ -8,9 +8,10 @@
   mpe2's, with actions sampled from the action spaces inside the loop (as an RLlib / TorchRL user
   steps it), and with pre-made actions.
 
-Rates are env steps per second (N per batched step); each figure is the median of ``repeats``
-timings, port and mpe2 alternating so that a load change hits both. CLI:
-experiments/bench_adversary.py.
+Rates are env steps per second (N per batched step) of this process's CPU time by default
+(``time.process_time``: on a machine shared with other jobs, time spent descheduled does not
+count; ``clock="wall"`` for ``perf_counter``); each figure is the median of ``repeats`` timings,
+port and mpe2 alternating so that a load change hits both. CLI: experiments/bench_adversary.py.
 """
 
 from __future__ import annotations
@@ -23,6 +24,17 @@ import numpy as np
 
 from envs.adversary import AdversaryConfig, AdversaryWorld
 from envs.adversary.core import ACT_DIM, agent_names
+
+
+_clock = time.process_time
+
+
+def set_clock(clock: str) -> None:
+    """Time with ``"cpu"`` (process CPU time) or ``"wall"`` (perf_counter)."""
+    global _clock
+    if clock not in ("cpu", "wall"):
+        raise ValueError(f"clock must be 'cpu' or 'wall' (got {clock!r})")
+    _clock = time.process_time if clock == "cpu" else time.perf_counter
 
 
 def make_actions(steps: int, n_worlds: int, n_agents: int, seed: int = 0) -> np.ndarray:
@@ -46,12 +58,12 @@ def port_batched(cfg: AdversaryConfig, actions: np.ndarray) -> Callable[[], floa
 
     def run() -> float:
         world.reset(seed=0)
-        t0 = time.perf_counter()
+        t0 = _clock()
         for row in rows:
             done = world.step(row).done
             if done.any():
                 world.reset_worlds(done)
-        return n * steps / (time.perf_counter() - t0)
+        return n * steps / (_clock() - t0)
 
     return run
 
@@ -67,13 +79,13 @@ def mpe2_batched(cfg: AdversaryConfig, actions: np.ndarray) -> Callable[[], floa
     def run() -> float:
         for k, env in enumerate(envs):
             env.reset(seed=k)
-        t0 = time.perf_counter()
+        t0 = _clock()
         for row in rows:
             for env, act in zip(envs, row):
                 if not env.agents:
                     env.reset()
                 env.step(act)
-        return n * steps / (time.perf_counter() - t0)
+        return n * steps / (_clock() - t0)
 
     return run
 
@@ -87,7 +99,7 @@ def pettingzoo_loop(env: Any, steps: int, actions: np.ndarray | None) -> Callabl
 
     def run() -> float:
         env.reset(seed=0)
-        t0 = time.perf_counter()
+        t0 = _clock()
         if rows is None:
             for _ in range(steps):
                 if not env.agents:
@@ -98,12 +110,13 @@ def pettingzoo_loop(env: Any, steps: int, actions: np.ndarray | None) -> Callabl
                 if not env.agents:
                     env.reset()
                 env.step(row)
-        return steps / (time.perf_counter() - t0)
+        return steps / (_clock() - t0)
 
     return run
 
 
-def _pair(port: Callable[[], float], mpe2: Callable[[], float], repeats: int) -> tuple[float, float]:
+def _pair(port: Callable[[], float], mpe2: Callable[[], float],
+          repeats: int) -> tuple[float, float]:
     """Median rates of two timings run alternately ``repeats`` times (after one warm-up each)."""
     port(), mpe2()
     ours, theirs = [], []

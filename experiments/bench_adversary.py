@@ -1,0 +1,42 @@
+"""Env steps/s of the simple_adversary port (envs.adversary) against mpe2's simple_adversary_v3
+(continuous actions), in the same run: N worlds batched vs N mpe2 envs one after another, and one
+world through the PettingZoo API (sampled and pre-made actions). See
+soo_rl/tools/benchmark/adversary.py.
+
+Usage: PYTHONPATH=. taskset -c 0 python experiments/bench_adversary.py [--worlds 1 64 1024]
+       [--n-good 2] [--port-env-steps 200000] [--mpe2-env-steps 10000] [--pz-steps 5000]
+       [--repeats 3] [--wall]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from soo_rl.tools.benchmark.adversary import format_table, run_benchmark, set_clock
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--worlds", type=int, nargs="+", default=[1, 64, 1024])
+    parser.add_argument("--n-good", type=int, default=2, help="good agents (and landmarks)")
+    parser.add_argument("--port-env-steps", type=int, default=200_000,
+                        help="env steps per port timing (batched)")
+    parser.add_argument("--mpe2-env-steps", type=int, default=10_000,
+                        help="env steps per mpe2 timing (batched)")
+    parser.add_argument("--pz-steps", type=int, default=5_000, help="steps per PettingZoo timing")
+    parser.add_argument("--repeats", type=int, default=3, help="alternating timings (median)")
+    parser.add_argument("--wall", action="store_true", help="wall-clock time (default: CPU time)")
+    args = parser.parse_args()
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+    set_clock("wall" if args.wall else "cpu")
+    affinity = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
+    print(f"simple_adversary, N={args.n_good} good agents, CPUs {affinity}, "
+          f"{'wall' if args.wall else 'CPU'} time, median of {args.repeats}:")
+    rows = run_benchmark(tuple(args.worlds), args.n_good, args.port_env_steps,
+                         args.mpe2_env_steps, args.pz_steps, args.repeats)
+    print(format_table(rows))
+
+
+if __name__ == "__main__":
+    main()
