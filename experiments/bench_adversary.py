@@ -5,7 +5,7 @@ soo_rl/tools/benchmark/adversary.py.
 
 Usage: PYTHONPATH=. taskset -c 0 python experiments/bench_adversary.py [--worlds 1 64 1024]
        [--n-good 2] [--port-env-steps 200000] [--mpe2-env-steps 10000] [--pz-steps 5000]
-       [--repeats 3] [--wall]
+       [--repeats 3] [--wall] [--maddpg-steps 20000]
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from __future__ import annotations
 import argparse
 import os
 
-from soo_rl.tools.benchmark.adversary import format_table, run_benchmark, set_clock
+from soo_rl.tools.benchmark.adversary import (format_maddpg, format_table, maddpg_jobs,
+                                              run_benchmark, set_clock)
 
 
 def main() -> None:
@@ -27,6 +28,8 @@ def main() -> None:
     parser.add_argument("--pz-steps", type=int, default=5_000, help="steps per PettingZoo timing")
     parser.add_argument("--repeats", type=int, default=3, help="alternating timings (median)")
     parser.add_argument("--wall", action="store_true", help="wall-clock time (default: CPU time)")
+    parser.add_argument("--maddpg-steps", type=int, default=20_000,
+                        help="env steps of the timed MADDPG jobs (0: skip them)")
     args = parser.parse_args()
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     set_clock("wall" if args.wall else "cpu")
@@ -36,6 +39,8 @@ def main() -> None:
     rows = run_benchmark(tuple(args.worlds), args.n_good, args.port_env_steps,
                          args.mpe2_env_steps, args.pz_steps, args.repeats)
     print(format_table(rows))
+    if args.maddpg_steps:
+        print("\n" + format_maddpg(maddpg_jobs(args.maddpg_steps)))
 
 
 if __name__ == "__main__":

@@ -20,30 +20,7 @@ import time
 import torch
 from torch import nn
 
-from soo_rl.tools.benchmark.maddpg import RADIUS
-
-OBS = {"blue": 10, "red": 7}  # n_fakes = 1
-ACT = 2
-BATCH = 1024
-LR, GAMMA, TAU, CLIP = 0.01, 0.95, 0.01, 0.5
-
-
-def mlp(n_in: int, n_out: int, tanh: bool = False) -> nn.Sequential:
-    layers = [nn.Linear(n_in, 64), nn.LeakyReLU(), nn.Linear(64, 64), nn.LeakyReLU(),
-              nn.Linear(64, n_out)]
-    return nn.Sequential(*layers, nn.Tanh()) if tanh else nn.Sequential(*layers)
-
-
-def batch(gen: torch.Generator) -> dict[str, torch.Tensor]:
-    """A replay sample for blue's update: both agents' obs, actions and next obs; red's next action
-    (its target actor's, computed once per sample by the trainer); blue's reward."""
-    b = {f"{k}_{a}": torch.randn(BATCH, n, generator=gen)
-         for a, n in OBS.items() for k in ("obs", "next")}
-    b.update({f"act_{a}": torch.rand(BATCH, ACT, generator=gen) * 2 - 1 for a in OBS})
-    b["next_act_red"] = torch.rand(BATCH, ACT, generator=gen) * 2 - 1
-    b["reward"] = torch.randn(BATCH, 1, generator=gen)
-    return b
-
+from soo_rl.tools.benchmark.maddpg import ACT, BATCH, CLIP, GAMMA, LR, OBS, RADIUS, TAU, batch, mlp
 
 class PlainUpdate:
     """The update in plain torch: critic TD(0) step, actor step, Polyak targets (foreach lerp)."""

@@ -7,8 +7,9 @@ Each agent becomes ``<name>.safetensors`` (its policy's weights: no pickle, noth
 ``<name>.json`` (algorithm, network, observation layout, env settings, condition, seed, metrics):
 ``model.*`` for a blue, ``red.*`` for a joint job's red. Every script that takes a model takes the
 ``.json`` (or ``.safetensors``) of an exported one, e.g.
-``python experiments/evaluate.py shared/soo/seed_0/model.json``. Bad input: one line on stderr,
-exit status 2.
+``python experiments/evaluate.py shared/soo/seed_0/model.json``. MADDPG agents (a run on another
+env) are refused: their ``.zip`` files are weights and JSON only, to be shared as they are. Bad
+input: one line on stderr, exit status 2.
 """
 
 from __future__ import annotations

@@ -1,12 +1,16 @@
 """Evaluation on any world behind the seam (``envs.seam``): every agent's policy over fixed-seed
 episodes played as the worlds of one batch, the world's own episode metrics (``episode_metrics``),
-and the SOO value of the good agent that the learner evaluates (docs/design.md section 4)."""
+and the SOO value of the good agent that the learner evaluates (docs/design.md section 4); a
+finished job's agent files off deception_v0 (``file_world``, ``job_policies``) and its rendered
+episodes (``world_episode``, ``world_frames``)."""
 
 from __future__ import annotations
 
 import importlib
 import json
+from collections.abc import Callable
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -93,19 +97,42 @@ def fixed_policies(name: str, spec: WorldSpec) -> dict[str, BatchPolicy]:
     return out
 
 
-def world_frames(spec: WorldSpec, policies: dict[str, BatchPolicy], seed: int) -> list[np.ndarray]:
-    """The frames of one episode (world 0 of ``seed``), from its start to its end."""
+def _play_rendered(spec: WorldSpec, policies: dict[str, BatchPolicy], seed: int,
+                   on_frame: Callable[[np.ndarray], bool] | None
+                   ) -> tuple[BatchedWorld, list[WorldStep]] | None:
+    """One episode (world 0 of ``seed``), each frame from its start to its end given to
+    ``on_frame`` (None: nothing rendered): the world and its steps; None as soon as ``on_frame``
+    returns False."""
     world = spec.make(1, seed)
     out = world.reset(seed)
     for policy in policies.values():
         policy.reset(1)
-    frames = [world.render(0)]
+    if on_frame is not None and not on_frame(world.render(0)):
+        return None
+    steps = []
     for _ in range(world.max_cycles):
         out = world.step({a: np.asarray(policies[a].act(out.obs[a]), dtype=np.float32)
                           for a in world.agent_names})
-        frames.append(world.render(0))
+        steps.append(out)
+        if on_frame is not None and not on_frame(world.render(0)):
+            return None
         if out.done.all():
             break
+    return world, steps
+
+
+def world_episode(spec: WorldSpec, policies: dict[str, BatchPolicy], seed: int,
+                  on_frame: Callable[[np.ndarray], bool] | None = None) -> dict[str, float] | None:
+    """One episode (world 0 of ``seed``): the world's metrics of it (``episode_metrics``), its
+    frames given to ``on_frame``; None as soon as ``on_frame`` returns False (a window closed)."""
+    played = _play_rendered(spec, policies, seed, on_frame)
+    return None if played is None else played[0].episode_metrics(played[1])
+
+
+def world_frames(spec: WorldSpec, policies: dict[str, BatchPolicy], seed: int) -> list[np.ndarray]:
+    """The frames of one episode (world 0 of ``seed``), from its start to its end."""
+    frames: list[np.ndarray] = []
+    _play_rendered(spec, policies, seed, lambda frame: frames.append(frame) is None)
     return frames
 
 
@@ -114,3 +141,104 @@ def world_strip(spec: WorldSpec, policies: dict[str, BatchPolicy], seed: int, n:
     frames = world_frames(spec, policies, seed)
     pick = np.linspace(0, len(frames) - 1, n).round().astype(int)
     return np.concatenate([frames[i] for i in pick], axis=1)
+
+
+# ------------------------------------------------------------------ a finished job's agent files
+
+#: the file of a finished job's first good agent; every other learning agent's is ``<agent>.zip``
+MODEL_FILE = "model.zip"
+
+
+def file_world(path: str | Path) -> WorldSpec | None:
+    """The world an agent file was trained in off deception_v0 (its JSON ``world``); None for a
+    file of deception_v0 (an SB3 or exported blue, a MADDPG agent of ours). ``CheckpointError``
+    (one line) for a file that cannot be read."""
+    from soo_rl.storage.checkpoints import CheckpointError, checkpoint_data
+
+    world = checkpoint_data(Path(path)).get("world")
+    if not isinstance(world, dict) or world.get("env", "deception_v0") == "deception_v0":
+        return None
+    try:
+        return WorldSpec.from_dict(world)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: its world {world!r} cannot be read ({exc})") from None
+
+
+def agent_file(job_dir: Path, agent: str, primary: str) -> Path:
+    """Where a finished job keeps ``agent``'s networks (``primary``: its first good agent)."""
+    return Path(job_dir) / (MODEL_FILE if agent == primary else f"{agent}.zip")
+
+
+def _load_agent(path: Path, agent: str, obs_dim: int):
+    """The ``MADDPGAgent`` of ``agent`` in ``path`` (the project's safe loader); ``CheckpointError``
+    if it is another agent's or another layout's."""
+    from agents.maddpg.agent import MADDPGAgent
+    from soo_rl.storage.checkpoints import CheckpointError, load_model
+
+    model = load_model(path, MADDPGAgent, expected_obs_dim=obs_dim)
+    if getattr(model, "agent", None) != agent:
+        raise CheckpointError(f"{path} holds agent {getattr(model, 'agent', '?')!r}, not {agent!r}")
+    return model
+
+
+def job_policies(spec: WorldSpec, job_dir: Path, red: str | None = None, given: dict | None = None
+                 ) -> tuple[dict[str, BatchPolicy], dict[str, str]]:
+    """Every agent's policy in ``spec``'s world, and where each comes from: ``given`` (agent ->
+    loaded ``MADDPGAgent``), else the adversaries of ``red`` (``module:factory``) if given, else
+    the agent's file in ``job_dir`` (``agent_file``), as deterministic actors in the world's
+    action bounds. ``CheckpointError`` (one line) naming the files that are missing."""
+    from agents.maddpg.networks import ActorPolicy
+    from soo_rl.storage.checkpoints import CheckpointError
+
+    world = spec.make(1, 0)
+    primary = world.team("good")[0] if world.team("good") else None
+    given = given or {}
+    fixed = {a: p for a, p in (fixed_policies(red, spec) if red else {}).items() if a not in given}
+    policies: dict[str, BatchPolicy] = dict(fixed)
+    sources = {a: red for a in fixed}
+    missing = []
+    for agent in (a for a in world.agent_names if a not in fixed):
+        path = agent_file(job_dir, agent, primary)
+        if agent in given:
+            model, sources[agent] = given[agent], "itself"
+        elif path.is_file():
+            model, sources[agent] = _load_agent(path, agent, world.spec(agent).obs_dim), path.name
+        else:
+            missing.append(path.name)
+            continue
+        policies[agent] = ActorPolicy(model.actor, world.spec(agent))
+    if missing:
+        raise CheckpointError(f"{job_dir} lacks {', '.join(missing)}: {spec.env} needs every agent "
+                              f"({', '.join(world.agent_names)}); the adversaries may be played by "
+                              "--red module:factory")
+    return policies, sources
+
+
+def load_file_agents(path: str | Path, red: str | None = None):
+    """``(spec, model, policies, sources)`` of the agent file ``path`` off deception_v0: its world,
+    its ``MADDPGAgent``, and every agent's policy (``job_policies``: the others from the files
+    beside it, or the adversaries of ``red``). ``CheckpointError`` / ``ValueError`` (one line)."""
+    from agents.maddpg.agent import MADDPGAgent
+    from soo_rl.storage.checkpoints import CheckpointError, load_model
+
+    path = Path(path)
+    spec = file_world(path)
+    if spec is None:
+        raise CheckpointError(f"{path} is an agent of deception_v0, not of another env")
+    model = load_model(path, MADDPGAgent)
+    if not isinstance(model, MADDPGAgent):
+        raise CheckpointError(f"{path} is not a MADDPG agent's file")
+    policies, sources = job_policies(spec, path.parent, red, given={model.agent: model})
+    return spec, model, policies, sources
+
+
+def evaluate_file(path: str | Path, n_episodes: int, seed: int, red: str | None = None
+                  ) -> tuple[dict[str, float], WorldSpec, dict[str, str]]:
+    """The world's metrics of the agent file ``path`` off deception_v0 over ``n_episodes``
+    fixed-seed episodes (``evaluate_world``; ``soo_value_eval`` when it is a good agent), its
+    world and where each agent's policy came from (``load_file_agents``)."""
+    spec, model, policies, sources = load_file_agents(path, red)
+    good = world_agents(spec)[1].get(model.agent) == "good"
+    metrics = evaluate_world(spec, policies, n_episodes, seed, soo_agent=model.agent,
+                             soo_net=model.policy if good else None, pairing=model.pairing)
+    return metrics, spec, sources

@@ -4,7 +4,8 @@ agent as ``<name>.safetensors`` (its policy's weights, nothing executable) plus 
 its reading: soo_rl/storage/exported.py.
 
 ``export_path`` writes them from a run directory (every finished job: ``<cond>/seed_<k>/model.*`` and,
-for a joint run, ``red.*``) or from one ``.zip``.
+for a joint run, ``red.*``) or from one ``.zip``. MADDPG agents (every run on another env than
+deception_v0) are refused in one line: their ``.zip`` files are weights and JSON already.
 """
 
 from __future__ import annotations
@@ -55,11 +56,8 @@ def export_model(model, agent: str, cfg, out: Path, name: str, *, condition: str
     from safetensors.torch import save_file
     from stable_baselines3.common.base_class import BaseAlgorithm
 
-    from soo_rl.errors import UsageError
-
     if not isinstance(model, BaseAlgorithm):
-        raise UsageError(f"{source or name}: a MADDPG agent; share its .zip as it is (weights and "
-                         "JSON only, nothing in it runs code): export.py takes PPO agents")
+        raise maddpg_refusal(source or name, "a MADDPG agent")
 
     meta = _metadata(model, agent, cfg, condition, seed, metrics, source)
     out.mkdir(parents=True, exist_ok=True)
@@ -68,6 +66,14 @@ def export_model(model, agent: str, cfg, out: Path, name: str, *, condition: str
     save_file(tensors, str(weights_path), metadata={"format": FORMAT, "version": str(VERSION)})
     json_path.write_text(json.dumps(meta, indent=2) + "\n")
     return [weights_path, json_path]
+
+
+def maddpg_refusal(source: str | Path, what: str) -> Exception:
+    """Why a MADDPG agent is not exported: its files already hold weights and JSON only."""
+    from soo_rl.errors import UsageError
+
+    return UsageError(f"{source}: {what}; its .zip files are weights and JSON only (nothing in them "
+                      "runs code), share them as they are: export.py takes PPO agents")
 
 
 def export_path(src: Path, out: Path) -> list[Path]:
@@ -102,7 +108,12 @@ def _export_zip(src: Path, out: Path) -> list[Path]:
     from soo_rl.errors import UsageError
 
     record = _job_record(src.parent)
-    if "soo_weight" in checkpoint_data(src):
+    data = checkpoint_data(src)
+    if data.get("algo") == "maddpg":  # any env's MADDPG agent (agents/maddpg/agent.py)
+        world = data.get("world")
+        env = world.get("env") if isinstance(world, dict) else None
+        raise maddpg_refusal(src, "a MADDPG agent" + (f" of {env}" if env else ""))
+    if "soo_weight" in data:
         model = load_model(src, SOOPPO)
         cfg = model.env_config
         return export_model(model, "blue", cfg, out, "model", condition=record.get("condition"),
@@ -128,6 +139,8 @@ def _export_run(src: Path, out: Path) -> list[Path]:
         run = load_run(src)
     except RunError as exc:
         raise UsageError(str(exc)) from None
+    if not run.on_deception:
+        raise maddpg_refusal(src, f"a run on {run.exp.env_id} (MADDPG agents)")
     written: list[Path] = []
     for cond in run.conditions:
         for seed in run.seeds(cond):

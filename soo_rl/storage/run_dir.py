@@ -43,6 +43,19 @@ class RunInfo:
     def seeds(self, condition: str) -> list[int]:
         return sorted(self.checkpoints.get(condition, {}))
 
+    @property
+    def on_deception(self) -> bool:
+        """Whether the run trained on deception_v0 (else on another env: ``world_spec``)."""
+        return self.exp.env_id == "deception_v0"
+
+    def world_spec(self, condition: str):
+        """The world ``condition`` trained in (``envs.registry.WorldSpec``)."""
+        return self.exp.world_spec(condition)
+
+    def job_dir(self, condition: str, seed: int) -> Path:
+        """The directory of the (condition, seed) job (its model.zip and other agents' files)."""
+        return self.checkpoints[condition][seed].parent
+
     def model(self, condition: str, seed: int):
         """The blue ``SOOPPO`` of (condition, seed), loaded on the CPU once."""
         path = self.checkpoints[condition][seed]

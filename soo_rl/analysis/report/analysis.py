@@ -1,7 +1,8 @@
 """The numbers behind the report's sections, from the run's files and from fresh fixed-seed
 evaluations of its checkpoints: ``final_metrics``, ``significance``, ``learning_curves``, ``heatmaps``,
 ``classifications`` and ``generalisation``, each taking a ``soo_rl.storage.run_dir.RunInfo``;
-``aggregate_curves`` averages curves across seeds.
+``aggregate_curves`` averages curves across seeds. A run on another env: ``world_metrics``,
+``headline_metrics`` and ``world_curve_tags`` name what its sections show.
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from soo_rl.analysis.report.settings import (CLASSIFICATIONS, CONTROLS, CURVE_TAGS, GEN_EVAL_SEED,
-                                    REPORT_EVAL_SEED, TEST_METRICS, ReportSettings)
+                                    REPORT_EVAL_SEED, TEST_METRICS, WORLD_TEST_METRICS,
+                                    ReportSettings)
 
 
 def final_metrics(run) -> dict[str, dict]:
@@ -26,8 +28,8 @@ def final_metrics(run) -> dict[str, dict]:
     return out
 
 
-def significance(final: dict[str, dict]) -> list[dict]:
-    """``soo`` vs each present control on TEST_METRICS (paired by seed for the fine-tune controls, which
+def significance(final: dict[str, dict], metrics: list[str] = TEST_METRICS) -> list[dict]:
+    """``soo`` vs each present control on ``metrics`` (paired by seed for the fine-tune controls, which
     start from the same deceptive checkpoint); Holm over all Welch p-values of the family."""
     from soo_rl.config import CONDITIONS
     from soo_rl.analysis.stats import compare, holm
@@ -42,7 +44,7 @@ def significance(final: dict[str, dict]) -> list[dict]:
         other = final[ctrl]["per_seed"]
         # fine-tune controls start from the same deceptive checkpoint per seed: paired by seed
         paired_seeds = sorted(set(soo) & set(other)) if CONDITIONS[ctrl].finetune else []
-        for metric in TEST_METRICS:
+        for metric in metrics:
             if paired_seeds and len(paired_seeds) >= 2:
                 a = [soo[s][metric] for s in paired_seeds]
                 b = [other[s][metric] for s in paired_seeds]
@@ -56,16 +58,36 @@ def significance(final: dict[str, dict]) -> list[dict]:
     return rows
 
 
-def learning_curves(run) -> dict[str, dict[str, dict]]:
-    """condition -> tag -> mean ± 95% CI band across seeds (``aggregate_curves``) for CURVE_TAGS."""
+def learning_curves(run, tags: list[str] = CURVE_TAGS) -> dict[str, dict[str, dict]]:
+    """condition -> tag -> mean ± 95% CI band across seeds (``aggregate_curves``) for ``tags``."""
     from soo_rl.storage.run_dir import read_scalars
 
     data: dict[str, dict[str, dict]] = {}
     for cond in run.conditions:
-        per_seed = [read_scalars(run.path / cond / f"seed_{s}", CURVE_TAGS) for s in run.seeds(cond)]
+        per_seed = [read_scalars(run.path / cond / f"seed_{s}", tags) for s in run.seeds(cond)]
         data[cond] = {tag: aggregate_curves([c[tag] for c in per_seed if tag in c])
-                      for tag in CURVE_TAGS if any(tag in c for c in per_seed)}
+                      for tag in tags if any(tag in c for c in per_seed)}
     return data
+
+
+def world_metrics(final: dict[str, dict]) -> list[str]:
+    """Every metric of a run on another env, in the order its world reports them."""
+    return list(dict.fromkeys(k for entry in final.values() for k in entry["stats"]))
+
+
+def headline_metrics(final: dict[str, dict]) -> list[str]:
+    """What ``soo`` is tested on in a run on another env: WORLD_TEST_METRICS when its world reports
+    them all, else every metric."""
+    keys = world_metrics(final)
+    return WORLD_TEST_METRICS if set(WORLD_TEST_METRICS) <= set(keys) else keys
+
+
+def world_curve_tags(run, final: dict[str, dict]) -> list[str]:
+    """The TensorBoard tags of a run on another env's metrics, as its jobs logged them (the
+    world's ``metric_tags``, else ``eval/<key>``; ``soo/value_eval``)."""
+    tags = run.world_spec(run.conditions[0]).make(1, 0).metric_tags
+    keys = world_metrics(final) or list(tags)
+    return [tags.get(k, "soo/value_eval" if k == "soo_value_eval" else f"eval/{k}") for k in keys]
 
 
 #: the conditions whose behavioural difference to every other one the report gives

@@ -36,6 +36,44 @@ def _read_sweep(sweep_dir: str | Path | None) -> dict | None:
     return json.loads(sf.read_text())
 
 
+def _deception_sections(ctx: sec.ReportContext, md: list[str], data: dict[str, Any], quick: bool,
+                        sweep: dict | None, sweep_dir) -> tuple[int, list, dict, list]:
+    """The sections of a run on deception_v0; where the summary goes, and what it reads."""
+    _add(md, data, "header", sec.header_section(ctx, quick))
+    summary_at = len(md)  # the computed summary is inserted here at the end
+    final = _add(md, data, "final", sec.final_metrics_section(ctx))
+    sig = _add(md, data, "significance", sec.significance_section(final))
+    _add(md, data, "curves", sec.learning_curves_section(ctx))
+    _add(md, data, "heatmaps", sec.heatmap_section(ctx))
+    _add(md, data, "sweep", sec.sweep_section(ctx, sweep, sweep_dir))
+    cls = _add(md, data, "classifier", sec.classifier_section(ctx))
+    _add(md, data, "generalisation", sec.generalisation_section(ctx))
+    _add(md, data, "gifs", sec.gif_section(ctx))
+    _add(md, data, "crossplay", sec.crossplay_section(ctx))
+    _add(md, data, "mechanism", sec.mechanism_section(ctx))
+    _add(md, data, "reading", sec.reading_section())
+    return summary_at, sig, final, cls
+
+
+def _world_sections(ctx: sec.ReportContext, md: list[str], data: dict[str, Any], quick: bool,
+                    sweep: dict | None, sweep_dir) -> tuple[int, list, dict, list]:
+    """The sections of a run on another env: its world's own metrics, tests, curves and GIFs, and
+    one line for each section of deception_v0 only."""
+    from soo_rl.analysis.report import analysis
+
+    _add(md, data, "header", sec.world_header_section(ctx, quick))
+    summary_at = len(md)
+    final = _add(md, data, "final", sec.final_metrics_section(ctx))
+    sig = _add(md, data, "significance",
+               sec.significance_section(final, analysis.headline_metrics(final)))
+    _add(md, data, "curves", sec.learning_curves_section(ctx, analysis.world_curve_tags(ctx.run, final)))
+    _add(md, data, "gifs", sec.world_gif_section(ctx))
+    _add(md, data, "sweep", sec.sweep_section(ctx, sweep, sweep_dir))
+    _add(md, data, "deception_only", sec.deception_only_section(ctx))
+    _add(md, data, "reading", sec.world_reading_section())
+    return summary_at, sig, final, []
+
+
 def write_report(run_dir: str | Path, sweep_dir: str | Path | None = None, quick: bool = False,
                  out: str | Path | None = None, log: Callable[[str], None] | None = None) -> Path:
     """Write the Markdown report of ``run_dir`` (default ``RUN_DIR/report/report.md``) with its PNGs and
@@ -67,19 +105,8 @@ def write_report(run_dir: str | Path, sweep_dir: str | Path | None = None, quick
 
     data: dict[str, Any] = {"run": str(run.path), "settings": asdict(settings), "quick": quick}
     md: list[str] = []
-    _add(md, data, "header", sec.header_section(ctx, quick))
-    summary_at = len(md)  # the computed summary is inserted here at the end
-    final = _add(md, data, "final", sec.final_metrics_section(ctx))
-    sig = _add(md, data, "significance", sec.significance_section(final))
-    _add(md, data, "curves", sec.learning_curves_section(ctx))
-    _add(md, data, "heatmaps", sec.heatmap_section(ctx))
-    _add(md, data, "sweep", sec.sweep_section(ctx, sweep, sweep_dir))
-    cls = _add(md, data, "classifier", sec.classifier_section(ctx))
-    _add(md, data, "generalisation", sec.generalisation_section(ctx))
-    _add(md, data, "gifs", sec.gif_section(ctx))
-    _add(md, data, "crossplay", sec.crossplay_section(ctx))
-    _add(md, data, "mechanism", sec.mechanism_section(ctx))
-    _add(md, data, "reading", sec.reading_section())
+    write = _deception_sections if run.on_deception else _world_sections
+    summary_at, sig, final, cls = write(ctx, md, data, quick, sweep, sweep_dir)
     data["wall_seconds"] = round(time.time() - t0, 1)
     md.append(f"\n<sub>Report computed in {data['wall_seconds']} s.</sub>\n")
     md[summary_at:summary_at] = sec.summary_section(sig, final, cls)

@@ -1,5 +1,6 @@
 """The report's pictures: PNG figures drawn with matplotlib's Agg backend (``plot_learning_curves``,
-``plot_heatmaps``, ``plot_classifier``) and one GIF per condition (``record_gifs``).
+``plot_heatmaps``, ``plot_classifier``) and one GIF per condition (``record_gifs``; on another env,
+``record_world_gifs``, rendered by the world).
 """
 
 from __future__ import annotations
@@ -22,25 +23,34 @@ def _plt():
     return plt
 
 
-def plot_learning_curves(run, data: dict[str, dict[str, dict]], path: Path) -> None:
-    """``analysis.learning_curves``: a panel per tag, a mean line and a 95% CI band per condition."""
+def _band(tag: str, agg: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The 95% CI band of a curve; a rate's (a tag ending in ``_rate``) clipped to [0, 1]."""
+    lo, hi = agg["mean"] - agg["ci95"], agg["mean"] + agg["ci95"]
+    return (np.clip(lo, 0, 1), np.clip(hi, 0, 1)) if tag.endswith("_rate") else (lo, hi)
+
+
+def plot_learning_curves(run, data: dict[str, dict[str, dict]], path: Path,
+                         tags: list[str] = CURVE_TAGS) -> None:
+    """``analysis.learning_curves``: a panel per tag of ``tags``, a mean line and a 95% CI band per
+    condition, three panels a row, the last panel the legend's notes."""
     plt = _plt()
-    fig, axes = plt.subplots(2, 3, figsize=(15, 8))
-    for ax, tag in zip(axes.flat, CURVE_TAGS):
-        for cond, tags in data.items():
-            if tag not in tags:
+    nrow = math.ceil((len(tags) + 1) / 3)
+    fig, axes = plt.subplots(nrow, 3, figsize=(15, 4 * nrow), squeeze=False)
+    for ax, tag in zip(axes.flat, tags):
+        for cond, by_tag in data.items():
+            if tag not in by_tag:
                 continue
-            agg = tags[tag]
+            agg = by_tag[tag]
             ax.plot(agg["steps"], agg["mean"], color=COLORS.get(cond), label=cond, lw=1.5,
                     marker="." if len(agg["steps"]) < 30 else None)
-            ax.fill_between(agg["steps"], agg["mean"] - agg["ci95"], agg["mean"] + agg["ci95"],
-                            color=COLORS.get(cond), alpha=0.15, lw=0)
+            ax.fill_between(agg["steps"], *_band(tag, agg), color=COLORS.get(cond), alpha=0.15, lw=0)
         ax.axvline(run.exp.timesteps, color="0.5", ls=":", lw=1)
         ax.set_title(tag)
         ax.set_xlabel("env steps (fine-tunes continue from the deceptive run)")
         ax.grid(alpha=0.3)
     axes.flat[0].legend(fontsize=8)
-    axes.flat[-1].axis("off")
+    for ax in axes.flat[len(tags):]:
+        ax.axis("off")
     n_seeds = {c: len(run.seeds(c)) for c in data}
     axes.flat[-1].text(0.0, 0.9, "bands: 95% t-CI across seeds\nseeds per condition:\n" +
                        "\n".join(f"  {c}: {n}" for c, n in n_seeds.items()) +
@@ -158,4 +168,28 @@ def record_gifs(run, settings: ReportSettings, red: str, gif_dir: Path) -> dict[
         path = gif_dir / f"{cond}.gif"
         save_gif(path, frames, settings.gif_fps)
         out[cond] = {"path": path, "agent_seed": seed, "episode_seed": GIF_SEED, **(result or {})}
+    return out
+
+
+def record_world_gifs(run, settings: ReportSettings, gif_dir: Path) -> dict[str, dict]:
+    """A run on another env: one episode (seed GIF_SEED) of the seed-0 (or the lowest seed) job
+    per condition, every agent from its files (the adversaries from the run's ``--red
+    module:factory``), rendered by the world and scaled to ``gif_size``, as
+    ``gif_dir/<condition>.gif``; condition -> {"path", "agent_seed", "episode_seed", "metrics"}."""
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # frames only: no window, no display needed
+    from soo_rl.evaluation.playback import fit_frame, save_gif
+    from soo_rl.evaluation.world_eval import job_policies, world_episode
+
+    gif_dir.mkdir(parents=True, exist_ok=True)
+    red = None if run.exp.red == "joint" else run.exp.red
+    out = {}
+    for cond in run.conditions:
+        seed = 0 if 0 in run.seeds(cond) else run.seeds(cond)[0]
+        spec = run.world_spec(cond)
+        policies, _ = job_policies(spec, run.job_dir(cond, seed), red)
+        frames: list = []
+        metrics = world_episode(spec, policies, GIF_SEED,
+                                lambda f: frames.append(fit_frame(f, settings.gif_size)) is None)
+        path = save_gif(gif_dir / f"{cond}.gif", frames, settings.gif_fps)
+        out[cond] = {"path": path, "agent_seed": seed, "episode_seed": GIF_SEED, "metrics": metrics}
     return out

@@ -18,11 +18,12 @@ def num(x: float, digits: int = 3) -> str:
 
 
 def _digits(metric: str) -> int:
-    return 1 if metric in ("blue_return", "red_return") else 3
+    return 1 if metric.endswith("_return") else 3
 
 
 def mean_ci(st: dict | None, metric: str = "") -> str:
-    """"mean ± ci95" of a ``soo_rl.analysis.stats.describe`` dict (1 decimal for returns, else 3); "–" if none."""
+    """"mean ± ci95" of a ``soo_rl.analysis.stats.describe`` dict (1 decimal for returns, any
+    ``*_return``, else 3); "–" if none."""
     if not st:
         return "–"
     d = _digits(metric)

@@ -159,3 +159,40 @@ def format_table(rows: list[dict[str, Any]]) -> str:
         lines.append(f"{r['case']:32s} {r['worlds']:6d} {r['port']:14,.0f} {r['mpe2']:13,.0f} "
                      f"{r['ratio']:9.1f}x")
     return "\n".join(lines)
+
+
+#: the worlds a MADDPG job is timed on (``maddpg_jobs``): ours, the port, mpe2 through the generic route
+MADDPG_WORLDS = (("deception_v0", {"obs_radius": 0.125}), ("simple_adversary", {}),
+                 ("mpe2.simple_adversary_v3", {"continuous_actions": True}))
+
+
+def maddpg_jobs(steps: int, worlds=MADDPG_WORLDS, n_envs: int = 64) -> list[dict[str, Any]]:
+    """A MADDPG job at the paper's settings (every agent learning, 64 worlds) on each world: env
+    steps/s over ``steps`` env steps after the replay's ``learning_starts`` (so updates run
+    throughout), the agents that learn, and the ratio to the first world's rate."""
+    from agents.maddpg.settings import MADDPGSettings
+    from agents.maddpg.trainer import MADDPG
+    from envs.registry import WorldSpec
+
+    rows = []
+    for env, kwargs in worlds:
+        trainer = MADDPG(WorldSpec(env, dict(kwargs)), n_envs, MADDPGSettings(), seed=0)
+        trainer.learn(MADDPGSettings().learning_starts)  # fill the replay: updates from here on
+        t0 = _clock()
+        trainer.learn(steps, reset_num_timesteps=False)
+        rate = steps / (_clock() - t0)
+        rows.append({"world": env, "learning agents": len(trainer.learning), "env steps/s": rate,
+                     "per agent update": rate * len(trainer.learning)})
+    for row in rows:
+        row["ratio"] = row["env steps/s"] / rows[0]["env steps/s"]
+    return rows
+
+
+def format_maddpg(rows: list[dict[str, Any]]) -> str:
+    head = f"{'MADDPG job on':<28}{'learners':>9}{'env steps/s':>13}{'x first':>9}{'x first per learner':>21}"
+    lines = [head, "-" * len(head)]
+    base = rows[0]["per agent update"]
+    for r in rows:
+        lines.append(f"{r['world']:<28}{r['learning agents']:>9}{r['env steps/s']:>13,.0f}"
+                     f"{r['ratio']:>9.2f}{r['per agent update'] / base:>21.2f}")
+    return "\n".join(lines)

@@ -17,6 +17,8 @@ from typing import Any
 #: the paper's settings both implementations use
 HIDDEN, LR, GAMMA, TAU, BATCH, UPDATE_EVERY, NOISE_STD, GRAD_CLIP = 64, 0.01, 0.95, 0.01, 1024, 100, 0.1, 0.5
 RADIUS = 0.125  # the paper's observation radius
+# one agent's update as experiments/bench_maddpg_update.py times it (n_fakes = 1)
+OBS, ACT, CLIP = {"blue": 10, "red": 7}, 2, GRAD_CLIP
 PAPER_STEPS = 2_000_000  # 40,000 episodes of 50 steps
 
 
@@ -163,3 +165,25 @@ def time_torchrl_maddpg(steps: int, seed: int = 0) -> dict[str, Any]:
     collector.shutdown()
     return {"algo": "TorchRL MADDPG (PettingZooWrapper, DDPGLoss)", "red": "joint", "n_worlds": 1,
             "torch_threads": torch.get_num_threads(), **_summary(frames - frames0, wall, updates, spent)}
+
+
+def mlp(n_in: int, n_out: int, tanh: bool = False):
+    """The paper's 64-64 LeakyReLU MLP (a ``tanh`` output for an actor)."""
+    from torch import nn
+
+    layers = [nn.Linear(n_in, HIDDEN), nn.LeakyReLU(), nn.Linear(HIDDEN, HIDDEN), nn.LeakyReLU(),
+              nn.Linear(HIDDEN, n_out)]
+    return nn.Sequential(*layers, nn.Tanh()) if tanh else nn.Sequential(*layers)
+
+
+def batch(gen) -> dict[str, Any]:
+    """A replay sample for blue's update: both agents' obs, actions and next obs; red's next action
+    (its target actor's, computed once per sample by the trainer); blue's reward."""
+    import torch
+
+    b = {f"{k}_{a}": torch.randn(BATCH, n, generator=gen)
+         for a, n in OBS.items() for k in ("obs", "next")}
+    b.update({f"act_{a}": torch.rand(BATCH, ACT, generator=gen) * 2 - 1 for a in OBS})
+    b["next_act_red"] = torch.rand(BATCH, ACT, generator=gen) * 2 - 1
+    b["reward"] = torch.randn(BATCH, 1, generator=gen)
+    return b
