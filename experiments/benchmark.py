@@ -2,9 +2,9 @@
 with SB3, and RLlib's multi-agent PPO.
 
 CLI of ``soo_rl.tools.benchmark.runner.run_benchmark`` (what it measures: its docstring), e.g. ``--quick
---skip-mpe2``. The mpe2 reference venv, never this one (its pygame-ce would replace our pygame):
-``python3 -m venv V; V/bin/pip install mpe2 stable-baselines3==2.9.2 torch==2.13.0`` (the CPU wheel),
-then ``--mpe2-python V/bin/python`` or ``export SOO_RL_MPE2_PYTHON=V/bin/python``. The RLlib
+--skip-mpe2``. The mpe2 reference runs in this venv (mpe2 is a dependency since the pygame-ce
+switch: ``--mpe2-python`` defaults to this Python; another venv with ``--mpe2-python V/bin/python``
+or ``export SOO_RL_MPE2_PYTHON=V/bin/python``). The RLlib
 reference venv (optional; Ray's processes import our ``envs`` from this checkout):
 ``python3 -m venv R; R/bin/pip install "ray[rllib]==2.60.0" torch==2.13.0 pettingzoo==1.27.0``,
 then ``--rllib-python R/bin/python`` or ``export SOO_RL_RLLIB_PYTHON=R/bin/python``. The TorchRL
@@ -44,8 +44,8 @@ def _parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, BenchmarkCo
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="tiny budgets and PPO settings (a smoke test)")
     p.add_argument("--skip-mpe2", action="store_true", help="measure only our implementation")
-    p.add_argument("--mpe2-python", default=os.environ.get(MPE2_ENV_VAR),
-                   help=f"python of the mpe2 reference venv (default: ${MPE2_ENV_VAR})")
+    p.add_argument("--mpe2-python", default=os.environ.get(MPE2_ENV_VAR, sys.executable),
+                   help=f"python of the mpe2 reference (default: ${MPE2_ENV_VAR}, else this one)")
     p.add_argument("--json-out", type=Path, default=DEFAULT_JSON, help="where to write the JSON")
     p.add_argument("--worlds", type=int, nargs="+", default=list(WORLD_COUNTS),
                    help="world counts N for the env-step measurement")

@@ -165,16 +165,16 @@ def test_bad_rllib_runners_flag_is_one_line_and_exit_2(tmp_path, capsys):
     assert not out.exists()
 
 
-def test_pygame_is_the_real_pygame_not_pygame_ce():
-    """mpe2 pulls pygame-ce, which overwrites pygame's files: it must never be in this venv."""
+def test_pygame_is_pygame_ce_alone_beside_mpe2():
+    """We depend on pygame-ce, as mpe2 and PettingZoo's extras do: both distributions install the
+    ``pygame`` module, so the original pygame must not be in this venv beside it."""
     import pygame
 
-    dist = importlib.metadata.distribution("pygame")
-    assert dist.metadata["Name"] == "pygame"
-    assert pygame.version.ver == dist.version
-    assert not getattr(pygame, "IS_CE", False)
+    dist = importlib.metadata.distribution("pygame-ce")
+    assert pygame.version.ver == dist.version and getattr(pygame, "IS_CE", False)
     with pytest.raises(importlib.metadata.PackageNotFoundError):
-        importlib.metadata.distribution("pygame-ce")
+        importlib.metadata.distribution("pygame")
+    assert importlib.metadata.distribution("mpe2").version >= "1.1.1"
 
 
 def test_profile_training_reports_shares_and_the_soo_update_ratio(capsys):

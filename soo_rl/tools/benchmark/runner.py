@@ -184,8 +184,8 @@ def _probe(python: str | None, name: str, env_var: str, needs: str) -> tuple[dic
 
 def probe_mpe2(python: str | None) -> tuple[dict[str, Any] | None, str]:
     """(probe result, note). The result is None when the reference cannot be run: no ``python``,
-    or one that cannot import mpe2, SB3 and torch. mpe2 is never installed into the project's venv
-    (its pygame-ce would overwrite our pygame); how to make its venv: experiments/benchmark.py."""
+    or one that cannot import mpe2, SB3 and torch (mpe2 is a dependency: the project's own Python
+    is experiments/benchmark.py's default)."""
     return _probe(python, "mpe2", MPE2_ENV_VAR, "mpe2/SB3/torch")
 
 
