@@ -206,3 +206,18 @@ class MixedBlue:
     def act(self, obs: np.ndarray) -> np.ndarray:
         a, b = self.straight.act(obs), self.lure.act(obs)
         return np.where(self.use_lure[:, None] if a.ndim == 2 else self.use_lure, b, a)
+
+
+class ZeroAction:
+    """An agent that does nothing: all-zero actions of ``spec.act_dim`` values (no force in MPE's
+    continuous layout and in ours). A fixed adversary for any world behind the seam: ``--red
+    agents.scripted:ZeroAction`` (called with the adversary's ``envs.seam.AgentSpec``)."""
+
+    def __init__(self, spec):
+        self.dim = int(spec.act_dim)
+
+    def reset(self, n: int, mask: np.ndarray | None = None) -> None:
+        return None
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        return np.zeros((len(obs), self.dim), np.float32)

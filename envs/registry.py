@@ -9,6 +9,7 @@ stepped as N copies (``envs.parallel_world.ParallelWorld``). ``kwargs`` are the 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +17,21 @@ from envs.seam import BatchedWorld
 
 #: the batched worlds written here, by name
 NATIVE = ("deception_v0", "simple_adversary")
+
+
+def load_callable(name: str, what: str):
+    """The callable a user names ``module:attribute`` (``what`` says for what, in the one-line
+    ``ValueError`` when it cannot be had)."""
+    module, _, attr = name.partition(":")
+    try:
+        obj = getattr(importlib.import_module(module), attr)
+    except ImportError as exc:
+        raise ValueError(f"{what} {name}: module {module} does not import ({exc})") from None
+    except AttributeError:
+        raise ValueError(f"{what} {name}: module {module} has no {attr!r}") from None
+    if not callable(obj):
+        raise ValueError(f"{what} {name}: {attr!r} is not callable")
+    return obj
 
 
 def is_pettingzoo_spec(env: str) -> bool:

@@ -15,7 +15,6 @@ import torch
 from agents.maddpg import MADDPGAgent
 from agents.maddpg.settings import MADDPGSettings
 from agents.maddpg.trainer import MADDPG
-from agents.scripted import BatchPolicy
 from agents.soo.pairing import make_pairing
 from envs.config import DeceptionConfig
 from envs.deception_world import DeceptionWorld
@@ -109,19 +108,6 @@ def test_honest_reward_of_the_mpe2_route_drops_the_adversary_distance():
         assert np.array_equal(a.rewards["adversary_0"], b.rewards["adversary_0"])
 
 
-class _StayPut(BatchPolicy):
-    """A fixed adversary for the tests: no force (mpe2's 5 values all 0)."""
-
-    def __init__(self, spec):
-        self.dim = spec.act_dim
-
-    def reset(self, n, mask=None):
-        return None
-
-    def act(self, obs):
-        return np.zeros((len(obs), self.dim), np.float32)
-
-
 @pytest.fixture(scope="module")
 def port_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("port") / "run"
@@ -176,13 +162,10 @@ def test_an_interrupted_job_on_another_env_resumes_bit_identically(tmp_path, env
         assert all(torch.equal(x, y) for x, y in zip(a.actor.parameters(), b.actor.parameters()))
 
 
-def test_a_fixed_adversary_module_factory(tmp_path, monkeypatch):
-    mod = types.ModuleType("my_adversary")
-    mod.StayPut = _StayPut
-    monkeypatch.setitem(sys.modules, "my_adversary", mod)
+def test_a_fixed_adversary_module_factory(tmp_path):
     out = tmp_path / "run"
     argv = CLI + ["--env-id", "simple_adversary", "--env", "max_cycles=10", "--out", str(out),
-                  "--red", "my_adversary:StayPut", "--conditions", "deceptive"]
+                  "--red", "agents.scripted:ZeroAction", "--conditions", "deceptive"]
     assert train_ppo_soo.main(argv) == 0
     d = out / "deceptive" / "seed_0"
     assert (d / "model.zip").is_file() and (d / "agent_1.zip").is_file()

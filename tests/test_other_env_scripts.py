@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 
 from agents.maddpg import MADDPGAgent
-from agents.scripted import BatchPolicy
 from experiments import evaluate, export, report, train_ppo_soo, watch
 from soo_rl.analysis.report.figures import _band
 from soo_rl.storage.checkpoints import CheckpointError, load_model
@@ -28,19 +27,6 @@ CLI = ["--preset", "smoke", "--no-progress", "--workers", "1", "--seeds", "2",
        "--eval-episodes", "8", "--maddpg", "learning_starts=256", "--maddpg", "batch_size=64",
        "--env-id", ENV, "--env", "continuous_actions=true", "--env", "max_cycles=10",
        "--conditions", ",".join(CONDITIONS)]
-
-
-class StayPut(BatchPolicy):
-    """A fixed adversary (``--red tests.test_other_env_scripts:StayPut``): no force."""
-
-    def __init__(self, spec):
-        self.dim = spec.act_dim
-
-    def reset(self, n, mask=None):
-        return None
-
-    def act(self, obs):
-        return np.zeros((len(obs), self.dim), np.float32)
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +111,7 @@ def test_evaluate_refuses_a_lone_agent_unless_red_plays_the_adversaries(run, tmp
     assert evaluate.main([str(tmp_path / "model.zip")]) == 2
     assert "lacks adversary_0.zip, agent_1.zip" in _one_line_error(capsys, "evaluate.py")
     shutil.copy(run / "soo" / "seed_0" / "agent_1.zip", tmp_path / "agent_1.zip")
-    red = "tests.test_other_env_scripts:StayPut"
+    red = "agents.scripted:ZeroAction"
     assert evaluate.main([str(tmp_path / "model.zip"), "--episodes", "2", "--red", red]) == 0
     assert f"adversary_0 from {red}" in capsys.readouterr().out
     assert evaluate.main([str(tmp_path / "model.zip"), "--n-fakes", "2"]) == 2

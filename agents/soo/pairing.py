@@ -7,13 +7,13 @@ from the global torch / NumPy RNG. To add a pairing: subclass ``Pairing``, regis
 
 from __future__ import annotations
 
-import importlib
 import math
 from typing import NamedTuple
 
 import torch
 
 from envs.config import DeceptionConfig
+from envs.registry import load_callable
 from envs.seam import ObsSlot
 
 # Injected distances are scaled by this factor so that red is strictly inside the radius even after the
@@ -204,27 +204,13 @@ class CallablePairing:
         return Pairs(self_obs, other_obs, None)
 
 
-def load_pairing_function(name: str):
-    """The callable named ``module:function`` (one-line ``ValueError`` if it cannot be had)."""
-    module, _, attr = name.partition(":")
-    try:
-        fn = getattr(importlib.import_module(module), attr)
-    except ImportError as exc:
-        raise ValueError(f"SOO pairing {name}: module {module} does not import ({exc})") from None
-    except AttributeError:
-        raise ValueError(f"SOO pairing {name}: module {module} has no {attr!r}") from None
-    if not callable(fn):
-        raise ValueError(f"SOO pairing {name}: {attr!r} is not callable")
-    return fn
-
-
 def make_pairing(name: str, cfg, agent: str = "blue"):
     """The pairing ``name`` for ``agent``'s observations: ``cfg`` a ``DeceptionConfig`` (blue's
     layout; any of ``PAIRINGS``) or a world behind the seam (``mask`` from its ``soo_slots``; the
     radius pairings only where it is deception_v0). ``module:function`` is a user's pairing."""
     if isinstance(name, str) and ":" in name:
         dim = cfg.blue_obs_dim if isinstance(cfg, DeceptionConfig) else cfg.spec(agent).obs_dim
-        return CallablePairing(name, load_pairing_function(name), dim)
+        return CallablePairing(name, load_callable(name, "SOO pairing"), dim)
     if name not in PAIRINGS:
         raise ValueError(f"unknown SOO pairing '{name}' (known: {', '.join(sorted(PAIRINGS))}, "
                          "or module:function)")

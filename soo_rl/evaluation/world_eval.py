@@ -6,7 +6,6 @@ episodes (``world_episode``, ``world_frames``)."""
 
 from __future__ import annotations
 
-import importlib
 import json
 from collections.abc import Callable
 from functools import lru_cache
@@ -18,7 +17,7 @@ import torch
 from agents.scripted import BatchPolicy
 from agents.soo.losses import soo_value
 from agents.soo.pairing import make_pairing
-from envs.registry import WorldSpec
+from envs.registry import WorldSpec, load_callable
 from envs.seam import BatchedWorld, WorldStep
 
 
@@ -77,13 +76,7 @@ def fixed_policies(name: str, spec: WorldSpec) -> dict[str, BatchPolicy]:
     """The fixed adversaries of ``--red module:factory`` on another env: ``factory(agent_spec)``
     (an ``envs.seam.AgentSpec``) for every agent of the ``adversary`` team, each a ``BatchPolicy``
     that acts in the agent's action bounds. One-line ``ValueError`` if it cannot be had."""
-    module, _, attr = name.partition(":")
-    try:
-        factory = getattr(importlib.import_module(module), attr)
-    except ImportError as exc:
-        raise ValueError(f"--red {name}: module {module} does not import ({exc})") from None
-    except AttributeError:
-        raise ValueError(f"--red {name}: module {module} has no {attr!r}") from None
+    factory, attr = load_callable(name, "--red"), name.partition(":")[2]
     world = spec.make(1, 0)
     out = {}
     for agent in world.team("adversary"):

@@ -170,10 +170,13 @@ def maddpg_jobs(steps: int, worlds=MADDPG_WORLDS, n_envs: int = 64) -> list[dict
     """A MADDPG job at the paper's settings (every agent learning, 64 worlds) on each world: env
     steps/s over ``steps`` env steps after the replay's ``learning_starts`` (so updates run
     throughout), the agents that learn, and the ratio to the first world's rate."""
+    import torch
+
     from agents.maddpg.settings import MADDPGSettings
     from agents.maddpg.trainer import MADDPG
     from envs.registry import WorldSpec
 
+    torch.set_num_threads(1)  # one core, as a job of the main experiment
     rows = []
     for env, kwargs in worlds:
         trainer = MADDPG(WorldSpec(env, dict(kwargs)), n_envs, MADDPGSettings(), seed=0)
