@@ -60,7 +60,8 @@ class MADDPG:
     :param reward_scale: factor on both agents' training reward (docs/design.md section 3)
     :param goal_shaping: k of blue's potential-based goal shaping (0 = none; deception_v0 only)
     :param soo_weight: lambda, the weight of the auxiliary loss in blue's actor loss (0 = plain MADDPG)
-    :param pairing: the SOO pairing (``agents.soo.pairing.PAIRINGS``)
+    :param pairing: the SOO pairing (``agents.soo.pairing.PAIRINGS`` or ``module:function``; None:
+        ``self_steps`` on deception_v0, ``mask`` on another world)
     :param aux_loss: ``"soo"``, ``"random"`` (noise of SOO's magnitude) or ``"anchor"`` (MSE of the
         actor's pre-tanh output to a frozen copy's, taken by ``configure_aux`` or at first use)
     :param soo_log_every: with the SOO loss not in the loss, compute it for ``soo/loss`` on every
@@ -72,7 +73,7 @@ class MADDPG:
                  settings: MADDPGSettings = MADDPGSettings(), seed: int = 0,
                  learning: tuple[str, ...] | None = None, fixed: dict[str, BatchPolicy] | None = None,
                  reward_scale: float = 1.0, goal_shaping: float = 0.0, soo_weight: float = 0.0,
-                 pairing: str = "self_steps", aux_loss: str = "soo", soo_log_every: int = 10,
+                 pairing: str | None = None, aux_loss: str = "soo", soo_log_every: int = 10,
                  logger: Logger | None = None):
         if not isinstance(num_worlds, (int, np.integer)) or num_worlds < 1:
             raise ValueError(f"num_worlds must be an int >= 1 (got {num_worlds!r})")
@@ -106,6 +107,8 @@ class MADDPG:
         self.rewards = {a: TrainingReward(self.num_worlds, reward_scale,
                                           goal_shaping if a == shaped else 0.0, settings.gamma)
                         for a in self.agents}
+        if pairing is None:  # the paper's on ours; the layout the world declares on another
+            pairing = "self_steps" if isinstance(self.world, DeceptionWorld) else "mask"
         self.soo_weight, self.pairing, self.aux_loss, self.soo_log_every = 0.0, pairing, "soo", 10
         self._anchor: dict[str, nn.Sequential] = {}
         self._pairings: dict[str, Any] = {}
