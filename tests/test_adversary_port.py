@@ -240,12 +240,14 @@ def test_metrics_on_hand_placed_states():
     np.testing.assert_array_equal(info["decoy"], [True, False, False])
     np.testing.assert_array_equal(info["good_success"], [True, True, False])
     np.testing.assert_array_equal(info["adversary_success"], [False, True, False])
+    np.testing.assert_array_equal(info["adversary_deceived"], [True, False, False])  # on the decoy
     np.testing.assert_allclose(info["adv_goal_dist"], [np.sqrt(2), 0.1, np.hypot(1.4, 0.4)])
     np.testing.assert_allclose(info["good_min_goal_dist"], [0.0, 0.0, np.hypot(0.4, 1.3)])
     m = world.episode_metrics([ws])
     assert m["cover_rate"] == pytest.approx(1 / 3) and m["decoy_rate"] == pytest.approx(1 / 3)
     assert m["good_success_rate"] == pytest.approx(2 / 3)
     assert m["adversary_success_rate"] == pytest.approx(1 / 3)
+    assert m["adversary_deceived_rate"] == pytest.approx(1 / 3)
     assert set(m) == set(world.metric_tags)
     assert world.metric_tags["cover_rate"] == "deception/cover_rate"
     assert world.metric_tags["good_success_rate"] == "task/good_success_rate"

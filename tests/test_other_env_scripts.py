@@ -20,8 +20,8 @@ from soo_rl.storage.checkpoints import CheckpointError, load_model
 
 ENV = "mpe2.simple_adversary_v3"
 CONDITIONS = ("deceptive", "soo", "deceptive_ft")
-HEADLINE = ("cover_rate", "decoy_rate", "adversary_success_rate", "adversary_goal_dist",
-            "good_success_rate")
+HEADLINE = ("cover_rate", "decoy_rate", "adversary_deceived_rate", "adversary_success_rate",
+            "adversary_goal_dist", "good_success_rate")
 CLI = ["--preset", "smoke", "--no-progress", "--workers", "1", "--seeds", "2",
        "--timesteps", "1024", "--finetune-timesteps", "512", "--eval-every", "512",
        "--eval-episodes", "8", "--maddpg", "learning_starts=256", "--maddpg", "batch_size=64",

@@ -17,6 +17,7 @@ from envs.seam import WorldStep, mean_returns
 #: info key -> the metric (mean over worlds at the episode's last step) it gives
 _RATES = {
     "adversary_success": "adversary_success_rate",
+    "adversary_deceived": "adversary_deceived_rate",
     "adv_goal_dist": "adversary_goal_dist",
     "good_success": "good_success_rate",
     "cover": "cover_rate",
@@ -24,6 +25,7 @@ _RATES = {
     "good_min_goal_dist": "good_min_goal_dist",
 }
 _GROUP = {"adversary_success_rate": "deception", "adversary_goal_dist": "deception",
+          "adversary_deceived_rate": "deception",
           "cover_rate": "deception", "decoy_rate": "deception",
           "good_success_rate": "task", "good_min_goal_dist": "task"}
 
@@ -36,7 +38,8 @@ def _dist(dx: np.ndarray, dy: np.ndarray) -> np.ndarray:
 def adversary_info(adv_pos: np.ndarray, good_pos: np.ndarray, landmarks: np.ndarray,
                    goal_idx: np.ndarray, success_distance: float) -> dict[str, np.ndarray]:
     """Per-world (N,) arrays of the current positions: ``adv_goal_dist``, ``good_min_goal_dist``,
-    ``adversary_success`` (adversary within ``success_distance`` of the goal), ``good_success``
+    ``adversary_success`` (adversary within ``success_distance`` of the goal),
+    ``adversary_deceived`` (within it of a non-goal landmark: the deception worked), ``good_success``
     (some good agent within it), ``cover`` (every landmark has a good agent within it) and
     ``decoy`` (some good agent within it of a non-goal landmark).
 
@@ -55,10 +58,13 @@ def adversary_info(adv_pos: np.ndarray, good_pos: np.ndarray, landmarks: np.ndar
     nearest = good_lm_d.min(axis=0)  # (L, N): each landmark's nearest good agent
     good_min = np.where(is_goal, nearest, np.inf).min(axis=0)
     decoy_d = np.where(is_goal, np.inf, nearest).min(axis=0)  # nearest good agent to a non-goal
+    adv_lm_d = _dist(lm[0] - adv_pos[:, 0], lm[1] - adv_pos[:, 1])  # (L, N)
+    adv_fake_d = np.where(is_goal, np.inf, adv_lm_d).min(axis=0)
     return {
         "adv_goal_dist": adv_d,
         "good_min_goal_dist": good_min,
         "adversary_success": adv_d < success_distance,
+        "adversary_deceived": adv_fake_d < success_distance,
         "good_success": good_min < success_distance,
         "cover": nearest.max(axis=0) < success_distance,
         "decoy": decoy_d < success_distance,

@@ -15,8 +15,8 @@ CONTROLS = ["deceptive_ft", "random_ft", "anchor_ft", "blind", "honest_ft", "hon
 GEN_METRICS = ["fake_first_rate", "red_trapped_rate", "blue_goal_rate"]
 #: on another env, the metrics ``soo`` is tested on when the world reports them (physical
 #: deception's); else every metric of the world
-WORLD_TEST_METRICS = ["cover_rate", "decoy_rate", "adversary_success_rate", "adversary_goal_dist",
-                      "good_success_rate"]
+WORLD_TEST_METRICS = ["cover_rate", "decoy_rate", "adversary_deceived_rate", "adversary_success_rate",
+                      "adversary_goal_dist", "good_success_rate"]
 # classifier comparisons: (positive, negative); the second checks that the value moves where SOO
 # training pushes it (it is the training objective, so this is a sanity check, not evidence)
 CLASSIFICATIONS = [("deceptive", "honest"), ("deceptive_ft", "soo")]
