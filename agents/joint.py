@@ -1,5 +1,6 @@
-"""Joint training: blue and red learn at the same time, each with its own SB3 model, from the same
-batched rollouts of ``DeceptionCore`` (independent PPO). Entry point: ``JointTrainer.learn``.
+"""Joint training: every agent learns at the same time, each with its own SB3 model, from the same
+batched rollouts (independent PPO): blue and red of ``DeceptionCore``, or the agents of any world
+behind the environment seam (``envs.seam.BatchedWorld``). Entry point: ``JointTrainer.learn``.
 
 Each learner keeps its own RolloutBuffer, training reward, truncation bootstrap, ``train()``,
 optimiser and logger; a frozen agent only acts; with ``parallel_updates`` the two updates run at
@@ -29,6 +30,7 @@ from agents.worlds_env import WorldsVecEnv
 from envs.config import DeceptionConfig
 from envs.core import DeceptionCore, reset_outputs
 from envs.deception_v0 import action_space, observation_spaces
+from envs.seam import BatchedWorld
 
 AGENTS = ("blue", "red")
 
@@ -36,19 +38,23 @@ AGENTS = ("blue", "red")
 class AgentEnv(WorldsVecEnv):
     """One agent's view of the trainer's worlds, as SB3 needs it to build a model on ``num_envs``
     worlds (spaces, RolloutBuffer shape) and to start ``learn``: ``reset()`` returns the agent's
-    observation of the trainer's (once reset) worlds, ``seed()`` (blue's) seeds their next reset.
+    observation of the trainer's (once reset) worlds, ``seed()`` (the driver's: blue's) seeds their
+    next reset.
     The trainer steps the worlds itself: ``step`` is not available."""
 
     def __init__(self, trainer: "JointTrainer", agent: str):
         self.trainer, self.agent = trainer, agent
-        cfg = trainer.cfg
-        super().__init__(trainer.num_envs, observation_spaces(cfg)[agent], action_space(cfg))
+        if trainer.world is None:
+            cfg = trainer.cfg
+            super().__init__(trainer.num_envs, observation_spaces(cfg)[agent], action_space(cfg))
+        else:
+            super().__init__(trainer.num_envs, *world_spaces(trainer.world, agent))
 
     def reset(self) -> np.ndarray:
         return self.trainer.observation(self.agent)
 
     def seed(self, seed: int | None = None) -> list[int | None]:
-        if self.agent == "blue":
+        if self.agent == self.trainer.driver:
             self.trainer.next_seed = seed
         return [seed] * self.num_envs
 
@@ -59,8 +65,19 @@ class AgentEnv(WorldsVecEnv):
         raise NotImplementedError("JointTrainer steps the worlds: call JointTrainer.learn")
 
 
+def world_spaces(world: BatchedWorld, agent: str) -> tuple[spaces.Box, spaces.Box]:
+    """An agent's observation and action spaces in a world behind the seam (Box, float32)."""
+    spec = world.spec(agent)
+    obs = spaces.Box(-np.inf, np.inf, (spec.obs_dim,), np.float32)
+    return obs, spaces.Box(np.asarray(spec.act_low, np.float32),
+                           np.asarray(spec.act_high, np.float32), dtype=np.float32)
+
+
 class JointTrainer:
-    """``num_envs`` worlds of ``cfg`` shared by blue and red.
+    """``num_envs`` worlds of ``cfg`` shared by blue and red, or of ``world`` (a ``BatchedWorld`` of
+    ``num_envs`` worlds) shared by its agents, in its order; the first good agent is then the
+    driver (blue's role: its callback runs, its seed resets the worlds), and a world that ends
+    otherwise than by its step limit (``terminated``) is not bootstrapped.
 
     Build each agent's model on ``trainer.env(agent)`` (new, or ``load(..., env=trainer.env(agent))``),
     then ``learn({"blue": blue, "red": red}, total, learning=("blue", "red"))``. A learner that is
@@ -76,16 +93,30 @@ class JointTrainer:
         Worth it only with a core to spare (one job on two cores, not two jobs).
     """
 
-    def __init__(self, cfg: DeceptionConfig, num_envs: int, seed: int | None = None,
+    def __init__(self, cfg: DeceptionConfig | BatchedWorld, num_envs: int, seed: int | None = None,
                  rewards: dict[str, TrainingReward] | None = None, parallel_updates: bool = False):
         self.num_envs = num_envs
         self.parallel_updates = parallel_updates
-        self.core = DeceptionCore(cfg, num_envs, seed)
-        self.rewards = rewards or {a: TrainingReward(num_envs) for a in AGENTS}
+        if isinstance(cfg, BatchedWorld):
+            if cfg.num_worlds != num_envs:
+                raise ValueError(f"the world has {cfg.num_worlds} worlds, not {num_envs}")
+            self.world, self.core = cfg, None
+            self.agents = cfg.agent_names
+            good = cfg.team("good")
+            self.driver = good[0] if good else self.agents[0]
+            # --joint-alternate's turns: the good team, then the others
+            self._group = {a: "good" if a in good else "other" for a in self.agents}
+            self._groups = ("good", "other")
+        else:
+            self.world, self.core = None, DeceptionCore(cfg, num_envs, seed)
+            self.agents, self.driver = AGENTS, "blue"
+            self._group, self._groups = {a: a for a in AGENTS}, AGENTS
+        self.rewards = rewards or {a: TrainingReward(num_envs) for a in self.agents}
         self.next_seed: int | None = seed
         self.obs: dict[str, np.ndarray] = {}
-        self.ep_return = {a: np.zeros(num_envs) for a in AGENTS}
-        self._envs = {a: AgentEnv(self, a) for a in AGENTS}
+        self.ep_return = {a: np.zeros(num_envs) for a in self.agents}
+        self.ep_len = np.zeros(num_envs, dtype=np.int64)  # a world's episode length (seam only)
+        self._envs = {a: AgentEnv(self, a) for a in self.agents}
         self._reset_in_this_learn = False
         self._t0 = time.time()
 
@@ -95,11 +126,24 @@ class JointTrainer:
     @property
     def cfg(self) -> DeceptionConfig:
         """The worlds' config (the core's: a radius curriculum changes it there)."""
+        if self.core is None:
+            raise AttributeError(f"a trainer on {self.world.name} has no DeceptionConfig")
         return self.core.cfg
+
+    def set_obs_radius(self, radius: float) -> None:
+        """Observe with ``radius`` from the next step on (a radius curriculum)."""
+        (self.core if self.world is None else self.world).set_obs_radius(radius)
 
     def get_state(self) -> dict[str, Any]:
         """Everything the worlds' next steps depend on (a copy): the worlds, their RNG, the agents'
         current observations, episode returns and shaping potentials, the pending seed."""
+        if self.world is not None:
+            return {"world": copy.deepcopy(self.world.get_state()),
+                    "obs": {a: o.copy() for a, o in self.obs.items()},
+                    "ep_return": {a: r.copy() for a, r in self.ep_return.items()},
+                    "ep_len": self.ep_len.copy(),
+                    "phi": {a: np.array(r.phi, copy=True) for a, r in self.rewards.items()},
+                    "next_seed": self.next_seed}
         return {"world": self.core.state.copy(),
                 "rng": copy.deepcopy(self.core.rng.bit_generator.state),
                 "obs": {a: o.copy() for a, o in self.obs.items()},
@@ -109,9 +153,13 @@ class JointTrainer:
 
     def set_state(self, state: dict[str, Any]) -> None:
         """Restore ``get_state()``'s copy: the next rollout continues exactly from there."""
-        self.core.state = state["world"].copy()
-        self.core.rng = np.random.default_rng()
-        self.core.rng.bit_generator.state = copy.deepcopy(state["rng"])
+        if self.world is not None:
+            self.world.set_state(copy.deepcopy(state["world"]))
+            self.ep_len = np.array(state["ep_len"], dtype=np.int64)
+        else:
+            self.core.state = state["world"].copy()
+            self.core.rng = np.random.default_rng()
+            self.core.rng.bit_generator.state = copy.deepcopy(state["rng"])
         self.obs = {a: o.copy() for a, o in state["obs"].items()}
         self.ep_return = {a: r.copy() for a, r in state["ep_return"].items()}
         for agent, phi in state["phi"].items():
@@ -127,6 +175,9 @@ class JointTrainer:
         return self.obs[agent]
 
     def _reset(self) -> None:
+        if self.world is not None:
+            self._reset_world()
+            return
         if self.next_seed is not None:
             self.core.seed(self.next_seed)
             self.next_seed = None
@@ -138,18 +189,56 @@ class JointTrainer:
         self.obs = {"blue": out.blue_obs, "red": out.red_obs}
         self._reset_in_this_learn = True
 
+    def _reset_world(self) -> None:
+        if self.next_seed is not None:
+            self.world.seed(self.next_seed)
+            self.next_seed = None
+        out = self.world.reset()
+        for agent in self.agents:
+            self.rewards[agent].start(out.info)
+            self.ep_return[agent][:] = 0.0
+        self.ep_len[:] = 0
+        self.obs = dict(out.obs)
+        self._reset_in_this_learn = True
+
+    def _step(self, env_actions: dict[str, np.ndarray]
+              ) -> tuple[dict, dict, dict, np.ndarray, np.ndarray, np.ndarray]:
+        """One step of every world: (env rewards, next observations, info, ended, truncated,
+        episode lengths); the ended worlds' observations are their terminal ones."""
+        if self.world is None:
+            res = self.core.step(env_actions["blue"], env_actions["red"])
+            return ({"blue": res.blue_reward, "red": res.red_reward},
+                    {"blue": res.blue_obs, "red": res.red_obs}, res.info, res.truncated.copy(),
+                    res.truncated, res.info["t"])
+        res = self.world.step(env_actions)
+        self.ep_len += 1
+        return (res.rewards, dict(res.obs), res.info, res.done.copy(),
+                res.truncated & ~res.terminated, self.ep_len.copy())
+
+    def _restart(self, dones: np.ndarray) -> tuple[dict[str, np.ndarray], dict]:
+        """New episodes in the ended worlds: every world's first observations, and the info."""
+        if self.world is None:
+            self.core.reset_worlds(dones)
+            fresh = reset_outputs(self.cfg, self.core.state)
+            return {"blue": fresh.blue_obs, "red": fresh.red_obs}, fresh.info
+        fresh = self.world.reset_worlds(dones)
+        self.ep_len[dones] = 0
+        return fresh.obs, fresh.info
+
     # ------------------------------------------------------------------ training
 
     def learn(self, models: dict[str, BaseAlgorithm], total_timesteps: int,
-              learning: tuple[str, ...] = AGENTS, callback: BaseCallback | None = None,
+              learning: tuple[str, ...] | None = None, callback: BaseCallback | None = None,
               reset_num_timesteps: bool = True, alternate: int = 0) -> bool:
-        """Collect rollouts and update every learner until blue has taken ``total_timesteps`` more
-        steps (from 0 with ``reset_num_timesteps``), as SB3's ``OnPolicyAlgorithm.learn`` does for
-        each learner. ``callback`` is blue's (SB3 callback protocol). ``alternate`` = K > 0: with
-        both learning, blue updates in K rollouts while red stays fixed, then red in the next K
-        (a remedy for non-stationarity); 0 = both update after every rollout. Returns False when the
-        callback stopped training: the partial rollout is then neither trained on nor counted in
-        any learner's ``num_timesteps``. Runs with ``unchecked_distributions``."""
+        """Collect rollouts and update every learner (``learning``; default: every agent) until the
+        driver (blue) has taken ``total_timesteps`` more steps (from 0 with
+        ``reset_num_timesteps``), as SB3's ``OnPolicyAlgorithm.learn`` does for each learner.
+        ``callback`` is the driver's (SB3 callback protocol). ``alternate`` = K > 0: blue (the good
+        team) updates in K rollouts while red (the others) stays fixed, then red in the next K
+        (a remedy for non-stationarity); 0 = every learner updates after every rollout. Returns
+        False when the callback stopped training: the partial rollout is then neither trained on
+        nor counted in any learner's ``num_timesteps``. Runs with ``unchecked_distributions``."""
+        learning = self.agents if learning is None else learning
         with unchecked_distributions():
             return self._learn(models, total_timesteps, learning, callback, reset_num_timesteps,
                                alternate)
@@ -157,20 +246,20 @@ class JointTrainer:
     def _learn(self, models: dict[str, BaseAlgorithm], total_timesteps: int,
                learning: tuple[str, ...], callback: BaseCallback | None,
                reset_num_timesteps: bool, alternate: int) -> bool:
-        learners = {a: models[a] for a in AGENTS if a in learning}
+        learners = {a: models[a] for a in self.agents if a in learning}
         for model in learners.values():
             if not isinstance(model, OnPolicyAlgorithm):
                 raise TypeError(f"a learner must be an SB3 on-policy model (got {type(model)})")
         self._reset_in_this_learn = False
         totals, callbacks = {}, {}
-        for agent, model in learners.items():  # blue first: its seed resets the worlds
+        for agent, model in learners.items():  # the driver's seed resets the worlds
             totals[agent], callbacks[agent] = model._setup_learn(
-                total_timesteps, callback if agent == "blue" else None, reset_num_timesteps)
+                total_timesteps, callback if agent == self.driver else None, reset_num_timesteps)
         if not self._reset_in_this_learn and not self.obs:
             self._reset()
         for cb in callbacks.values():
             cb.on_training_start(locals(), globals())
-        driver = "blue" if "blue" in learners else next(iter(learners))
+        driver = self.driver if self.driver in learners else next(iter(learners))
         iteration = 0
         completed = True
         pool = ThreadPoolExecutor(1) if self.parallel_updates and len(learners) > 1 else None
@@ -180,13 +269,13 @@ class JointTrainer:
                     completed = False
                     break
                 iteration += 1
-                phase = AGENTS[((iteration - 1) // alternate) % 2] if alternate else None
+                phase = self._groups[((iteration - 1) // alternate) % 2] if alternate else None
                 for agent, model in learners.items():
                     model._update_current_progress_remaining(model.num_timesteps, totals[agent])
                     model.dump_logs(iteration)
                 # UPDATE
                 update([m for a, m in learners.items()
-                        if phase is None or phase == a or len(learners) == 1], pool)
+                        if phase is None or phase == self._group[a] or len(learners) == 1], pool)
         finally:
             if pool is not None:
                 pool.shutdown()
@@ -212,7 +301,7 @@ class JointTrainer:
         for _ in range(next(iter(n_steps.values()))):
             # COLLECT: every agent acts on its own observation
             actions, values, log_probs, env_actions = {}, {}, {}, {}
-            for agent in AGENTS:
+            for agent in self.agents:
                 model = models[agent]
                 if agent in learners:
                     with th.no_grad():
@@ -224,22 +313,17 @@ class JointTrainer:
                 else:
                     with th.no_grad():
                         env_actions[agent], _ = model.predict(self.obs[agent], deterministic=True)
-            res = self.core.step(env_actions["blue"], env_actions["red"])
-            env_rewards = {"blue": res.blue_reward, "red": res.red_reward}
-            next_obs = {"blue": res.blue_obs, "red": res.red_obs}
+            env_rewards, next_obs, info, dones, truncated, lengths = self._step(env_actions)
             rewards, infos = {}, {}
-            for agent in AGENTS:
-                rewards[agent] = self.rewards[agent](env_rewards[agent], res.info)
+            for agent in self.agents:
+                rewards[agent] = self.rewards[agent](env_rewards[agent], info)
                 self.ep_return[agent] += env_rewards[agent]
-            dones = res.truncated.copy()
             for agent in learners:  # SB3's infos: a frozen agent needs none
-                infos[agent] = self._infos(agent, dones, next_obs[agent], res.info["t"])
-            if dones.any():  # episodes end only by truncation: start new ones
-                self.core.reset_worlds(dones)
-                fresh = reset_outputs(self.cfg, self.core.state)
-                first = {"blue": fresh.blue_obs, "red": fresh.red_obs}
-                for agent in AGENTS:
-                    self.rewards[agent].start(fresh.info, dones)
+                infos[agent] = self._infos(agent, dones, next_obs[agent], lengths, truncated)
+            if dones.any():  # start new episodes in the ended worlds
+                first, fresh_info = self._restart(dones)
+                for agent in self.agents:
+                    self.rewards[agent].start(fresh_info, dones)
                     self.ep_return[agent][dones] = 0.0
                     next_obs[agent] = np.where(dones[:, None], first[agent], next_obs[agent])
             self.obs = next_obs
@@ -260,8 +344,8 @@ class JointTrainer:
                 # BOOTSTRAP truncated episodes from the agent's own terminal observation (blue
                 # alone learning: per world, as SB3's collect_rollouts, so that the frozen-red
                 # equivalence is exact; otherwise one batched pass per agent)
-                _bootstrap_truncated(model, rewards[agent], infos[agent], dones,
-                                     batched=agent != "blue" or len(learners) > 1)
+                _bootstrap_truncated(model, rewards[agent], infos[agent], truncated,
+                                     batched=agent != self.driver or len(learners) > 1)
                 model.rollout_buffer.add(model._last_obs, acts, rewards[agent],
                                          model._last_episode_starts, values[agent],
                                          log_probs[agent])
@@ -277,13 +361,14 @@ class JointTrainer:
             cb.on_rollout_end()
         return True
 
-    def _infos(self, agent: str, dones: np.ndarray, obs: np.ndarray,
-               t: np.ndarray) -> list[dict[str, Any]]:
+    def _infos(self, agent: str, dones: np.ndarray, obs: np.ndarray, t: np.ndarray,
+               truncated: np.ndarray) -> list[dict[str, Any]]:
         """SB3's per-world infos: the terminal observation and episode of every ended world."""
         infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
         elapsed = round(time.time() - self._t0, 6)
         for i in np.flatnonzero(dones):
-            infos[i] = {"terminal_observation": obs[i].copy(), "TimeLimit.truncated": True,
+            infos[i] = {"terminal_observation": obs[i].copy(),
+                        "TimeLimit.truncated": bool(truncated[i]),
                         "episode": {"r": float(self.ep_return[agent][i]), "l": int(t[i]),
                                     "t": elapsed}}
         return infos
@@ -343,7 +428,8 @@ def _clip(model: BaseAlgorithm, actions: np.ndarray) -> np.ndarray:
 
 def _bootstrap_truncated(model: OnPolicyAlgorithm, rewards: np.ndarray, infos: list[dict],
                          dones: np.ndarray, batched: bool = False) -> None:
-    """Add ``gamma * V(terminal observation)`` to the reward of every truncated world, in place
+    """Add ``gamma * V(terminal observation)`` to the reward of every truncated world (``dones``:
+    those that reached their step limit), in place
     (SB3's rule: a time limit is not a terminal state). ``batched``: one forward pass for every
     truncated world (values equal to the per-world ones up to float rounding) instead of one each."""
     ended = np.flatnonzero(dones)

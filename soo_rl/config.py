@@ -222,8 +222,9 @@ class ExperimentConfig:
         "physical deception, held to mpe2's step for step), or any PettingZoo ParallelEnv by "
         "import path: a module with parallel_env (mpe2.simple_adversary_v3) or "
         "package.module:factory; its arguments with --env KEY=VALUE. Another env than "
-        "deception_v0 trains with --algo maddpg and starts from --red joint, --pairing mask, "
-        "--goal-shaping 0, no radius curriculum (docs/design.md section 5)"))
+        "deception_v0 trains with --algo maddpg (or --algo ppo with --red joint) and starts from "
+        "--red joint, --pairing mask, --goal-shaping 0, no radius curriculum (docs/design.md "
+        "section 5)"))
     # DeceptionConfig overrides (--env FIELD=VALUE): the paper's radius 0.125 (the presets reach it
     # through a radius curriculum: docs/design.md section 6)
     env: dict[str, Any] = field(default_factory=lambda: {"obs_radius": 0.125})
@@ -309,9 +310,9 @@ class ExperimentConfig:
         except ValueError as exc:
             bad("env_id", str(exc))
         env = f"env {self.env_id}"
-        if self.algo != "maddpg":
-            bad("algo", f"PPO trains deception_v0 only; {env} trains with --algo maddpg "
-                "(docs/design.md section 5 says why)")
+        if self.algo == "ppo" and self.red != "joint":
+            bad("red", f"--algo ppo on {env} trains every agent (--red joint); fixed adversaries "
+                f"({self.red}) train with --algo maddpg")
         if self.goal_shaping:
             bad("goal_shaping", f"shapes deception_v0's blue reward only; {env} needs 0")
         if self.radius_curriculum:
@@ -331,15 +332,18 @@ class ExperimentConfig:
     def for_env(self, env_id: str) -> "ExperimentConfig":
         """This config moved to ``env_id``: on another env than deception_v0 the settings made for
         ours (``ENV_DEFAULTS``) give way to that env's own reward and layout, the ``blind``
-        condition (ours alone) is dropped and MADDPG's reward scale is 1 (the env's reward as it
-        is)."""
+        condition (ours alone) is dropped and MADDPG's and PPO's reward scales are 1 (the env's
+        reward as it is; PPO's unless the config gives another than its default). MADDPG stays the
+        algorithm unless ``--algo ppo`` (with ``--red joint``) is given after."""
         if env_id == self.env_id:
             return self
         if env_id == DECEPTION:
             return self.replace(env_id=env_id)
+        ppo = self.ppo if self.ppo.reward_scale != PPOSettings.reward_scale else \
+            dataclasses.replace(self.ppo, reward_scale=1.0)  # (--ppo reward_scale=X applies after)
         return dataclasses.replace(self, env_id=env_id, **ENV_DEFAULTS, finetune_reward="deceptive",
                                    conditions=tuple(c for c in self.conditions if c != "blind"),
-                                   maddpg={"reward_scale": 1.0, **self.maddpg})
+                                   maddpg={"reward_scale": 1.0, **self.maddpg}, ppo=ppo)
 
     def world_spec(self, condition: str):
         """The world ``condition`` trains in (``envs.registry.WorldSpec``): its reward mode

@@ -8,8 +8,10 @@ docs/design.md sections 2 and 3 describe the method.
 
 from __future__ import annotations
 
+import json
 import math
 from contextlib import nullcontext
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -23,6 +25,7 @@ from stable_baselines3.common.utils import explained_variance
 from torch.nn import functional as F
 
 from envs.config import DeceptionConfig
+from envs.registry import WorldSpec
 from agents.distributions import unchecked_distributions
 from agents.soo.pairing import PAIRINGS, make_generator, make_pairing
 from agents.soo.losses import (
@@ -47,7 +50,8 @@ AUX_LOSSES = ("soo", "random", "anchor")
 # offset between the algorithm seed and the derived SOO generator seed
 _SOO_SEED_OFFSET = 0x500
 # the saved SOO settings
-_SOO_ATTRS = ("soo_weight", "pairing", "env_config", "aux_loss", "soo_seed", "soo_log_every")
+_SOO_ATTRS = ("soo_weight", "pairing", "env_config", "aux_loss", "soo_seed", "soo_log_every",
+              "world", "agent")
 _UNSET: Any = object()
 
 
@@ -70,6 +74,16 @@ def frozen_policy_copy(policy: ActorCriticPolicy) -> ActorCriticPolicy:
     return ref
 
 
+@lru_cache(maxsize=16)
+def _world_of(spec_json: str):
+    return WorldSpec.from_dict(json.loads(spec_json)).make(1, 0)
+
+
+def _layout_world(world: dict[str, Any]):
+    """One world of ``world`` (a ``WorldSpec`` dict), for its agents' layout (built once)."""
+    return _world_of(json.dumps(world, sort_keys=True))
+
+
 class SOOPPO(PPO):
     """PPO with ``soo_weight`` x an auxiliary loss on the minibatch's observations, computed on the
     live policy. When the term (or its logging) is needed, ``evaluate_actions`` runs inside
@@ -79,6 +93,9 @@ class SOOPPO(PPO):
     :param pairing: name of the SOO pairing (``agents.soo.pairing.PAIRINGS``).
     :param env_config: the world config, for the blue observation layout (default ``DeceptionConfig()``);
         a dict is accepted too.
+    :param world: another world than deception_v0, as ``envs.registry.WorldSpec.to_dict()`` (JSON
+        data: saved as such), with ``agent`` the good agent this model is: the pairing is then
+        ``make_pairing(pairing, world, agent=agent)`` and ``env_config`` is None.
     :param aux_loss: ``"soo"`` (the SOO loss on the pairing's pairs), ``"random"`` (``random_loss``
         with the magnitude of the current, detached SOO loss: the ``random_ft`` control) or
         ``"anchor"`` (``anchor_loss`` to a frozen copy of the policy: the ``anchor_ft`` control; the
@@ -93,7 +110,7 @@ class SOOPPO(PPO):
         ``soo/loss`` is the mean over those minibatches of the SOO loss before the minibatch's step
         (minibatches without pairs, possible with ``mask``, are skipped).
     All other arguments are those of ``stable_baselines3.PPO``. ``soo_weight``, ``pairing``,
-    ``env_config``, ``aux_loss``, ``soo_seed`` and ``soo_log_every`` are saved in the ``.zip``; the
+    ``env_config``, ``aux_loss``, ``soo_seed``, ``soo_log_every``, ``world`` and ``agent`` are saved in the ``.zip``; the
     pairing, the generator and the anchor are rebuilt on load.
     """
 
@@ -108,12 +125,16 @@ class SOOPPO(PPO):
         aux_loss: str = "soo",
         soo_seed: int | None = None,
         soo_log_every: int = 10,
+        world: dict[str, Any] | None = None,
+        agent: str = "blue",
         **kwargs: Any,
     ):
         # set before PPO.__init__, which calls _setup_model()
         self.soo_weight = soo_weight
         self.pairing = pairing
-        self.env_config = env_config if env_config is not None else DeceptionConfig()
+        self.world, self.agent = world, agent
+        self.env_config = env_config if env_config is not None or world is not None \
+            else DeceptionConfig()
         self.aux_loss = aux_loss
         self.soo_seed = soo_seed
         self.soo_log_every = soo_log_every
@@ -137,10 +158,22 @@ class SOOPPO(PPO):
             )
         if self.aux_loss not in AUX_LOSSES:
             raise ValueError(f"unknown aux_loss '{self.aux_loss}' (known: {', '.join(AUX_LOSSES)})")
+        if isinstance(self.world, WorldSpec):
+            self.world = self.world.to_dict()
+        if self.world is not None:
+            try:
+                self.world = WorldSpec.from_dict(self.world).to_dict()
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                raise ValueError(f"world must be a WorldSpec's dict (got {self.world!r}: {exc})") from None
+            self.env_config = None
+            return self._validate_log_every()
         if isinstance(self.env_config, dict):
             self.env_config = DeceptionConfig.from_dict(self.env_config)
         if not isinstance(self.env_config, DeceptionConfig):
             raise ValueError(f"env_config must be a DeceptionConfig or a dict (got {type(self.env_config)})")
+        self._validate_log_every()
+
+    def _validate_log_every(self) -> None:
         e = self.soo_log_every
         if isinstance(e, bool) or not isinstance(e, int) or e < 0:
             raise ValueError(f"soo_log_every must be an integer >= 0 (got {e!r})")
@@ -153,13 +186,18 @@ class SOOPPO(PPO):
         """(Re)build the pairing, the generator and the anchor from the saved attributes."""
         self._validate_soo_args()
         obs_space = self.observation_space
-        dim = self.env_config.blue_obs_dim
+        if self.world is not None:
+            world = _layout_world(self.world)
+            dim = world.spec(self.agent).obs_dim
+            what = f"{self.agent}'s observation in {world.name}"
+        else:
+            dim = self.env_config.blue_obs_dim
+            what = f"the blue observation of env_config with n_fakes={self.env_config.n_fakes}"
         if not isinstance(obs_space, spaces.Box) or obs_space.shape != (dim,):
-            raise ValueError(
-                f"SOOPPO needs a Box observation space of shape ({dim},) (the blue observation of "
-                f"env_config with n_fakes={self.env_config.n_fakes}), got {obs_space}"
-            )
-        self._pairing_fn = make_pairing(self.pairing, self.env_config)
+            raise ValueError(f"SOOPPO needs a Box observation space of shape ({dim},) ({what}), "
+                             f"got {obs_space}")
+        self._pairing_fn = (make_pairing(self.pairing, world, agent=self.agent)
+                            if self.world is not None else make_pairing(self.pairing, self.env_config))
         self._soo_generator = make_generator(self._generator_seed())
         if self.aux_loss == "anchor" and not self._anchor_explicit:
             self._anchor_policy = frozen_policy_copy(self.policy)
@@ -173,6 +211,8 @@ class SOOPPO(PPO):
         env_config: DeceptionConfig | dict[str, Any] | None = None,
         soo_seed: Any = _UNSET,
         soo_log_every: int | None = None,
+        world: dict[str, Any] | None = None,
+        agent: str | None = None,
     ) -> None:
         """Change the auxiliary-loss settings of a built / loaded model (e.g. a deceptive checkpoint about
         to be fine-tuned); arguments left out keep their value. Rebuilds the pairing, restarts the SOO
@@ -191,6 +231,10 @@ class SOOPPO(PPO):
             self.soo_seed = soo_seed
         if soo_log_every is not None:
             self.soo_log_every = soo_log_every
+        if world is not None:
+            self.world = world
+        if agent is not None:
+            self.agent = agent
         try:
             self._setup_soo()
         except ValueError:

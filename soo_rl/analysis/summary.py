@@ -43,16 +43,17 @@ def format_table(summary: dict[str, Any]) -> str:
     stats = [e["stats"] for e in summary["conditions"].values()]
     columns = TABLE_COLUMNS if any(c in s for s in stats for c in TABLE_COLUMNS[:-1]) else \
         list(dict.fromkeys(k for s in stats for k in s))  # another env: its own metrics
-    head = f"{'condition':<18}" + "".join(f"{c:>22}" for c in columns)
+    width = {c: max(22, len(c) + 2) for c in columns}
+    head = f"{'condition':<18}" + "".join(f"{c:>{width[c]}}" for c in columns)
     lines = [head, "-" * len(head)]
     for cond, entry in summary["conditions"].items():
         cells = []
         for col in columns:
             st = entry["stats"].get(col)
             if st is None:
-                cells.append(f"{'-':>22}")
+                cells.append(f"{'-':>{width[col]}}")
                 continue
             digits = 1 if col.endswith("_return") else 3
-            cells.append(f"{st['mean']:>13.{digits}f} ± {st['ci95']:<6.{digits}f}")
+            cells.append(f"{st['mean']:>{width[col] - 9}.{digits}f} ± {st['ci95']:<6.{digits}f}")
         lines.append(f"{cond + ' (' + str(entry['n_seeds']) + ')':<18}" + "".join(cells))
     return "\n".join(lines)

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from agents.sb3_policy import SB3Policy
 from agents.scripted import BatchPolicy
 from agents.soo.losses import soo_value
 from agents.soo.pairing import make_pairing
@@ -163,12 +164,18 @@ def agent_file(job_dir: Path, agent: str, primary: str) -> Path:
 
 
 def _load_agent(path: Path, agent: str, obs_dim: int):
-    """The ``MADDPGAgent`` of ``agent`` in ``path`` (the project's safe loader); ``CheckpointError``
-    if it is another agent's or another layout's."""
+    """The ``MADDPGAgent`` of ``agent`` in ``path``, or its SB3 PPO model (a joint PPO job's file),
+    by the project's safe loader; ``CheckpointError`` if it is another agent's or another
+    layout's."""
     from agents.maddpg.agent import MADDPGAgent
-    from soo_rl.storage.checkpoints import CheckpointError, load_model
+    from soo_rl.storage.checkpoints import CheckpointError, checkpoint_data, load_model
 
-    model = load_model(path, MADDPGAgent, expected_obs_dim=obs_dim)
+    if checkpoint_data(path).get("algo") != "maddpg":
+        from stable_baselines3 import PPO
+
+        model = load_model(path, PPO, expected_obs_dim=obs_dim)
+    else:
+        model = load_model(path, MADDPGAgent, expected_obs_dim=obs_dim)
     if getattr(model, "agent", None) != agent:
         raise CheckpointError(f"{path} holds agent {getattr(model, 'agent', '?')!r}, not {agent!r}")
     return model
@@ -177,7 +184,7 @@ def _load_agent(path: Path, agent: str, obs_dim: int):
 def job_policies(spec: WorldSpec, job_dir: Path, red: str | None = None, given: dict | None = None
                  ) -> tuple[dict[str, BatchPolicy], dict[str, str]]:
     """Every agent's policy in ``spec``'s world, and where each comes from: ``given`` (agent ->
-    loaded ``MADDPGAgent``), else the adversaries of ``red`` (``module:factory``) if given, else
+    loaded ``MADDPGAgent`` or SB3 model), else the adversaries of ``red`` (``module:factory``) if given, else
     the agent's file in ``job_dir`` (``agent_file``), as deterministic actors in the world's
     action bounds. ``CheckpointError`` (one line) naming the files that are missing."""
     from agents.maddpg.networks import ActorPolicy
@@ -199,7 +206,8 @@ def job_policies(spec: WorldSpec, job_dir: Path, red: str | None = None, given: 
         else:
             missing.append(path.name)
             continue
-        policies[agent] = ActorPolicy(model.actor, world.spec(agent))
+        policies[agent] = (ActorPolicy(model.actor, world.spec(agent)) if hasattr(model, "actor")
+                           else SB3Policy(model, deterministic=True))
     if missing:
         raise CheckpointError(f"{job_dir} lacks {', '.join(missing)}: {spec.env} needs every agent "
                               f"({', '.join(world.agent_names)}); the adversaries may be played by "
@@ -209,19 +217,20 @@ def job_policies(spec: WorldSpec, job_dir: Path, red: str | None = None, given: 
 
 def load_file_agents(path: str | Path, red: str | None = None):
     """``(spec, model, policies, sources)`` of the agent file ``path`` off deception_v0: its world,
-    its ``MADDPGAgent``, and every agent's policy (``job_policies``: the others from the files
-    beside it, or the adversaries of ``red``). ``CheckpointError`` / ``ValueError`` (one line)."""
-    from agents.maddpg.agent import MADDPGAgent
-    from soo_rl.storage.checkpoints import CheckpointError, load_model
+    its model (a ``MADDPGAgent`` or a joint PPO job's SB3 model), and every agent's policy
+    (``job_policies``: the others from the files beside it, or the adversaries of ``red``).
+    ``CheckpointError`` / ``ValueError`` (one line)."""
+    from soo_rl.storage.checkpoints import CheckpointError, checkpoint_data
 
     path = Path(path)
     spec = file_world(path)
     if spec is None:
         raise CheckpointError(f"{path} is an agent of deception_v0, not of another env")
-    model = load_model(path, MADDPGAgent)
-    if not isinstance(model, MADDPGAgent):
-        raise CheckpointError(f"{path} is not a MADDPG agent's file")
-    policies, sources = job_policies(spec, path.parent, red, given={model.agent: model})
+    agent, names = checkpoint_data(path).get("agent"), world_agents(spec)[0]
+    if agent not in names:
+        raise CheckpointError(f"{path} names agent {agent!r}, not one of {', '.join(names)}")
+    model = _load_agent(path, agent, spec.make(1, 0).spec(agent).obs_dim)
+    policies, sources = job_policies(spec, path.parent, red, given={agent: model})
     return spec, model, policies, sources
 
 
@@ -230,8 +239,11 @@ def evaluate_file(path: str | Path, n_episodes: int, seed: int, red: str | None 
     """The world's metrics of the agent file ``path`` off deception_v0 over ``n_episodes``
     fixed-seed episodes (``evaluate_world``; ``soo_value_eval`` when it is a good agent), its
     world and where each agent's policy came from (``load_file_agents``)."""
+    from soo_rl.storage.checkpoints import checkpoint_data
+
     spec, model, policies, sources = load_file_agents(path, red)
     good = world_agents(spec)[1].get(model.agent) == "good"
+    pairing = getattr(model, "pairing", None) or checkpoint_data(Path(path)).get("pairing", "mask")
     metrics = evaluate_world(spec, policies, n_episodes, seed, soo_agent=model.agent,
-                             soo_net=model.policy if good else None, pairing=model.pairing)
+                             soo_net=model.policy if good else None, pairing=pairing)
     return metrics, spec, sources

@@ -1,7 +1,8 @@
 """The learner seam: the few operations ``run_job`` (soo_rl/training/run_job.py) and the resume checks
 (soo_rl/running/experiment.py) need from whatever trains a job, declared once. Implementations:
 ``PPOLearner`` (blue alone against a fixed red) and ``JointPPOLearner`` (blue and red learn
-together), soo_rl/training/ppo.py, and ``MADDPGLearner`` (``--algo maddpg``),
+together), soo_rl/training/ppo.py, ``WorldPPOLearner`` (every agent of another world learns with
+PPO), soo_rl/training/ppo_world.py, and ``MADDPGLearner`` (``--algo maddpg``),
 soo_rl/training/maddpg.py; ``learner_class`` picks one for an experiment. An algorithm is
 added as one more implementation (docs/design.md section 5, "Where to add").
 """
@@ -18,6 +19,7 @@ from soo_rl.config import ExperimentConfig
 from soo_rl.training.jobs import Job
 from soo_rl.training.maddpg import MADDPGLearner
 from soo_rl.training.ppo import JointPPOLearner, PPOLearner
+from soo_rl.training.ppo_world import WorldPPOLearner
 
 
 class Learner(Protocol):
@@ -97,4 +99,6 @@ def learner_class(exp: ExperimentConfig) -> type[Learner]:
     """The learner of an experiment's jobs."""
     if exp.algo == "maddpg":
         return MADDPGLearner
-    return JointPPOLearner if exp.red == "joint" else PPOLearner
+    if exp.red == "joint":
+        return JointPPOLearner if exp.env_id == "deception_v0" else WorldPPOLearner
+    return PPOLearner

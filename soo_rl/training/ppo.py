@@ -78,10 +78,12 @@ class PPOLearner:
         return (MODEL,)
 
     def __init__(self, job: Job, agents: dict[str, Any], start: int,
-                 learning: tuple[str, ...] = ("blue",)):
-        self.job, self.cfg = job, job.env_config
+                 learning: tuple[str, ...] = ("blue",), primary: str = "blue"):
+        self.job = job
+        self.cfg = job.env_config if job.on_deception else None
         self.agents = agents  # agent name -> SB3 model, blue first
-        self.blue: SOOPPO = agents["blue"]
+        self.primary = primary  # blue: the first good agent (model.zip, the callbacks' model)
+        self.blue: SOOPPO = agents[primary]
         self.start = start
         self.learning = learning
         self.next_eval: int | None = None
@@ -149,7 +151,7 @@ class PPOLearner:
         """Blue logs into the job's directory; every other agent too, under ``<agent>/``."""
         out = str(self.job.out_dir)
         for agent, model in self.agents.items():
-            if agent == "blue":
+            if agent == self.primary:
                 model.set_logger(configure(out, ["tensorboard"]))
             else:
                 model.set_logger(PrefixedLogger(f"{agent}/", out, [TensorBoardOutputFormat(out)]))
@@ -200,7 +202,7 @@ class PPOLearner:
         leaves a matching set to resume from."""
         step = int(self.blue.num_timesteps)
         keep = {save_atomic(model, agent_checkpoint(self.job, agent, step))
-                for agent, model in self.agents.items() if agent != "blue"}
+                for agent, model in self.agents.items() if agent != self.primary}
         if state is not None:
             assert state["step"] == step, (state["step"], step)
             keep.add(write_state(self.job, state))
@@ -216,7 +218,7 @@ class PPOLearner:
         """Every other agent's ``<agent>.zip`` before blue's ``model.zip``, which marks the job
         finished."""
         for agent, model in self.agents.items():
-            if agent != "blue":
+            if agent != self.primary:
                 save_atomic(model, self.job.out_dir / f"{agent}.zip")
         save_atomic(self.blue, self.job.out_dir / MODEL)
 
@@ -240,8 +242,8 @@ class JointPPOLearner(PPOLearner):
         return (MODEL, "red.zip")
 
     def __init__(self, job: Job, agents: dict[str, Any], start: int, learning: tuple[str, ...],
-                 trainer: JointTrainer):
-        super().__init__(job, agents, start, learning)
+                 trainer: JointTrainer, primary: str = "blue"):
+        super().__init__(job, agents, start, learning, primary)
         self.trainer = trainer
         self.alternate = job.config.joint_alternate  # 0: both update every rollout, K: in turns
 
@@ -291,12 +293,16 @@ class JointPPOLearner(PPOLearner):
     def learn(self, steps: int, callback: BaseCallback, reset_num_timesteps: bool) -> None:
         done = self.trainer.learn(self.agents, steps, self.learning, callback=callback,
                                   reset_num_timesteps=reset_num_timesteps, alternate=self.alternate)
-        if done and "red" in self.learning:  # red's last update (blue's: its evaluation);
-            red = self.agents["red"]  # a stopped job keeps it pending
-            red.logger.dump(red.num_timesteps)
+        for agent in self.learning if done else ():  # the others' last update (blue's: its
+            if agent != self.primary:  # evaluation); a stopped job keeps it pending
+                model = self.agents[agent]
+                model.logger.dump(model.num_timesteps)
 
     def _worlds(self):
         return self.trainer
+
+    def set_obs_radius(self, radius: float) -> None:
+        self.trainer.set_obs_radius(radius)
 
     def _worlds_state(self) -> dict[str, Any]:
         return {"trainer": self.trainer.get_state()}
