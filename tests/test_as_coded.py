@@ -11,7 +11,7 @@ import torch
 from stable_baselines3 import PPO
 
 from agents.scripted import FollowerRed
-from agents.soo.ppo import SOOPPO
+from agents.ppo.soo_ppo import SOOPPO
 from experiments import train_ppo_soo
 from soo_rl.config import CONDITIONS
 from soo_rl.training import ppo as ppo_learners

@@ -194,7 +194,7 @@ def test_profile_training_reports_shares_and_the_soo_update_ratio(capsys):
 
 def test_profile_training_from_a_checkpoint_with_another_pairing(tmp_path, capsys):
     from agents.scripted import FollowerRed
-    from agents.soo.ppo import SOOPPO
+    from agents.ppo.soo_ppo import SOOPPO
     from experiments import profile_training
     from soo_rl.config import ExperimentConfig
     from soo_rl.training.ppo import training_env

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from agents.soo.ppo import SOOPPO
+from agents.ppo.soo_ppo import SOOPPO
 from soo_rl.storage.checkpoints import load_model
 from soo_rl.config import PRESETS
 from soo_rl.evaluation.evaluate import evaluate_model

@@ -1,4 +1,4 @@
-"""agents.distributions.unchecked_distributions, and the learners that train inside it (that the
+"""agents.ppo.distributions.unchecked_distributions, and the learners that train inside it (that the
 numbers do not change is tests/test_soo_ppo.py::test_weight_zero_equals_plain_ppo: SB3's PPO.learn
 runs with the checks, SOOPPO.learn without, and their parameters are equal)."""
 
@@ -10,10 +10,10 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from torch.distributions import Distribution, Normal
 
-from agents.distributions import unchecked_distributions
-from agents.joint import JointTrainer
+from agents.ppo.distributions import unchecked_distributions
+from agents.ppo.joint import JointTrainer
 from agents.scripted import FollowerRed
-from agents.soo.ppo import SOOPPO
+from agents.ppo.soo_ppo import SOOPPO
 from envs.config import DeceptionConfig
 from soo_rl.training.vec_env import DeceptionVecEnv
 

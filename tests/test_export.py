@@ -12,7 +12,7 @@ import pytest
 import torch
 from stable_baselines3 import PPO
 
-from agents.soo.ppo import SOOPPO
+from agents.ppo.soo_ppo import SOOPPO
 from experiments import evaluate, export, train_ppo_soo, watch
 from soo_rl.storage.checkpoints import CheckpointError, checkpoint_data, load_model
 from soo_rl.config import PRESETS

@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 
-from agents.soo.ppo import SOOPPO
+from agents.ppo.soo_ppo import SOOPPO
 from agents.scripted import FollowerRed, ScriptedBlue
 from envs.config import DeceptionConfig
 from experiments import train_ppo_soo

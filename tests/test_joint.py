@@ -1,4 +1,4 @@
-"""The joint trainer (agents/joint.py): both agents learn from the same rollouts, each with its own
+"""The joint trainer (agents/ppo/joint.py): both agents learn from the same rollouts, each with its own
 buffer; frozen red = the single-learner path, exactly."""
 
 from __future__ import annotations
@@ -8,10 +8,10 @@ import pytest
 import torch
 from stable_baselines3 import PPO
 
-from agents.joint import JointTrainer
+from agents.ppo.joint import JointTrainer
 from agents.reward import TrainingReward
-from agents.sb3_policy import SB3Policy
-from agents.soo.ppo import SOOPPO
+from agents.ppo.sb3_policy import SB3Policy
+from agents.ppo.soo_ppo import SOOPPO
 from envs import deception_v0
 from envs.config import DeceptionConfig
 from soo_rl.training.vec_env import DeceptionVecEnv

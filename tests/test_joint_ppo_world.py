@@ -14,7 +14,7 @@ import torch
 from stable_baselines3 import PPO
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from agents.soo.ppo import SOOPPO
+from agents.ppo.soo_ppo import SOOPPO
 from experiments import train_ppo_soo
 from soo_rl.config import PRESETS
 from soo_rl.storage.checkpoints import checkpoint_data, load_model

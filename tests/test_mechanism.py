@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from agents import SOOPPO
-from agents.sb3_policy import SB3Policy
+from agents.ppo.sb3_policy import SB3Policy
 from agents.scripted import FollowerRed
 from agents.soo.losses import actor_hidden_activations
 from agents.soo.pairing import make_generator, make_pairing

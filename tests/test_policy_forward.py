@@ -1,4 +1,4 @@
-"""agents/policy_forward.py: the rollout forward and the evaluation actions are SB3's, bit for bit."""
+"""agents/ppo/policy_forward.py: the rollout forward and the evaluation actions are SB3's, bit for bit."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import pytest
 import torch
 from stable_baselines3 import PPO
 
-from agents.joint import JointTrainer
-from agents.policy_forward import deterministic_actions, has_fast_path, sample_actions
-from agents.soo.ppo import SOOPPO
+from agents.ppo.joint import JointTrainer
+from agents.ppo.policy_forward import deterministic_actions, has_fast_path, sample_actions
+from agents.ppo.soo_ppo import SOOPPO
 from envs.config import DeceptionConfig
 
 

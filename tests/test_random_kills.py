@@ -25,7 +25,7 @@ import pytest
 import torch
 from stable_baselines3 import PPO
 
-from agents.soo.ppo import SOOPPO
+from agents.ppo.soo_ppo import SOOPPO
 from soo_rl.storage.checkpoints import load_model
 
 REPO = Path(__file__).resolve().parent.parent

@@ -24,7 +24,7 @@ from pettingzoo.test import parallel_seed_test, seed_test
 import soo_rl.training.finite as finite_mod
 import soo_rl.training.ppo as learners_mod
 import soo_rl.training.run_job as train_mod
-from agents.soo.ppo import SOOPPO
+from agents.ppo.soo_ppo import SOOPPO
 from envs import deception_v0
 from envs.config import DeceptionConfig
 from experiments.cli import env_config_from_args
@@ -290,7 +290,7 @@ KILL_CHILD = """
 import sys, torch
 torch.set_num_threads(1)
 sys.path.insert(0, {repo!r})
-from agents.soo.ppo import SOOPPO
+from agents.ppo.soo_ppo import SOOPPO
 from soo_rl.storage.checkpoints import load_model, save_atomic
 model = load_model({src!r}, SOOPPO)
 print("ready", flush=True)

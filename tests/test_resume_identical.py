@@ -24,7 +24,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from agents.soo.ppo import SOOPPO
+from agents.ppo.soo_ppo import SOOPPO
 from soo_rl.storage.checkpoints import checkpoint_data, load_model
 from soo_rl.config import PRESETS
 from soo_rl.training.jobs import Job, TrainingInterrupted

@@ -23,7 +23,7 @@ import torch
 from stable_baselines3 import PPO
 
 import stable_baselines3.common.save_util as save_util
-from agents.soo.ppo import SOOPPO
+from agents.ppo.soo_ppo import SOOPPO
 from experiments import (classify, crossplay, evaluate, mechanism, report, sweep, train_ppo_soo,
                          watch)
 from soo_rl.storage.checkpoints import CheckpointError, load_model

@@ -1,4 +1,4 @@
-"""SOOPPO (agents/soo/ppo.py) on a tiny stand-in env with the blue observation layout."""
+"""SOOPPO (agents/ppo/soo_ppo.py) on a tiny stand-in env with the blue observation layout."""
 
 from __future__ import annotations
 
@@ -138,7 +138,7 @@ def test_weight_positive_changes_params_and_reduces_soo():
 def test_reusing_ppos_activations_trains_as_recomputing_them(monkeypatch, aux, pairing):
     """train() hands the aux losses the activations of PPO's own forward pass; recomputing them
     instead (known=None) must give the same training, up to float rounding."""
-    import agents.soo.ppo as soo_ppo
+    import agents.ppo.soo_ppo as soo_ppo
 
     def learn() -> dict[str, torch.Tensor]:
         model = SOOPPO("MlpPolicy", make_env(), seed=7, soo_weight=2.0, aux_loss=aux, pairing=pairing,

@@ -27,10 +27,9 @@ from agents.maddpg.state import restore_state, trainer_state
 from agents.maddpg.storage import load_tree, save_tree
 from agents.reward import TrainingReward
 from agents.scripted import BatchPolicy
-from agents.soo.losses import (ActorActivations, anchor_loss, random_loss,
+from agents.soo.losses import (AUX_LOSSES, ActorActivations, anchor_loss, random_loss,
                                recording_actor_activations, soo_loss)
 from agents.soo.pairing import make_generator, make_pairing
-from agents.soo.ppo import AUX_LOSSES
 from envs.config import DeceptionConfig
 from envs.deception_world import DeceptionWorld
 from envs.registry import WorldSpec

@@ -1,7 +1,7 @@
-"""The SOO method in one place: pairings (``pairing``), the SOO and control losses (``losses``) and
-the PPO learner that adds them to its update (``ppo.SOOPPO``)."""
+"""The SOO method alone, for any learner: pairings (``pairing``), the SOO loss, the SOO value and
+the control losses (``losses``). The learners that add them to their updates: ``agents.ppo``
+(``SOOPPO``) and ``agents.maddpg``."""
 
 from agents.soo.pairing import PAIRINGS, Pairing, make_generator, make_pairing
-from agents.soo.ppo import SOOPPO
 
-__all__ = ["PAIRINGS", "Pairing", "make_generator", "make_pairing", "SOOPPO"]
+__all__ = ["PAIRINGS", "Pairing", "make_generator", "make_pairing"]

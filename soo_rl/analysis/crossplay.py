@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from agents.sb3_policy import SB3Policy
+from agents.ppo.sb3_policy import SB3Policy
 from soo_rl.evaluation.evaluate import make_red
 from soo_rl.evaluation.metrics import episode_metrics, run_episodes
 from soo_rl.storage.run_dir import RunError, RunInfo

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from agents.sb3_policy import SB3Policy
+from agents.ppo.sb3_policy import SB3Policy
 from agents.scripted import BatchPolicy, FollowerRed
 from envs.config import DeceptionConfig
 from soo_rl.evaluation.metrics import episode_metrics, run_episodes
@@ -64,7 +64,7 @@ def soo_value_eval(model, obs: np.ndarray, cfg: DeceptionConfig, pairing: str = 
 def load_blue(path: Path, **overrides) -> tuple:
     """A trained blue (``SOOPPO`` checkpoint) and the env config to evaluate it in: the one it was
     trained in, with the ``overrides`` that are not None; ``CheckpointError`` if the layouts differ."""
-    from agents.soo.ppo import SOOPPO
+    from agents.ppo.soo_ppo import SOOPPO
     from soo_rl.storage.checkpoints import check_obs_dim, load_model
 
     model = load_model(Path(path), SOOPPO)

@@ -25,7 +25,7 @@ from soo_rl.errors import UsageError
 
 def load_blue_checkpoint(path: str):
     """A trained blue (``SOOPPO``) from ``path``; bad checkpoints raise ``UsageError``."""
-    from agents.soo.ppo import SOOPPO
+    from agents.ppo.soo_ppo import SOOPPO
     from soo_rl.storage.checkpoints import CheckpointError, load_model
 
     try:
@@ -179,7 +179,7 @@ def blue_policy(cfg: DeceptionConfig, model=None, mode: str | None = None):
     """The blue that is watched: the trained ``model`` (deterministic actions) when given, else the
     scripted blue ``mode`` (default ``lure``); a bad mode is a ``UsageError``."""
     if model is not None:
-        from agents.sb3_policy import SB3Policy
+        from agents.ppo.sb3_policy import SB3Policy
 
         return SB3Policy(model, deterministic=True)
     from agents.scripted import ScriptedBlue

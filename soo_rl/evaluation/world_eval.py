@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from agents.sb3_policy import SB3Policy
+from agents.ppo.sb3_policy import SB3Policy
 from agents.scripted import BatchPolicy
 from agents.soo.losses import soo_value
 from agents.soo.pairing import make_pairing

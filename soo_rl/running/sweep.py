@@ -157,7 +157,7 @@ def _check_loads(exp: ExperimentConfig, run: RunInfo) -> None:
     written: a bad or unsafe file is one line, not a failed job."""
     from stable_baselines3 import PPO
 
-    from agents.soo.ppo import SOOPPO
+    from agents.ppo.soo_ppo import SOOPPO
     from soo_rl.storage.checkpoints import CheckpointError, load_model
     from soo_rl.evaluation.evaluate import make_red
 

@@ -19,7 +19,7 @@ from soo_rl.storage.exported import (FORMAT, POLICY_KWARGS, SOO_ATTRIBUTES, VERS
 
 def _metadata(model, agent: str, cfg, condition: str | None, seed: int | None,
               metrics: dict[str, Any] | None, source: str) -> dict[str, Any]:
-    from agents.soo.ppo import SOOPPO
+    from agents.ppo.soo_ppo import SOOPPO
 
     kwargs = dict(model.policy_kwargs or {})
     if set(kwargs) - set(POLICY_KWARGS):
@@ -103,7 +103,7 @@ def _job_record(job_dir: Path) -> dict[str, Any]:
 def _export_zip(src: Path, out: Path) -> list[Path]:
     from stable_baselines3 import PPO
 
-    from agents.soo.ppo import SOOPPO
+    from agents.ppo.soo_ppo import SOOPPO
     from soo_rl.storage.checkpoints import checkpoint_data, load_model
     from soo_rl.errors import UsageError
 

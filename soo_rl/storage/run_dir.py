@@ -60,7 +60,7 @@ class RunInfo:
         """The blue ``SOOPPO`` of (condition, seed), loaded on the CPU once."""
         path = self.checkpoints[condition][seed]
         if path not in self._models:
-            from agents.soo.ppo import SOOPPO
+            from agents.ppo.soo_ppo import SOOPPO
             from soo_rl.storage.checkpoints import load_model
 
             self._models[path] = load_model(path, SOOPPO)

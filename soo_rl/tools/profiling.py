@@ -22,7 +22,7 @@ PARTS = (("collect_rollouts", "collect_rollouts"), ("  vec env step", "step_wait
 
 def check_checkpoint(checkpoint: Path) -> None:
     """``UsageError`` (one line) unless ``checkpoint`` loads as a blue of the default experiment."""
-    from agents.soo.ppo import SOOPPO
+    from agents.ppo.soo_ppo import SOOPPO
     from soo_rl.storage.checkpoints import CheckpointError, load_model
     from soo_rl.config import ExperimentConfig
 
@@ -38,7 +38,7 @@ def _model(soo_weight: float, seed: int, pairing: str, checkpoint: Path | None =
     import torch
 
     from agents.scripted import FollowerRed
-    from agents.soo.ppo import SOOPPO
+    from agents.ppo.soo_ppo import SOOPPO
     from soo_rl.storage.checkpoints import load_model
     from soo_rl.config import ExperimentConfig
     from soo_rl.training.ppo import training_env

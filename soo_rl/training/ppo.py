@@ -1,7 +1,7 @@
 """The PPO learners, two implementations of the ``Learner`` seam (soo_rl/training/learner.py): blue
 alone against a fixed red, scripted or a frozen PPO red, inside blue's training VecEnv
 (``PPOLearner``), and blue and red learning from the same rollouts (``--red joint``,
-``JointPPOLearner`` over ``agents.joint.JointTrainer``).
+``JointPPOLearner`` over ``agents.ppo.joint.JointTrainer``).
 
 A learner holds its models by agent name (``blue``, and ``red`` when red learns too) and owns their
 files: ``checkpoint.zip`` with its training-state sidecar and, per other agent,
@@ -17,11 +17,11 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Logger, TensorBoardOutputFormat, configure
 
-from agents.joint import JointTrainer
+from agents.ppo.joint import JointTrainer
 from agents.reward import TrainingReward
-from agents.sb3_policy import SB3Policy
+from agents.ppo.sb3_policy import SB3Policy
 from agents.scripted import BatchPolicy
-from agents.soo.ppo import SOOPPO
+from agents.ppo.soo_ppo import SOOPPO
 from envs.config import DeceptionConfig
 from soo_rl.config import ExperimentConfig
 from soo_rl.evaluation.evaluate import make_red

@@ -1,6 +1,6 @@
 """The joint PPO learner on any world behind the environment seam (``--algo ppo --red joint`` with
 another ``--env-id``): every agent its own PPO policy, trained from the same batched rollouts by
-``agents.joint.JointTrainer`` on ``Job.world_spec``; ``SOOPPO`` (SOO in its loss) for each good
+``agents.ppo.joint.JointTrainer`` on ``Job.world_spec``; ``SOOPPO`` (SOO in its loss) for each good
 agent, SB3 ``PPO`` for the others (docs/design.md section 5).
 
 Files as MADDPG's on another env: ``model.zip`` is the first good agent's, ``<agent>.zip`` every
@@ -16,11 +16,11 @@ from typing import Any
 
 from stable_baselines3 import PPO
 
-from agents.joint import JointTrainer
+from agents.ppo.joint import JointTrainer
 from agents.reward import TrainingReward
-from agents.sb3_policy import SB3Policy
+from agents.ppo.sb3_policy import SB3Policy
 from agents.scripted import BatchPolicy
-from agents.soo.ppo import SOOPPO
+from agents.ppo.soo_ppo import SOOPPO
 from soo_rl.storage.checkpoints import checkpoint_data, load_model
 from soo_rl.training.jobs import MODEL, Job
 from soo_rl.training.ppo import (FINETUNE_SEED_OFFSET, RED_SEED_OFFSET, JointPPOLearner,

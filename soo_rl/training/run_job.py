@@ -17,7 +17,7 @@ import torch
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.logger import Image
 
-from agents.sb3_policy import SB3Policy
+from agents.ppo.sb3_policy import SB3Policy
 from soo_rl.config import ExperimentConfig
 from soo_rl.errors import one_line
 from soo_rl.evaluation.evaluate import evaluate_model

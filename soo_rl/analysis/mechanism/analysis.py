@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from agents.sb3_policy import SB3Policy
+from agents.ppo.sb3_policy import SB3Policy
 from agents.scripted import BatchPolicy
 from agents.soo.pairing import PAIRINGS
 from envs.config import DeceptionConfig

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from agents.sb3_policy import SB3Policy
+from agents.ppo.sb3_policy import SB3Policy
 from agents.scripted import BatchPolicy
 from envs.config import DeceptionConfig
 from soo_rl.evaluation.evaluate import make_red

@@ -98,7 +98,7 @@ def heatmaps(run, settings: ReportSettings, red: str) -> dict:
     """Per condition: heatmap per seed on fresh fixed-seed episodes, the seed mean, its in-view steps,
     the between-seed noise level; behavioural difference (MSE) of soo, and of as_coded (the
     paper's measure of its "SOO agent"), to every other condition."""
-    from agents.sb3_policy import SB3Policy
+    from agents.ppo.sb3_policy import SB3Policy
     from soo_rl.evaluation.evaluate import make_red
     from soo_rl.analysis.heatmap import (behavioural_difference, deception_heatmap, in_view_steps,
                                 mean_heatmap, noise_difference, seed_to_seed_difference, x_grid,

@@ -152,7 +152,7 @@ def record_gifs(run, settings: ReportSettings, red: str, gif_dir: Path) -> dict[
     """One episode (seed GIF_SEED) of the seed-0 (or the lowest seed) agent per condition, as
     ``gif_dir/<condition>.gif``; condition -> {"path", "agent_seed", "episode_seed", episode summary}."""
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # frames only: no window, no display needed
-    from agents.sb3_policy import SB3Policy
+    from agents.ppo.sb3_policy import SB3Policy
     from soo_rl.evaluation.evaluate import make_red
     from soo_rl.evaluation.playback import episode_player, play_episode, save_gif
 

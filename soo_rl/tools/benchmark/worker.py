@@ -107,7 +107,7 @@ def ours_train_worker(soo_weight: float, steps: int, ppo: dict[str, Any], seed: 
 
     torch.set_num_threads(1)
     from agents.scripted import FollowerRed
-    from agents.soo.ppo import SOOPPO
+    from agents.ppo.soo_ppo import SOOPPO
     from envs.config import DeceptionConfig
     from soo_rl.config import PPOSettings
     from soo_rl.training.vec_env import DeceptionVecEnv
@@ -140,8 +140,8 @@ def ours_joint_worker(steps: int, ppo: dict[str, Any], seed: int = SEED,
     torch.set_num_threads(1)
     from stable_baselines3 import PPO
 
-    from agents.joint import JointTrainer
-    from agents.soo.ppo import SOOPPO
+    from agents.ppo.joint import JointTrainer
+    from agents.ppo.soo_ppo import SOOPPO
     from envs.config import DeceptionConfig
     from soo_rl.config import PPOSettings
 

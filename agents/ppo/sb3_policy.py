@@ -8,7 +8,7 @@ import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.policies import ActorCriticPolicy
 
-from agents.policy_forward import deterministic_actions
+from agents.ppo.policy_forward import deterministic_actions
 
 
 class SB3Policy:

@@ -26,9 +26,10 @@ from torch.nn import functional as F
 
 from envs.config import DeceptionConfig
 from envs.registry import WorldSpec
-from agents.distributions import unchecked_distributions
+from agents.ppo.distributions import unchecked_distributions
 from agents.soo.pairing import PAIRINGS, make_generator, make_pairing
 from agents.soo.losses import (
+    AUX_LOSSES,
     ActorActivations,
     anchor_loss,
     random_loss,
@@ -40,12 +41,11 @@ from agents.soo.losses import (
 SB3_VERSION = "2.9.2"
 if stable_baselines3.__version__ != SB3_VERSION:
     raise ImportError(
-        f"agents.soo.ppo.SOOPPO copies PPO.train() of stable-baselines3 {SB3_VERSION}, but "
+        f"agents.ppo.soo_ppo.SOOPPO copies PPO.train() of stable-baselines3 {SB3_VERSION}, but "
         f"stable-baselines3 {stable_baselines3.__version__} is installed: install "
         f"stable-baselines3=={SB3_VERSION} or re-port SOOPPO.train() from the new ppo.py"
     )
 
-AUX_LOSSES = ("soo", "random", "anchor")
 
 # offset between the algorithm seed and the derived SOO generator seed
 _SOO_SEED_OFFSET = 0x500

@@ -23,10 +23,10 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.utils import obs_as_tensor
 
-from agents.distributions import unchecked_distributions
-from agents.policy_forward import sample_actions
+from agents.ppo.distributions import unchecked_distributions
+from agents.ppo.policy_forward import sample_actions
 from agents.reward import TrainingReward
-from agents.worlds_env import WorldsVecEnv
+from agents.ppo.worlds_env import WorldsVecEnv
 from envs.config import DeceptionConfig
 from envs.core import DeceptionCore, reset_outputs
 from envs.deception_v0 import action_space, observation_spaces
