@@ -23,6 +23,7 @@ from experiments import train_ppo_soo
 from soo_rl.config import PRESETS
 from soo_rl.training.jobs import Job, TrainingInterrupted
 from soo_rl.training.run_job import run_job
+from tests.helpers import stop_after
 
 SMALL = MADDPGSettings(batch_size=64, learning_starts=256, buffer_size=4096, hidden=(16, 16))
 MPE = {"continuous_actions": True, "max_cycles": 10}
@@ -133,15 +134,6 @@ def test_the_main_job_on_the_port_writes_every_agent_and_the_worlds_metrics(port
     assert (config["env_id"], config["algo"], config["pairing"]) == ("simple_adversary", "maddpg", "mask")
 
 
-def _stop_after(n: int):
-    calls = {"n": 0}
-
-    def stop() -> bool:
-        calls["n"] += 1
-        return calls["n"] > n
-    return stop
-
-
 @pytest.mark.parametrize("env_id,env", [("simple_adversary", {"max_cycles": 10}),
                                         ("mpe2.simple_adversary_v3", MPE)])
 def test_an_interrupted_job_on_another_env_resumes_bit_identically(tmp_path, env_id, env):
@@ -154,7 +146,7 @@ def test_an_interrupted_job_on_another_env_resumes_bit_identically(tmp_path, env
     job = Job(str(tmp_path / "cut"), "deceptive", 0, exp)
     for n in (60, 150):
         with pytest.raises(TrainingInterrupted):
-            run_job(job, should_stop=_stop_after(n))
+            run_job(job, should_stop=stop_after(n))
     run_job(job)
     assert (job.out_dir / "metrics.json").read_bytes() == (reference.out_dir / "metrics.json").read_bytes()
     for name in ("model.zip", "agent_1.zip", "adversary_0.zip"):

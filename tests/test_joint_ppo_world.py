@@ -21,6 +21,7 @@ from soo_rl.storage.checkpoints import checkpoint_data, load_model
 from soo_rl.storage.safe_load import serialized_entries
 from soo_rl.training.jobs import Job, TrainingInterrupted
 from soo_rl.training.run_job import run_job
+from tests.helpers import stop_after
 
 CONDITIONS = ("deceptive", "honest", "soo", "deceptive_ft", "as_coded")
 FILES = {"model.zip": ("agent_0", SOOPPO), "agent_1.zip": ("agent_1", SOOPPO),
@@ -89,15 +90,6 @@ def test_soo_fine_tunes_from_deceptive_with_the_soo_term(run):
     assert fresh.num_timesteps == 1024  # new weights, its own step count
 
 
-def _stop_after(n: int):
-    calls = {"n": 0}
-
-    def stop() -> bool:
-        calls["n"] += 1
-        return calls["n"] > n
-    return stop
-
-
 def test_an_interrupted_job_on_the_port_resumes_bit_identically(tmp_path):
     smoke = PRESETS["smoke"].for_env("simple_adversary")
     exp = smoke.replace(algo="ppo", env={"max_cycles": 10}, seeds=(0,), eval_episodes=4,
@@ -110,7 +102,7 @@ def test_an_interrupted_job_on_the_port_resumes_bit_identically(tmp_path):
         job = Job(str(tmp_path / "cut"), cond, 0, exp)
         for n in (40, 75):
             with pytest.raises(TrainingInterrupted):
-                run_job(job, should_stop=_stop_after(n))
+                run_job(job, should_stop=stop_after(n))
         run_job(job)
         assert (job.out_dir / "metrics.json").read_bytes() == \
             (reference.out_dir / "metrics.json").read_bytes(), cond
