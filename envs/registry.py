@@ -13,7 +13,7 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from envs.seam import BatchedWorld
+from envs.seam import BatchedWorld, parse_slot
 
 #: the batched worlds written here, by name
 NATIVE = ("deception_v0", "simple_adversary")
@@ -47,6 +47,8 @@ class WorldSpec:
     kwargs: dict[str, Any] = field(default_factory=dict)
     #: the reward the world pays (one of its ``reward_modes``; None: its own, the first)
     reward_mode: str | None = None
+    #: the user's SOO layout, ``AGENT:OTHER=START:STOP[:UNSEEN]`` each (``envs.seam.parse_slot``)
+    slots: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.env, str) or not self.env:
@@ -56,9 +58,18 @@ class WorldSpec:
                              "by import path (e.g. mpe2.simple_adversary_v3 or package.module:factory)")
         if not isinstance(self.kwargs, dict):
             raise ValueError(f"env kwargs must be a dict (got {type(self.kwargs).__name__})")
+        for slot in self.slots:
+            parse_slot(slot)
 
     def make(self, num_worlds: int, seed: int | None) -> BatchedWorld:
-        """The world; ``ValueError`` (one line) for a reward mode it does not offer."""
+        """The world with the declared slots; ``ValueError`` (one line) for a reward mode it does
+        not offer or a slot that does not fit it."""
+        world = self._make(num_worlds, seed)
+        if self.slots:
+            world.declare_slots(tuple(parse_slot(s) for s in self.slots))
+        return world
+
+    def _make(self, num_worlds: int, seed: int | None) -> BatchedWorld:
         mode = {} if self.reward_mode is None else {"reward_mode": self.reward_mode}
         if self.env == "deception_v0":
             from envs.config import DeceptionConfig
@@ -78,9 +89,10 @@ class WorldSpec:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"env": self.env, "kwargs": dict(self.kwargs), "reward_mode": self.reward_mode}
+        return {"env": self.env, "kwargs": dict(self.kwargs), "reward_mode": self.reward_mode,
+                "slots": list(self.slots)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "WorldSpec":
         return cls(env=data["env"], kwargs=dict(data.get("kwargs", {})),
-                   reward_mode=data.get("reward_mode"))
+                   reward_mode=data.get("reward_mode"), slots=tuple(data.get("slots", ())))

@@ -126,6 +126,24 @@ class BatchedWorld:
         """Where ``agent``'s observation describes each other agent (empty: unknown layout)."""
         return ()
 
+    def declare_slots(self, slots: tuple[ObsSlot, ...]) -> None:
+        """The user's layout (``--soo-slots``): for every agent it names, these slots replace the
+        world's own (``declared_slots``). A slot outside the agent's observation, or naming an agent
+        the world does not have, raises one-line ``ValueError``."""
+        for s in slots:
+            dim = self.spec(s.agent).obs_dim if s.agent in self.agent_names else None
+            if dim is None or s.other not in self.agent_names or s.other == s.agent:
+                raise ValueError(f"SOO slot {s.agent}:{s.other}: {self.name}'s agents are "
+                                 f"{', '.join(self.agent_names)}")
+            if not 0 <= s.start < s.stop <= dim or (s.flag is not None and not 0 <= s.flag < dim):
+                raise ValueError(f"SOO slot {s.agent}:{s.other}={s.start}:{s.stop} is outside "
+                                 f"{s.agent}'s observation of {dim} values in {self.name}")
+        self._declared = tuple(slots)
+
+    def declared_slots(self, agent: str) -> tuple[ObsSlot, ...]:
+        """The user's slots of ``agent`` (``declare_slots``; empty: none declared)."""
+        return tuple(s for s in getattr(self, "_declared", ()) if s.agent == agent)
+
     def episode_metrics(self, steps: list[WorldStep]) -> dict[str, float]:
         """Metrics of complete episodes (default: each agent's mean return)."""
         return mean_returns(steps)
@@ -147,6 +165,23 @@ class BatchedWorld:
     def render(self, world: int = 0) -> np.ndarray:
         """An ``(H, W, 3)`` uint8 picture of one world now."""
         raise NotImplementedError
+
+
+def parse_slot(text: str) -> ObsSlot:
+    """``AGENT:OTHER=START:STOP[:UNSEEN]`` (the entries [START, STOP) of AGENT's observation
+    describe OTHER; "not observed" is written as UNSEEN, default 0) as an ``ObsSlot``; one-line
+    ``ValueError`` for any other text."""
+    who, sep, where = text.strip().partition("=")
+    agent, colon, other = who.partition(":")
+    parts = where.split(":")
+    try:
+        if not (sep and colon and agent and other and len(parts) in (2, 3)):
+            raise ValueError
+        unseen = float(parts[2]) if len(parts) == 3 else 0.0
+        return ObsSlot(agent, other, int(parts[0]), int(parts[1]), unseen)
+    except ValueError:
+        raise ValueError(f"SOO slot {text!r}: expected AGENT:OTHER=START:STOP[:UNSEEN], e.g. "
+                         "agent_0:adversary_0=6:8") from None
 
 
 def mean_returns(steps: list[WorldStep]) -> dict[str, float]:

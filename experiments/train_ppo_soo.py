@@ -33,8 +33,8 @@ from soo_rl.running.baselines import check_baselines, copy_baselines, load_basel
 from soo_rl.running.experiment import PROG, check_red, prepare_run_dir, read_run, run_experiment  # noqa: E402
 
 #: the ExperimentConfig fields that are flags (in --help order); taken from config.json with --resume
-CONFIG_FIELDS = ("env_id", "seeds", "timesteps", "finetune_timesteps", "soo_weight", "anchor_weight",
-                 "goal_shaping", "conditions", "finetune_reward", "pairing", "algo", "red",
+CONFIG_FIELDS = ("env_id", "soo_slots", "seeds", "timesteps", "finetune_timesteps", "soo_weight",
+                 "anchor_weight", "goal_shaping", "conditions", "finetune_reward", "pairing", "algo", "red",
                  "finetune_red", "as_coded_red", "joint_alternate", "radius_curriculum")
 EVAL_FIELDS = ("eval_episodes", "eval_every", "eval_seed")
 

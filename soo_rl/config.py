@@ -217,6 +217,12 @@ class ExperimentConfig:
         "env steps between evaluations (the TensorBoard curves and periodic checkpoints)"))
     eval_seed: int = field(default=10_000, metadata=cli(
         "first episode seed of the fixed evaluation episodes"))
+    soo_slots: tuple[str, ...] = field(default=(), metadata=cli(
+        "on another env than deception_v0: where an agent's observation describes another agent, "
+        "for the mask pairing, replacing the env's own layout: comma-separated "
+        "AGENT:OTHER=START:STOP[:UNSEEN] (entries START..STOP-1 of AGENT's observation describe "
+        "OTHER; 'not observed' is written UNSEEN, default 0), e.g. agent_0:adversary_0=6:8",
+        type=str, convert=lambda text: tuple(s.strip() for s in text.split(",") if s.strip())))
     env_id: str = field(default=DECEPTION, metadata=cli(
         "the environment: deception_v0 (ours), simple_adversary (our batched port of MPE's "
         "physical deception, held to mpe2's step for step), or any PettingZoo ParallelEnv by "
@@ -298,6 +304,9 @@ class ExperimentConfig:
             bad("finetune_red", f"must be one of {', '.join(FINETUNE_REDS)} (got {self.finetune_red!r})")
         if self.env_id == DECEPTION:
             self.env_config()  # validates the env overrides (ConfigError names the field)
+            if self.soo_slots:
+                bad("soo_slots", "is for another env: deception_v0's layout is its own "
+                    "(docs/design.md section 1)")
         else:
             self._check_other_env(bad)
 
@@ -309,6 +318,10 @@ class ExperimentConfig:
             WorldSpec(self.env_id, dict(self.env))
         except ValueError as exc:
             bad("env_id", str(exc))
+        try:
+            WorldSpec(self.env_id, dict(self.env), slots=tuple(self.soo_slots))
+        except ValueError as exc:
+            bad("soo_slots", str(exc))
         env = f"env {self.env_id}"
         if self.algo == "ppo" and self.red != "joint":
             bad("red", f"--algo ppo on {env} trains every agent (--red joint); fixed adversaries "
@@ -355,7 +368,8 @@ class ExperimentConfig:
                                   blind=CONDITIONS[condition].blind)
             return WorldSpec(DECEPTION, cfg.to_dict())
         mode = self.train_reward_mode(condition)
-        return WorldSpec(self.env_id, dict(self.env), None if mode == "deceptive" else mode)
+        return WorldSpec(self.env_id, dict(self.env), None if mode == "deceptive" else mode,
+                         tuple(self.soo_slots))
 
     def _check_curriculum(self, bad: Callable[[str, str], None]) -> None:
         last = 0
@@ -427,7 +441,7 @@ class ExperimentConfig:
     def from_dict(cls, data: dict[str, Any]) -> "ExperimentConfig":
         data = dict(data)  # (a config of an older version has no algo and maddpg: the defaults)
         ppo = ppo_settings(data.pop("ppo", {}))
-        for key in ("seeds", "conditions"):
+        for key in ("seeds", "conditions", "soo_slots"):
             if key in data:
                 data[key] = tuple(data[key])
         if "radius_curriculum" in data:

@@ -87,6 +87,22 @@ def test_pairings_that_do_not_fit_the_world_are_refused_in_one_line():
         make_pairing("no_such_module_xyz:f", world, agent="agent_0")
 
 
+def test_declared_slots_replace_the_worlds_layout_for_mask():
+    """--soo-slots: the user's index ranges (here: the other good agent's position, and 'not
+    observed' written as -1) are what mask hides, for the agent they name."""
+    spec = WorldSpec("simple_adversary", {}, slots=("agent_0:agent_1=8:10:-1",))
+    world = spec.make(3, 0)
+    assert world.declared_slots("agent_0")[0].other == "agent_1" and not world.declared_slots("agent_1")
+    obs = torch.as_tensor(world.reset(0).obs["agent_0"])
+    self_obs, other_obs, _ = make_pairing("mask", world, agent="agent_0").pairs(obs, torch.Generator())
+    assert torch.all(self_obs[:, 8:10] == -1) and torch.equal(self_obs[:, :8], obs[:, :8])
+    assert torch.equal(other_obs, obs)
+    with pytest.raises(ValueError, match="expected AGENT:OTHER=START:STOP"):
+        WorldSpec("simple_adversary", {}, slots=("agent_0=8:10",))
+    with pytest.raises(ValueError, match="outside agent_0's observation of 10 values"):
+        WorldSpec("simple_adversary", {}, slots=("agent_0:agent_1=9:11",)).make(1, 0)
+
+
 def test_a_user_pairing_module_function(monkeypatch):
     mod = types.ModuleType("my_pairing")
     mod.swap = lambda obs, gen: (obs, obs.flip(1))
@@ -177,6 +193,9 @@ def test_a_fixed_adversary_module_factory(tmp_path):
     (["--env-id", "mpe2.simple_push_v3", "--env", "continuous_actions=true",
       "--conditions", "honest"], "no reward mode 'honest'"),
     (["--env-id", "bogus"], "unknown env 'bogus'"),
+    (["--env-id", "simple_adversary", "--soo-slots", "agent_0:adversary_0=99:101"],
+     "outside agent_0's observation of 10 values"),
+    (["--soo-slots", "blue:red=6:8"], "deception_v0's layout is its own"),
 ])
 def test_bad_env_input_is_one_line_and_exit_2(tmp_path, capsys, flags, message):
     assert train_ppo_soo.main(CLI + flags + ["--out", str(tmp_path / "r")]) == 2

@@ -206,7 +206,8 @@ class CallablePairing:
 
 def make_pairing(name: str, cfg, agent: str = "blue"):
     """The pairing ``name`` for ``agent``'s observations: ``cfg`` a ``DeceptionConfig`` (blue's
-    layout; any of ``PAIRINGS``) or a world behind the seam (``mask`` from its ``soo_slots``; the
+    layout; any of ``PAIRINGS``) or a world behind the seam (``mask`` from the user's
+    ``declared_slots`` or its ``soo_slots``; the
     radius pairings only where it is deception_v0). ``module:function`` is a user's pairing."""
     if isinstance(name, str) and ":" in name:
         dim = cfg.blue_obs_dim if isinstance(cfg, DeceptionConfig) else cfg.spec(agent).obs_dim
@@ -221,7 +222,9 @@ def make_pairing(name: str, cfg, agent: str = "blue"):
         raise ValueError(f"SOO pairing '{name}' needs an observation radius: env {world.name} has "
                          "none (use mask, or a module:function pairing)")
     team = world.spec(agent).team
-    slots = tuple(s for s in world.soo_slots(agent) if world.spec(s.other).team != team)
+    # the user's slots as declared; else the world's own, of the other team's agents
+    slots = world.declared_slots(agent) or tuple(
+        s for s in world.soo_slots(agent) if world.spec(s.other).team != team)
     if not slots:
         raise ValueError(f"SOO pairing 'mask' needs to know where {agent}'s observation describes "
                          f"another team's agent: env {world.name} declares no such entries "
