@@ -13,8 +13,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from envs.config import DeceptionConfig
-from envs.core import DISCRETE_FORCES
+from envs.deception.config import DeceptionConfig
+from envs.deception.core import DISCRETE_FORCES
 
 
 @runtime_checkable

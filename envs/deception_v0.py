@@ -25,8 +25,8 @@ from pettingzoo import ParallelEnv
 from pettingzoo.utils import wrappers
 from pettingzoo.utils.conversions import parallel_to_aec_wrapper
 
-from envs.config import DeceptionConfig, make_config
-from envs.core import DeceptionCore, check_action, reset_outputs, step_worlds
+from envs.deception.config import DeceptionConfig, make_config
+from envs.deception.core import DeceptionCore, check_action, reset_outputs, step_worlds
 
 AGENTS = ("blue", "red")
 
@@ -133,7 +133,7 @@ class DeceptionParallelEnv(ParallelEnv):
 
     def check_actions(self, actions: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
         """(blue's, red's) action of ``actions``: one per agent, each checked by
-        ``envs.core.check_action`` (else one ``ValueError`` naming the agent; out-of-range finite
+        ``envs.deception.core.check_action`` (else one ``ValueError`` naming the agent; out-of-range finite
         continuous values are clipped by the core)."""
         keys = "expected one action for each of 'blue', 'red'"
         if not isinstance(actions, Mapping):
@@ -155,7 +155,7 @@ class DeceptionParallelEnv(ParallelEnv):
             gymnasium.logger.warn("render() called without a render_mode; nothing is drawn")
             return None
         if self._renderer is None:
-            from envs.render import DeceptionRenderer
+            from envs.deception.render import DeceptionRenderer
 
             self._renderer = DeceptionRenderer(self.cfg, self.render_mode)
         hud = {"step": int(self.core.state.t[0]), "returns": dict(self.returns),

@@ -82,7 +82,7 @@ class Mpe2Hooks(EnvHooks):
 HOOKS: dict[str, Callable[..., EnvHooks]] = {}
 #: the hooks written here, by spec: ``module:class``, imported on first use
 KNOWN = {"mpe2.simple_adversary_v3": "envs.adversary.mpe2_hooks:AdversaryHooks",
-         "envs.deception_v0": "envs.deception_hooks:DeceptionHooks"}
+         "envs.deception_v0": "envs.deception.hooks:DeceptionHooks"}
 
 
 def hooks_for(spec: str) -> Callable[..., EnvHooks] | None:

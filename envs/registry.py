@@ -72,8 +72,8 @@ class WorldSpec:
     def _make(self, num_worlds: int, seed: int | None) -> BatchedWorld:
         mode = {} if self.reward_mode is None else {"reward_mode": self.reward_mode}
         if self.env == "deception_v0":
-            from envs.config import DeceptionConfig
-            from envs.deception_world import DeceptionWorld
+            from envs.deception.config import DeceptionConfig
+            from envs.deception.world import DeceptionWorld
 
             return DeceptionWorld(DeceptionConfig(**{**self.kwargs, **mode}), num_worlds, seed)
         if self.env == "simple_adversary":

@@ -2,7 +2,7 @@
 
 A ``BatchedWorld`` steps N independent worlds of one multi-agent task at once. Every learner
 (MADDPG, the evaluation, the SOO pairings) talks to a world only through it, so a new task is a new
-``BatchedWorld``: our ``deception_v0`` (``envs.deception_world.DeceptionWorld``), the batched port
+``BatchedWorld``: our ``deception_v0`` (``envs.deception.world.DeceptionWorld``), the batched port
 of MPE's ``simple_adversary`` (``envs.adversary``) and any PettingZoo ParallelEnv stepped as N copies
 (``envs.parallel_world.ParallelWorld``).
 

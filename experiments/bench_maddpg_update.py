@@ -113,7 +113,7 @@ class TrainerUpdate:
 
     def __init__(self):
         from agents.maddpg import MADDPG, MADDPGSettings
-        from envs.config import DeceptionConfig
+        from envs.deception.config import DeceptionConfig
 
         settings = MADDPGSettings(learning_starts=10 ** 9, buffer_size=20_000)  # no update yet
         self.trainer = MADDPG(DeceptionConfig(), 64, settings, seed=0)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import Field, fields
 from typing import Any
 
-from envs.config import REWARD_MODES, ConfigError, DeceptionConfig, make_config
+from envs.deception.config import REWARD_MODES, ConfigError, DeceptionConfig, make_config
 from soo_rl.errors import EXIT_BAD_INPUT, UsageError, flag_error, flag_name, one_line  # noqa: F401
 from soo_rl.storage.checkpoints import CheckpointError
 

@@ -27,7 +27,7 @@ if __package__ in (None, ""):
 from experiments.cli import (  # noqa: E402
     EXIT_BAD_INPUT, OneLineParser, UsageError, add_backend_flags, add_config_flags, add_env_ppo_flags,
     apply_config_flags, check_workers, env_overrides, flag_name, moved_to_env, one_line, where)
-from envs.config import ConfigError  # noqa: E402
+from envs.deception.config import ConfigError  # noqa: E402
 from soo_rl.config import PRESETS, ExperimentConfig  # noqa: E402
 from soo_rl.running.baselines import check_baselines, copy_baselines, load_baselines  # noqa: E402
 from soo_rl.running.experiment import PROG, check_red, prepare_run_dir, read_run, run_experiment  # noqa: E402

@@ -29,7 +29,7 @@ from experiments.cli import (EXIT_BAD_INPUT, OneLineParser, UsageError, add_env_
 import numpy as np  # noqa: E402
 
 from agents.scripted import ScriptedBlue  # noqa: E402
-from envs.config import DeceptionConfig  # noqa: E402
+from envs.deception.config import DeceptionConfig  # noqa: E402
 from soo_rl.evaluation.playback import (blue_policy, check_checkpoint_fits, check_video_path,  # noqa: E402
                              episode_line, load_blue_checkpoint, play_episodes,
                              play_world_episodes, red_policy, save_video, world_episode_line)
@@ -112,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
 def play_and_save(args: argparse.Namespace, play, line) -> int:
     """``play(seeds, mode, frames, on_episode)`` from the first seed, one ``line(k, seed, result)``
     per episode, then the frames to ``--gif``/``--mp4``; 130 on Ctrl-C."""
-    from envs.render import DisplayUnavailableError
+    from envs.deception.render import DisplayUnavailableError
 
     record = bool(args.gif or args.mp4)
     base_seed = first_seed(args)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from envs.config import ConfigError, DeceptionConfig, is_number
+from envs.deception.config import ConfigError, DeceptionConfig, is_number
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from envs.config import ConfigError
+from envs.deception.config import ConfigError
 
 #: exit status of a script given bad input (a flag, a path, a file)
 EXIT_BAD_INPUT = 2

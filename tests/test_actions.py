@@ -1,4 +1,4 @@
-"""Action validation of the PettingZoo env and of ``DeceptionCore.step`` (``envs.core.check_action``).
+"""Action validation of the PettingZoo env and of ``DeceptionCore.step`` (``envs.deception.core.check_action``).
 
 A non-finite action, a wrong shape or dtype, a discrete index outside 0..4 or an unknown agent key
 raises one ``ValueError`` naming the agent, what was given and what is expected, and leaves the world
@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from envs import deception_v0
-from envs.config import REWARD_MODES, DeceptionConfig
-from envs.core import DeceptionCore, WorldState
+from envs.deception.config import REWARD_MODES, DeceptionConfig
+from envs.deception.core import DeceptionCore, WorldState
 
 NAN, INF = float("nan"), float("inf")
 CONT = "(continuous_actions=True: values beyond [-1, 1] are clipped)"

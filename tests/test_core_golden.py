@@ -1,4 +1,4 @@
-"""Golden digests of ``envs.core``: the outputs must stay bit-identical across refactors.
+"""Golden digests of ``envs.deception.core``: the outputs must stay bit-identical across refactors.
 
 Each case runs a ``DeceptionCore`` for a few hundred steps (actions from a fixed RNG, half of them
 steered at landmarks so that traps and "first reached" events happen), resets finished worlds and,
@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from envs.config import DeceptionConfig
-from envs.core import DeceptionCore, WorldState, blue_landmark_order, reset_outputs, step_worlds
+from envs.deception.config import DeceptionConfig
+from envs.deception.core import DeceptionCore, WorldState, blue_landmark_order, reset_outputs, step_worlds
 
 GOLDEN = Path(__file__).parent / "data" / "core_golden.json"
 STEPS = 300

@@ -14,7 +14,7 @@ from agents.ppo.distributions import unchecked_distributions
 from agents.ppo.joint import JointTrainer
 from agents.scripted import FollowerRed
 from agents.ppo.soo_ppo import SOOPPO
-from envs.config import DeceptionConfig
+from envs.deception.config import DeceptionConfig
 from soo_rl.training.vec_env import DeceptionVecEnv
 
 KW = dict(n_steps=16, batch_size=32, n_epochs=1, device="cpu", policy_kwargs={"net_arch": [8]})

@@ -108,7 +108,7 @@ def test_random_episodes_respect_spaces_walls_and_reward_sets(kw, seed, data):
 )
 def test_batched_starts_are_inside_space(n_fakes, seed, obs_radius):
     """Fresh starts of many worlds at once respect the spaces and the spawn rules."""
-    from envs.core import DeceptionCore
+    from envs.deception.core import DeceptionCore
 
     cfg = make_config(n_fakes=n_fakes, obs_radius=obs_radius, spawn_range=1.0, start_radius=1.0)
     core = DeceptionCore(cfg, 256, seed=seed)

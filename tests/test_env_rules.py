@@ -1,4 +1,4 @@
-"""Rules of the world, unit-tested on envs.core with hand-built states (docs/design.md section 1)."""
+"""Rules of the world, unit-tested on envs.deception.core with hand-built states (docs/design.md section 1)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from envs import deception_v0, make_config
-from envs.core import (
+from envs.deception.core import (
     FIRST_FAKE,
     FIRST_GOAL,
     FIRST_NONE,
@@ -391,7 +391,7 @@ def test_red_landmark_order_is_a_per_episode_permutation(n_fakes):
     # blue's goal slot is the goal landmark
     np.testing.assert_allclose(blue_obs[:, 0:2], st.landmarks[rows, st.goal_idx] - st.blue_pos,
                                atol=1e-6)
-    # blue's landmark slots: the goal first, then the fakes in index order (envs/core.py observe)
+    # blue's landmark slots: the goal first, then the fakes in index order (envs/deception/core.py observe)
     blue_slots = blue_obs[:, 2 : 2 + 2 * L].reshape(600, L, 2)
     np.testing.assert_array_equal(blue_slots[:, 0], blue_obs[:, 0:2])
     fakes = np.stack([np.delete(st.landmarks[i], st.goal_idx[i], axis=0) for i in rows])
@@ -611,7 +611,7 @@ def test_red_memory_resets_with_the_world():
 def test_trapped_flag_false_hides_only_the_trapped_flag_from_blue():
     """``trapped_flag=False`` (a held-out variant): blue's last value is always 0, nothing else of
     either observation, the rewards or the dynamics changes."""
-    from envs.core import DeceptionCore
+    from envs.deception.core import DeceptionCore
 
     base = make_config(obs_radius=0.25)
     cores = [DeceptionCore(base.replace(trapped_flag=flag), 256, seed=3) for flag in (True, False)]

@@ -16,8 +16,8 @@ from agents.maddpg import MADDPGAgent
 from agents.maddpg.settings import MADDPGSettings
 from agents.maddpg.trainer import MADDPG
 from agents.soo.pairing import make_pairing
-from envs.config import DeceptionConfig
-from envs.deception_world import DeceptionWorld
+from envs.deception.config import DeceptionConfig
+from envs.deception.world import DeceptionWorld
 from envs.registry import WorldSpec
 from experiments import train_ppo_soo
 from soo_rl.config import PRESETS

@@ -6,7 +6,7 @@ import numpy as np
 
 from agents.ppo.soo_ppo import SOOPPO
 from agents.scripted import FollowerRed, ScriptedBlue
-from envs.config import DeceptionConfig
+from envs.deception.config import DeceptionConfig
 from experiments import train_ppo_soo
 from soo_rl.evaluation.metrics import METRIC_TAGS, episode_metrics, run_episodes
 

@@ -13,7 +13,7 @@ from agents.reward import TrainingReward
 from agents.ppo.sb3_policy import SB3Policy
 from agents.ppo.soo_ppo import SOOPPO
 from envs import deception_v0
-from envs.config import DeceptionConfig
+from envs.deception.config import DeceptionConfig
 from soo_rl.training.vec_env import DeceptionVecEnv
 
 KW = dict(n_steps=32, batch_size=64, n_epochs=2, learning_rate=1e-3, device="cpu",

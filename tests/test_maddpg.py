@@ -18,8 +18,8 @@ from agents.scripted import BatchPolicy, FollowerRed
 from agents.soo.losses import (actor_hidden_activations, anchor_loss, recording_actor_activations,
                                soo_loss, soo_value)
 from agents.soo.pairing import make_generator, make_pairing
-from envs.config import DeceptionConfig
-from envs.core import DeceptionCore
+from envs.deception.config import DeceptionConfig
+from envs.deception.core import DeceptionCore
 
 CFG = DeceptionConfig(obs_radius=0.25)
 SMALL = MADDPGSettings(batch_size=64, buffer_size=4096, learning_starts=256, update_every=20,

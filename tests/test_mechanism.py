@@ -16,7 +16,7 @@ from agents.ppo.sb3_policy import SB3Policy
 from agents.scripted import FollowerRed
 from agents.soo.losses import actor_hidden_activations
 from agents.soo.pairing import make_generator, make_pairing
-from envs.config import DeceptionConfig
+from envs.deception.config import DeceptionConfig
 from experiments import mechanism, train_ppo_soo
 from soo_rl.evaluation.evaluate import evaluate_model
 from soo_rl.analysis.mechanism import (

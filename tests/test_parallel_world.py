@@ -147,7 +147,7 @@ def test_mpe2_soo_slots_are_relative_positions():
                                       (other.state.p_pos - agent.state.p_pos).astype(np.float32))
     po = make("mpe2.simple_tag_v3", n=1, num_agent_neighbors=2)
     assert all(po.soo_slots(a) == () for a in po.agent_names)
-    (red,) = make("envs.deception_v0", n=1).soo_slots("blue")  # ours: envs/deception_hooks.py
+    (red,) = make("envs.deception_v0", n=1).soo_slots("blue")  # ours: envs/deception/hooks.py
     assert (red.other, red.start, red.stop, red.flag) == ("red", 6, 8, 8)
     assert HOOKS == {}  # nothing registered: the hooks written here come from envs.hooks.KNOWN
 

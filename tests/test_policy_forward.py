@@ -10,7 +10,7 @@ from stable_baselines3 import PPO
 from agents.ppo.joint import JointTrainer
 from agents.ppo.policy_forward import deterministic_actions, has_fast_path, sample_actions
 from agents.ppo.soo_ppo import SOOPPO
-from envs.config import DeceptionConfig
+from envs.deception.config import DeceptionConfig
 
 
 def _models(cfg: DeceptionConfig, **kw):

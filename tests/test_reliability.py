@@ -26,7 +26,7 @@ import soo_rl.training.ppo as learners_mod
 import soo_rl.training.run_job as train_mod
 from agents.ppo.soo_ppo import SOOPPO
 from envs import deception_v0
-from envs.config import DeceptionConfig
+from envs.deception.config import DeceptionConfig
 from experiments.cli import env_config_from_args
 from soo_rl.evaluation.playback import blue_policy
 from experiments import evaluate, train_ppo_soo, watch

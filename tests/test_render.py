@@ -1,4 +1,4 @@
-"""Rendering (envs/render.py) and the watch script (experiments/watch.py)."""
+"""Rendering (envs/deception/render.py) and the watch script (experiments/watch.py)."""
 
 from __future__ import annotations
 
@@ -20,9 +20,9 @@ from pettingzoo.test import render_test  # noqa: E402
 
 from agents.scripted import FollowerRed, ScriptedBlue  # noqa: E402
 from envs import deception_v0  # noqa: E402
-from envs.config import DeceptionConfig  # noqa: E402
-from envs.core import DeceptionCore  # noqa: E402
-from envs.render import TRAIL_LENGTH, DeceptionRenderer  # noqa: E402
+from envs.deception.config import DeceptionConfig  # noqa: E402
+from envs.deception.core import DeceptionCore  # noqa: E402
+from envs.deception.render import TRAIL_LENGTH, DeceptionRenderer  # noqa: E402
 from experiments.cli import env_config_from_args
 from soo_rl.evaluation.playback import blue_policy
 from experiments import watch  # noqa: E402

@@ -13,8 +13,8 @@ import pytest
 import torch
 from scipy import stats as sps
 
-from envs.config import DeceptionConfig
-from envs.core import DeceptionCore, observe
+from envs.deception.config import DeceptionConfig
+from envs.deception.core import DeceptionCore, observe
 from experiments import report
 from soo_rl.analysis.heatmap import (behavioural_difference, deception_heatmap, mean_heatmap,
                             seed_to_seed_difference, threshold_counts, x_grid, y_grid)

@@ -118,7 +118,7 @@ def _sb3_load(cls, path):
 def test_fresh_blue_and_red_models_round_trip_without_unpickling(tmp_path, continuous,
                                                                   no_unpickling):
     from agents.scripted import FollowerRed, MixedBlue
-    from envs.config import DeceptionConfig
+    from envs.deception.config import DeceptionConfig
     from soo_rl.training.vec_env import DeceptionVecEnv
 
     cfg = DeceptionConfig(continuous_actions=continuous, red_memory=True, n_fakes=2)

@@ -8,7 +8,7 @@ import pytest
 
 from agents.scripted import BatchPolicy, FollowerRed, ScriptedBlue, to_action_space
 from envs import deception_v0, make_config
-from envs.core import FIRST_FAKE, DeceptionCore, WorldState, observe, step_worlds
+from envs.deception.core import FIRST_FAKE, DeceptionCore, WorldState, observe, step_worlds
 
 N_WORLDS = 400
 SEEDS = range(5)  # 5 x 400 = 2000 fixed episodes

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from stable_baselines3.common.policies import ActorCriticPolicy
 from torch import nn
 
-from envs.config import DeceptionConfig
-from envs.core import DeceptionCore
+from envs.deception.config import DeceptionConfig
+from envs.deception.core import DeceptionCore
 from soo_rl.config import PAIRING_NAMES
 from agents.soo.pairing import PAIRINGS, Pairing, make_generator, make_pairing
 from agents.soo.losses import (

@@ -12,7 +12,7 @@ from stable_baselines3.common.logger import KVWriter, Logger
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 from agents import SOOPPO
-from envs.config import DeceptionConfig
+from envs.deception.config import DeceptionConfig
 from agents.soo.pairing import make_generator, make_pairing
 from agents.soo.losses import anchor_loss, soo_value
 

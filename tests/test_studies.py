@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from agents.scripted import FollowerRed
-from envs.config import ConfigError, DeceptionConfig
+from envs.deception.config import ConfigError, DeceptionConfig
 from experiments import sweep, train_ppo_soo
 from soo_rl.training import ppo as learners_module
 from soo_rl.config import CONDITIONS, ExperimentConfig, parse_curriculum

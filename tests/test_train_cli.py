@@ -186,7 +186,7 @@ def test_tensorboard_shows_an_episode_at_every_evaluation(smoke_run):
 
 def test_episode_strip_draws_every_tenth_step():
     from agents.scripted import FollowerRed, ScriptedBlue
-    from envs.config import DeceptionConfig
+    from envs.deception.config import DeceptionConfig
     from soo_rl.evaluation.playback import episode_strip
 
     cfg = DeceptionConfig(obs_radius=0.25, max_cycles=30)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from envs.config import DeceptionConfig
+from envs.deception.config import DeceptionConfig
 from experiments import train_red
 from soo_rl.evaluation.evaluate import make_red
 from agents.scripted import MixedBlue

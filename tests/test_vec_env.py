@@ -7,8 +7,8 @@ from stable_baselines3.common.vec_env import VecCheckNan
 
 from agents.scripted import FollowerRed, ScriptedBlue
 from envs import deception_v0
-from envs.config import DeceptionConfig
-from envs.core import reset_outputs
+from envs.deception.config import DeceptionConfig
+from envs.deception.core import reset_outputs
 from soo_rl.training.vec_env import DeceptionVecEnv
 
 

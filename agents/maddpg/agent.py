@@ -26,7 +26,7 @@ from gymnasium import spaces
 from agents.maddpg.networks import Actor
 from agents.maddpg.settings import MADDPGSettings
 from agents.maddpg.storage import join, split
-from envs.config import DeceptionConfig
+from envs.deception.config import DeceptionConfig
 
 #: ``data["algo"]`` of every MADDPG file
 ALGO = "maddpg"

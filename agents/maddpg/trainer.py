@@ -30,8 +30,8 @@ from agents.scripted import BatchPolicy
 from agents.soo.losses import (AUX_LOSSES, ActorActivations, anchor_loss, random_loss,
                                recording_actor_activations, soo_loss)
 from agents.soo.pairing import make_generator, make_pairing
-from envs.config import DeceptionConfig
-from envs.deception_world import DeceptionWorld
+from envs.deception.config import DeceptionConfig
+from envs.deception.world import DeceptionWorld
 from envs.registry import WorldSpec
 from envs.seam import BatchedWorld, to_action_bounds
 

@@ -27,8 +27,8 @@ from agents.ppo.distributions import unchecked_distributions
 from agents.ppo.policy_forward import sample_actions
 from agents.reward import TrainingReward
 from agents.ppo.worlds_env import WorldsVecEnv
-from envs.config import DeceptionConfig
-from envs.core import DeceptionCore, reset_outputs
+from envs.deception.config import DeceptionConfig
+from envs.deception.core import DeceptionCore, reset_outputs
 from envs.deception_v0 import action_space, observation_spaces
 from envs.seam import BatchedWorld
 

@@ -24,7 +24,7 @@ from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.utils import explained_variance
 from torch.nn import functional as F
 
-from envs.config import DeceptionConfig
+from envs.deception.config import DeceptionConfig
 from envs.registry import WorldSpec
 from agents.ppo.distributions import unchecked_distributions
 from agents.soo.pairing import PAIRINGS, make_generator, make_pairing

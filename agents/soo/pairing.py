@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 import torch
 
-from envs.config import DeceptionConfig
+from envs.deception.config import DeceptionConfig
 from envs.registry import load_callable
 from envs.seam import ObsSlot
 

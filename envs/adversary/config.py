@@ -11,7 +11,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from envs.config import ConfigError, is_number
+from envs.deception.config import ConfigError, is_number
 
 REWARD_MODES = ("deceptive", "honest")
 #: MPE's own "at the landmark" distance (2 x landmark size, simple_adversary's binary reward)

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from agents.ppo.sb3_policy import SB3Policy
-from envs.config import DeceptionConfig
+from envs.deception.config import DeceptionConfig
 from soo_rl.evaluation.evaluate import make_red, soo_value_eval
 from soo_rl.evaluation.metrics import episode_metrics, run_episodes
 
@@ -58,7 +58,7 @@ def adapt_blue_obs(obs: np.ndarray, env_cfg: DeceptionConfig, policy_n_fakes: in
     with ``policy_n_fakes`` (<= env's) fakes: keep the goal, then the goal landmark, then the
     ``policy_n_fakes`` fakes nearest to blue (in the env's fake order), then red, visible, trapped.
 
-    Blue observation layout (``envs.core.observe``): goal (2), landmarks goal-first then fakes (2 each),
+    Blue observation layout (``envs.deception.core.observe``): goal (2), landmarks goal-first then fakes (2 each),
     red (2), red-visible (1), red-trapped (1). Relative positions are egocentric, so "nearest" is the
     smallest norm. The nearest fake can change during an episode as blue moves; the trapped flag and the
     metrics count any fake, as in the 2-fake world itself.

@@ -9,7 +9,7 @@ import torch
 
 from agents.ppo.sb3_policy import SB3Policy
 from agents.scripted import BatchPolicy, FollowerRed
-from envs.config import DeceptionConfig
+from envs.deception.config import DeceptionConfig
 from soo_rl.evaluation.metrics import episode_metrics, run_episodes
 from agents.soo.pairing import make_pairing
 from agents.soo.losses import soo_value

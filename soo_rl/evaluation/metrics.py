@@ -13,8 +13,8 @@ import numpy as np
 from scipy import stats
 
 from agents.scripted import BatchPolicy
-from envs.config import DeceptionConfig
-from envs.core import FIRST_FAKE, DeceptionCore, reset_outputs
+from envs.deception.config import DeceptionConfig
+from envs.deception.core import FIRST_FAKE, DeceptionCore, reset_outputs
 
 # TensorBoard tag of each metric (docs/design.md section 4)
 METRIC_TAGS = {

@@ -17,7 +17,7 @@ import numpy as np
 
 from agents.scripted import BatchPolicy
 from envs import deception_v0
-from envs.config import DeceptionConfig
+from envs.deception.config import DeceptionConfig
 from soo_rl.errors import UsageError
 
 
@@ -80,7 +80,7 @@ def episode_player(cfg: DeceptionConfig, mode: str, size: int, fps: float) -> It
     """``(env, renderer)`` for ``play_episode``, closed on exit. The renderer is separate from the env
     (same class and HUD as ``env.render()``) so that the caller controls the frame rate and notices
     when the window is closed. ``mode``: "human" (a window) or "rgb_array" (frames)."""
-    from envs.render import DeceptionRenderer
+    from envs.deception.render import DeceptionRenderer
 
     env = deception_v0.parallel_env(render_mode=None, config=cfg)
     renderer = DeceptionRenderer(cfg, mode, size=size, fps=fps)
@@ -137,7 +137,7 @@ def play_episodes(cfg: DeceptionConfig, blue: BatchPolicy, red: BatchPolicy, see
     """One episode per seed of ``seeds`` with one renderer (``episode_player``); calls
     ``on_episode(seed, summary)`` after each. Returns False as soon as the user closes the window.
 
-    Raises ``envs.render.DisplayUnavailableError`` in human mode without a display.
+    Raises ``envs.deception.render.DisplayUnavailableError`` in human mode without a display.
     """
     with episode_player(cfg, mode, size, fps) as (env, renderer):
         for seed in seeds:
@@ -219,7 +219,7 @@ def episode_strip(cfg: DeceptionConfig, blue: BatchPolicy, red: BatchPolicy, see
     """One episode as an image strip (H, W, 3): the frames at steps 0, ``every``, 2 ``every``, ...
     side by side (for TensorBoard, beside the curves). Only those frames are drawn, and the env and
     renderer are kept for the next strip of the same config: a strip costs little training time."""
-    from envs.render import DeceptionRenderer
+    from envs.deception.render import DeceptionRenderer
 
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # frames only: no window
     if (cfg, size) not in _STRIP_PLAYERS:
@@ -247,7 +247,7 @@ def fit_frame(frame: np.ndarray, size: int) -> np.ndarray:
 
 class FrameWindow:
     """A pygame window that shows RGB frames at ``fps`` (a world's own pictures);
-    ``envs.render.DisplayUnavailableError`` when no window can be opened."""
+    ``envs.deception.render.DisplayUnavailableError`` when no window can be opened."""
 
     def __init__(self, fps: float, title: str):
         self.fps, self.title = fps, title
@@ -257,7 +257,7 @@ class FrameWindow:
         """Show ``frame``; False once the user has closed the window."""
         import pygame
 
-        from envs.render import DisplayUnavailableError
+        from envs.deception.render import DisplayUnavailableError
 
         if self._window is None:
             try:

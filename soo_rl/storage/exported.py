@@ -108,7 +108,7 @@ def load_exported(path: Path, cls, **kwargs):
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    from envs.config import DeceptionConfig
+    from envs.deception.config import DeceptionConfig
 
     if set(kwargs) - {"env"} or kwargs.get("env") is not None:
         raise ExportError(f"{path} is an exported agent: weights only, for evaluation (it cannot "

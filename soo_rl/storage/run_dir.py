@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from envs.config import DeceptionConfig
+from envs.deception.config import DeceptionConfig
 from soo_rl.config import CONDITIONS, ExperimentConfig
 from soo_rl.errors import UsageError
 from soo_rl.storage.run_lock import check_free

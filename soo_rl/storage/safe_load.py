@@ -24,7 +24,7 @@ file's bytes once, so the entries checked are the entries loaded.
 
 The training-state sidecars (``checkpoint_state_<step>.pkl``, soo_rl/training/learners.py) are pickles of
 plain data: ``read_state_file`` reads them with the same restricted unpickler, allowing in addition
-the world state (``envs.core.WorldState``, a dataclass of arrays) and torch's RNG-state tensors
+the world state (``envs.deception.core.WorldState``, a dataclass of arrays) and torch's RNG-state tensors
 (their storage read with ``torch.load(weights_only=True)``).
 """
 
@@ -100,7 +100,7 @@ def _tensor_storage_from_bytes(data: bytes) -> Any:
 
 
 def _world_state() -> Any:
-    from envs.core import WorldState
+    from envs.deception.core import WorldState
 
     return WorldState
 
@@ -115,7 +115,8 @@ def _rebuild_tensor() -> Any:
 #: arrays: built without calling its ``__init__``, its fields set) and torch RNG-state tensors
 STATE_GLOBALS: dict[tuple[str, str], Callable[[], Any]] = {
     **DATA_GLOBALS,
-    ("envs.core", "WorldState"): _world_state,
+    ("envs.deception.core", "WorldState"): _world_state,
+    ("envs.core", "WorldState"): _world_state,  # where it was before envs/deception/ (older sidecars)
     ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
     ("torch.storage", "_load_from_bytes"): lambda: _tensor_storage_from_bytes,
 }
@@ -232,7 +233,7 @@ def _allowed_class(allowed: dict[tuple[str, str], str]) -> Callable[[dict[str, A
 
 
 def _env_config(item: dict[str, Any], where: str = "") -> Any:
-    from envs.config import DeceptionConfig
+    from envs.deception.config import DeceptionConfig
 
     return DeceptionConfig.from_dict({k: v for k, v in item.items() if not k.startswith(":")})
 
@@ -266,7 +267,7 @@ _ENTRIES: dict[str, dict[str, Callable[[dict[str, Any], str], Any]]] = {
     "lr_schedule": _SCHEDULE, "clip_range": _SCHEDULE, "clip_range_vf": _SCHEDULE,
     "policy_class": {"abc.ABCMeta": _allowed_class(_POLICIES)},
     "rollout_buffer_class": {"abc.ABCMeta": _allowed_class(_BUFFERS)},
-    "env_config": {"envs.config.DeceptionConfig": _env_config},
+    "env_config": {"envs.deception.config.DeceptionConfig": _env_config},
     "_last_obs": _ARRAY, "_last_episode_starts": _ARRAY,
     "ep_info_buffer": _DEQUE, "ep_success_buffer": _DEQUE,
 }
@@ -287,7 +288,7 @@ def sb3_custom_objects(data: dict[str, Any], source: str) -> dict[str, Any]:
         item = data[key]
         kind = _type_name(item)
         if key == "env_config" and kind.endswith(".DeceptionConfig"):  # wherever envs/ keeps it
-            kind = "envs.config.DeceptionConfig"
+            kind = "envs.deception.config.DeceptionConfig"
         rebuild = _ENTRIES.get(key, {}).get(kind)
         if rebuild is None:
             raise UnsafeFileError(

@@ -17,7 +17,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from envs.config import DeceptionConfig
+from envs.deception.config import DeceptionConfig
 from soo_rl.config import CONDITIONS, Condition, ExperimentConfig
 
 CHECKPOINT = "checkpoint.zip"

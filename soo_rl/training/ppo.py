@@ -22,7 +22,7 @@ from agents.reward import TrainingReward
 from agents.ppo.sb3_policy import SB3Policy
 from agents.scripted import BatchPolicy
 from agents.ppo.soo_ppo import SOOPPO
-from envs.config import DeceptionConfig
+from envs.deception.config import DeceptionConfig
 from soo_rl.config import ExperimentConfig
 from soo_rl.evaluation.evaluate import make_red
 from soo_rl.storage.checkpoints import checkpoint_data, load_model, save_atomic

@@ -24,7 +24,7 @@ def train_red(out: Path, timesteps: int, blue: str = "straight", obs_radius: flo
     from stable_baselines3 import PPO
 
     from agents.scripted import MixedBlue, ScriptedBlue
-    from envs.config import DeceptionConfig
+    from envs.deception.config import DeceptionConfig
     from soo_rl.storage.checkpoints import save_atomic
     from soo_rl.config import PPOSettings
     from soo_rl.training.vec_env import DeceptionVecEnv

@@ -21,8 +21,8 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnvStepReturn
 from agents.reward import TrainingReward
 from agents.scripted import BatchPolicy
 from agents.ppo.worlds_env import WorldsVecEnv
-from envs.config import DeceptionConfig
-from envs.core import FIRST_FAKE, DeceptionCore, reset_outputs
+from envs.deception.config import DeceptionConfig
+from envs.deception.core import FIRST_FAKE, DeceptionCore, reset_outputs
 from envs.deception_v0 import action_space, observation_spaces
 
 LEARNERS = ("blue", "red")

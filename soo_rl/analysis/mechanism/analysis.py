@@ -22,7 +22,7 @@ import numpy as np
 from agents.ppo.sb3_policy import SB3Policy
 from agents.scripted import BatchPolicy
 from agents.soo.pairing import PAIRINGS
-from envs.config import DeceptionConfig
+from envs.deception.config import DeceptionConfig
 from soo_rl.config import CONDITIONS
 from soo_rl.evaluation.evaluate import make_red
 from soo_rl.analysis.mechanism.lure import lure_dependence

@@ -12,7 +12,7 @@ import numpy as np
 
 from agents.ppo.sb3_policy import SB3Policy
 from agents.scripted import BatchPolicy
-from envs.config import DeceptionConfig
+from envs.deception.config import DeceptionConfig
 from soo_rl.evaluation.evaluate import make_red
 from soo_rl.evaluation.metrics import EpisodeBatch, episode_metrics, run_episodes
 

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from agents.soo.losses import actor_hidden_activations, policy_device
-from envs.config import DeceptionConfig
+from envs.deception.config import DeceptionConfig
 
 #: ridge penalties tried, relative to the number of training rows (features are standardised, so
 #: ``alpha * n`` compares with each feature's sum of squares): from almost none to strong shrinkage

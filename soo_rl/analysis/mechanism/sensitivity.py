@@ -16,7 +16,7 @@ from gymnasium import spaces
 
 from agents.soo.losses import action_mean, policy_device
 from agents.soo.pairing import PAIRINGS, Pairing, make_generator, make_pairing
-from envs.config import DeceptionConfig
+from envs.deception.config import DeceptionConfig
 
 #: default threshold on the hidden-red action change (L2, actions in [-1, 1]^2) above which a step
 #: counts as red-dependent: 5% of the largest possible change (2 sqrt 2)

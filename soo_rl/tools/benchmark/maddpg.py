@@ -38,7 +38,7 @@ def time_maddpg_job(steps: int, red: str = "joint", worlds: int = 64, seed: int 
     torch.set_num_threads(1)
     from agents.maddpg import MADDPG, MADDPGSettings
     from agents.scripted import FollowerRed
-    from envs.config import DeceptionConfig
+    from envs.deception.config import DeceptionConfig
 
     if red not in ("joint", "follower"):
         raise ValueError(f"red must be 'joint' or 'follower' (got {red!r})")

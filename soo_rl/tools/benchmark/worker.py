@@ -79,8 +79,8 @@ def ours_env_worker(n_worlds: int, seconds: float, seed: int = SEED) -> dict[str
     for blue and red, worlds reset when their episode ends (world-steps/s = N x calls/s)."""
     import numpy as np
 
-    from envs.config import DeceptionConfig
-    from envs.core import DeceptionCore
+    from envs.deception.config import DeceptionConfig
+    from envs.deception.core import DeceptionCore
 
     cfg = DeceptionConfig(max_cycles=MAX_CYCLES)
     core = DeceptionCore(cfg, n_worlds, seed)
@@ -108,7 +108,7 @@ def ours_train_worker(soo_weight: float, steps: int, ppo: dict[str, Any], seed: 
     torch.set_num_threads(1)
     from agents.scripted import FollowerRed
     from agents.ppo.soo_ppo import SOOPPO
-    from envs.config import DeceptionConfig
+    from envs.deception.config import DeceptionConfig
     from soo_rl.config import PPOSettings
     from soo_rl.training.vec_env import DeceptionVecEnv
 
@@ -142,7 +142,7 @@ def ours_joint_worker(steps: int, ppo: dict[str, Any], seed: int = SEED,
 
     from agents.ppo.joint import JointTrainer
     from agents.ppo.soo_ppo import SOOPPO
-    from envs.config import DeceptionConfig
+    from envs.deception.config import DeceptionConfig
     from soo_rl.config import PPOSettings
 
     settings = PPOSettings(**{**ppo, "net_arch": tuple(ppo["net_arch"])})

@@ -28,8 +28,8 @@ import numpy as np
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 import pygame  # noqa: E402
 
-from envs.config import DeceptionConfig  # noqa: E402
-from envs.core import WorldState  # noqa: E402
+from envs.deception.config import DeceptionConfig  # noqa: E402
+from envs.deception.core import WorldState  # noqa: E402
 
 RENDER_MODES = ("human", "rgb_array")
 TRAIL_LENGTH = 15

@@ -1,6 +1,6 @@
 """``DeceptionHooks``: what the generic route (``envs.parallel_world.ParallelWorld`` over
 ``envs.deception_v0``) adds to our own env, so that its runs report what the native route
-(``envs.deception_world.DeceptionWorld``) reports: the teams, blue's SOO slot (red's position and
+(``envs.deception.world.DeceptionWorld``) reports: the teams, blue's SOO slot (red's position and
 the visible flag), the ``honest`` reward and the episode metrics of docs/design.md section 4 that
 need no per-step geometry (fake-first, trapped and goal rates, returns), read from each copy's
 state."""
@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from envs.config import DeceptionConfig
-from envs.core import FIRST_FAKE
+from envs.deception.config import DeceptionConfig
+from envs.deception.core import FIRST_FAKE
 from envs.hooks import EnvHooks
 from envs.seam import ObsSlot, WorldStep, mean_returns
 

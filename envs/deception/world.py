@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from envs.config import REWARD_MODES, DeceptionConfig
-from envs.core import DeceptionCore, StepResult, WorldState, reset_outputs, sample_worlds
+from envs.deception.config import REWARD_MODES, DeceptionConfig
+from envs.deception.core import DeceptionCore, StepResult, WorldState, reset_outputs, sample_worlds
 from envs.seam import AgentSpec, BatchedWorld, ObsSlot, WorldStep
 
 
@@ -87,7 +87,7 @@ class DeceptionWorld(BatchedWorld):
         self.core.rng.bit_generator.state = state["rng"]
 
     def render(self, world: int = 0) -> np.ndarray:
-        from envs.render import DeceptionRenderer
+        from envs.deception.render import DeceptionRenderer
 
         renderer = DeceptionRenderer(self.cfg, "rgb_array")
         hud = {"step": int(self.core.state.t[world]), "returns": {"blue": 0.0, "red": 0.0},
