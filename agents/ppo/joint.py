@@ -28,7 +28,7 @@ from agents.ppo.policy_forward import sample_actions
 from agents.reward import TrainingReward
 from agents.ppo.worlds_env import WorldsVecEnv
 from envs.deception.config import DeceptionConfig
-from envs.deception.core import DeceptionCore, reset_outputs
+from envs.deception.world import DeceptionWorld
 from envs.deception_v0 import action_space, observation_spaces
 from envs.seam import BatchedWorld
 
@@ -44,7 +44,7 @@ class AgentEnv(WorldsVecEnv):
 
     def __init__(self, trainer: "JointTrainer", agent: str):
         self.trainer, self.agent = trainer, agent
-        if trainer.world is None:
+        if isinstance(trainer.world, DeceptionWorld):  # its bounded spaces, as deception_v0's
             cfg = trainer.cfg
             super().__init__(trainer.num_envs, observation_spaces(cfg)[agent], action_space(cfg))
         else:
@@ -97,25 +97,21 @@ class JointTrainer:
                  rewards: dict[str, TrainingReward] | None = None, parallel_updates: bool = False):
         self.num_envs = num_envs
         self.parallel_updates = parallel_updates
-        if isinstance(cfg, BatchedWorld):
-            if cfg.num_worlds != num_envs:
-                raise ValueError(f"the world has {cfg.num_worlds} worlds, not {num_envs}")
-            self.world, self.core = cfg, None
-            self.agents = cfg.agent_names
-            good = cfg.team("good")
-            self.driver = good[0] if good else self.agents[0]
-            # --joint-alternate's turns: the good team, then the others
-            self._group = {a: "good" if a in good else "other" for a in self.agents}
-            self._groups = ("good", "other")
-        else:
-            self.world, self.core = None, DeceptionCore(cfg, num_envs, seed)
-            self.agents, self.driver = AGENTS, "blue"
-            self._group, self._groups = {a: a for a in AGENTS}, AGENTS
+        world = cfg if isinstance(cfg, BatchedWorld) else DeceptionWorld(cfg, num_envs, seed)
+        if world.num_worlds != num_envs:
+            raise ValueError(f"the world has {world.num_worlds} worlds, not {num_envs}")
+        self.world = world
+        self.agents = world.agent_names
+        good = world.team("good")
+        self.driver = good[0] if good else self.agents[0]  # blue on deception_v0
+        # --joint-alternate's turns: the good team (blue), then the others (red)
+        self._group = {a: "good" if a in good else "other" for a in self.agents}
+        self._groups = ("good", "other")
         self.rewards = rewards or {a: TrainingReward(num_envs) for a in self.agents}
         self.next_seed: int | None = seed
         self.obs: dict[str, np.ndarray] = {}
         self.ep_return = {a: np.zeros(num_envs) for a in self.agents}
-        self.ep_len = np.zeros(num_envs, dtype=np.int64)  # a world's episode length (seam only)
+        self.ep_len = np.zeros(num_envs, dtype=np.int64)  # each world's steps in its episode
         self._envs = {a: AgentEnv(self, a) for a in self.agents}
         self._reset_in_this_learn = False
         self._t0 = time.time()
@@ -125,41 +121,29 @@ class JointTrainer:
 
     @property
     def cfg(self) -> DeceptionConfig:
-        """The worlds' config (the core's: a radius curriculum changes it there)."""
-        if self.core is None:
+        """deception_v0's config (the core's: a radius curriculum changes it there)."""
+        if not isinstance(self.world, DeceptionWorld):
             raise AttributeError(f"a trainer on {self.world.name} has no DeceptionConfig")
-        return self.core.cfg
+        return self.world.cfg
 
     def set_obs_radius(self, radius: float) -> None:
         """Observe with ``radius`` from the next step on (a radius curriculum)."""
-        (self.core if self.world is None else self.world).set_obs_radius(radius)
+        self.world.set_obs_radius(radius)
 
     def get_state(self) -> dict[str, Any]:
         """Everything the worlds' next steps depend on (a copy): the worlds, their RNG, the agents'
         current observations, episode returns and shaping potentials, the pending seed."""
-        if self.world is not None:
-            return {"world": copy.deepcopy(self.world.get_state()),
-                    "obs": {a: o.copy() for a, o in self.obs.items()},
-                    "ep_return": {a: r.copy() for a, r in self.ep_return.items()},
-                    "ep_len": self.ep_len.copy(),
-                    "phi": {a: np.array(r.phi, copy=True) for a, r in self.rewards.items()},
-                    "next_seed": self.next_seed}
-        return {"world": self.core.state.copy(),
-                "rng": copy.deepcopy(self.core.rng.bit_generator.state),
+        return {"world": copy.deepcopy(self.world.get_state()),
                 "obs": {a: o.copy() for a, o in self.obs.items()},
                 "ep_return": {a: r.copy() for a, r in self.ep_return.items()},
+                "ep_len": self.ep_len.copy(),
                 "phi": {a: np.array(r.phi, copy=True) for a, r in self.rewards.items()},
                 "next_seed": self.next_seed}
 
     def set_state(self, state: dict[str, Any]) -> None:
         """Restore ``get_state()``'s copy: the next rollout continues exactly from there."""
-        if self.world is not None:
-            self.world.set_state(copy.deepcopy(state["world"]))
-            self.ep_len = np.array(state["ep_len"], dtype=np.int64)
-        else:
-            self.core.state = state["world"].copy()
-            self.core.rng = np.random.default_rng()
-            self.core.rng.bit_generator.state = copy.deepcopy(state["rng"])
+        self.world.set_state(copy.deepcopy(state["world"]))
+        self.ep_len = np.array(state["ep_len"], dtype=np.int64)
         self.obs = {a: o.copy() for a, o in state["obs"].items()}
         self.ep_return = {a: r.copy() for a, r in state["ep_return"].items()}
         for agent, phi in state["phi"].items():
@@ -175,21 +159,6 @@ class JointTrainer:
         return self.obs[agent]
 
     def _reset(self) -> None:
-        if self.world is not None:
-            self._reset_world()
-            return
-        if self.next_seed is not None:
-            self.core.seed(self.next_seed)
-            self.next_seed = None
-        self.core.reset()
-        out = reset_outputs(self.cfg, self.core.state)
-        for agent in AGENTS:
-            self.rewards[agent].start(out.info)
-            self.ep_return[agent][:] = 0.0
-        self.obs = {"blue": out.blue_obs, "red": out.red_obs}
-        self._reset_in_this_learn = True
-
-    def _reset_world(self) -> None:
         if self.next_seed is not None:
             self.world.seed(self.next_seed)
             self.next_seed = None
@@ -205,11 +174,6 @@ class JointTrainer:
               ) -> tuple[dict, dict, dict, np.ndarray, np.ndarray, np.ndarray]:
         """One step of every world: (env rewards, next observations, info, ended, truncated,
         episode lengths); the ended worlds' observations are their terminal ones."""
-        if self.world is None:
-            res = self.core.step(env_actions["blue"], env_actions["red"])
-            return ({"blue": res.blue_reward, "red": res.red_reward},
-                    {"blue": res.blue_obs, "red": res.red_obs}, res.info, res.truncated.copy(),
-                    res.truncated, res.info["t"])
         res = self.world.step(env_actions)
         self.ep_len += 1
         return (res.rewards, dict(res.obs), res.info, res.done.copy(),
@@ -217,10 +181,6 @@ class JointTrainer:
 
     def _restart(self, dones: np.ndarray) -> tuple[dict[str, np.ndarray], dict]:
         """New episodes in the ended worlds: every world's first observations, and the info."""
-        if self.world is None:
-            self.core.reset_worlds(dones)
-            fresh = reset_outputs(self.cfg, self.core.state)
-            return {"blue": fresh.blue_obs, "red": fresh.red_obs}, fresh.info
         fresh = self.world.reset_worlds(dones)
         self.ep_len[dones] = 0
         return fresh.obs, fresh.info

@@ -25,12 +25,13 @@ class DeceptionWorld(BatchedWorld):
     may_terminate = False
 
     def __init__(self, cfg: DeceptionConfig, num_worlds: int = 1, seed: int | None = None):
-        if not cfg.continuous_actions:
-            raise ValueError("DeceptionWorld needs continuous_actions=True (Box actions)")
         self.core = DeceptionCore(cfg, num_worlds, seed)
         self.num_worlds = int(num_worlds)
-        self.agents = (AgentSpec("blue", "good", cfg.blue_obs_dim, (-1.0, -1.0), (1.0, 1.0)),
-                       AgentSpec("red", "adversary", cfg.red_obs_dim, (-1.0, -1.0), (1.0, 1.0)))
+        # continuous: Box [-1, 1]^2; discrete (continuous_actions=False, for the PPO learners: MADDPG
+        # refuses it): one index in 0..4, as (N,) actions
+        low, high = ((-1.0, -1.0), (1.0, 1.0)) if cfg.continuous_actions else ((0.0,), (4.0,))
+        self.agents = (AgentSpec("blue", "good", cfg.blue_obs_dim, low, high),
+                       AgentSpec("red", "adversary", cfg.red_obs_dim, low, high))
 
     @property
     def cfg(self) -> DeceptionConfig:
