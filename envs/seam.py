@@ -15,7 +15,7 @@ the agent's Box bounds, rewards float32 ``(N,)``; ``info`` holds per-world array
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -64,11 +64,6 @@ class WorldStep:
     @property
     def done(self) -> np.ndarray:
         return self.truncated | self.terminated
-
-
-#: a metric function: the ``WorldStep`` s of complete episodes (all worlds started together and
-#: played ``max_cycles`` steps) -> named scalars
-MetricFn = Callable[[list[WorldStep]], dict[str, float]]
 
 
 class BatchedWorld:

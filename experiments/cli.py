@@ -197,14 +197,3 @@ def apply_config_flags(args: argparse.Namespace, exp: Any, names: tuple[str, ...
         raise flag_error(exc, flags) from None
     except (TypeError, ValueError) as exc:  # an unknown env field, a value of the wrong kind
         raise UsageError(f"--env: {exc}" if "config field" in str(exc) else str(exc)) from None
-
-
-def moved_to_env(exp: Any, env_id: str | None) -> Any:
-    """``exp`` on ``--env-id`` (``ExperimentConfig.for_env``: another env's own defaults, before
-    the other flags apply); a bad env is one ``UsageError`` line."""
-    if not env_id:
-        return exp
-    try:
-        return exp.for_env(env_id)
-    except ConfigError as exc:
-        raise UsageError(f"--env-id: {exc}") from None

@@ -26,7 +26,7 @@ if __package__ in (None, ""):
 
 from experiments.cli import (  # noqa: E402
     EXIT_BAD_INPUT, OneLineParser, UsageError, add_backend_flags, add_config_flags, add_env_ppo_flags,
-    apply_config_flags, check_workers, env_overrides, flag_name, moved_to_env, one_line, where)
+    apply_config_flags, check_workers, env_overrides, flag_name, one_line, where)
 from envs.deception.config import ConfigError  # noqa: E402
 from soo_rl.config import PRESETS, ExperimentConfig  # noqa: E402
 from soo_rl.running.baselines import check_baselines, copy_baselines, load_baselines  # noqa: E402
@@ -93,7 +93,11 @@ def config_from_args(args: argparse.Namespace,
     """The preset (or ``base``: the run of ``--baselines-from``) with the given flags applied;
     ``ExperimentConfig`` validates them."""
     exp = base or PRESETS[getattr(args, "preset", "default")]
-    exp = moved_to_env(exp, args.env_id)  # another env: its own defaults, then the flags
+    if args.env_id:  # another env: its own defaults (ExperimentConfig.for_env), then the flags
+        try:
+            exp = exp.for_env(args.env_id)
+        except ConfigError as exc:
+            raise UsageError(f"--env-id: {exc}") from None
     changes = {"env": {"obs_radius": args.obs_radius}} if args.obs_radius is not None else {}
     check_workers(args)
     exp = apply_config_flags(args, exp, CONFIG_FIELDS + EVAL_FIELDS,
