@@ -120,13 +120,14 @@ class AdversaryParallelEnv(ParallelEnv):
 
             gymnasium.logger.warn("render() called without a render_mode; nothing is drawn")
             return None
-        from envs.adversary.render import Window, draw
+        from envs.adversary.render import draw
+        from envs.window import FrameWindow
 
         frame = draw(self.cfg, self.core.state, 0)
         if self.render_mode == "rgb_array":
             return frame
         if self._window is None:
-            self._window = Window(frame.shape[0], self.metadata["render_fps"])
+            self._window = FrameWindow(self.metadata["render_fps"], "simple_adversary (envs.adversary)")
         self._window.show(frame)
         return None
 

@@ -4,7 +4,7 @@ with a black border (agents first, landmarks on top, as mpe2 draws). The camera 
 [-r, r]^2 with r = max(1, the largest |coordinate|), so nothing leaves the picture.
 
 ``draw`` works on an off-screen surface (no window; fine with ``SDL_VIDEODRIVER=dummy``);
-``Window`` shows frames in a pygame window (``render_mode="human"``).
+``envs.window.FrameWindow`` shows its frames in a pygame window (``render_mode="human"``).
 """
 
 from __future__ import annotations
@@ -54,28 +54,3 @@ def draw(cfg: AdversaryConfig, state: Any, world: int = 0, size: int = 500) -> n
     # surfarray is indexed (x, y); images are (row, column)
     return np.ascontiguousarray(np.transpose(pygame.surfarray.array3d(surface), (1, 0, 2)),
                                 dtype=np.uint8)
-
-
-class Window:
-    """A pygame window showing frames at ``fps`` (human rendering)."""
-
-    def __init__(self, size: int = 500, fps: int = 10):
-        self.size, self.fps = size, fps
-        self._screen = None
-        self._clock = None
-
-    def show(self, frame: np.ndarray) -> None:
-        if self._screen is None:
-            pygame.display.init()
-            self._screen = pygame.display.set_mode((self.size, self.size))
-            pygame.display.set_caption("simple_adversary (envs.adversary)")
-            self._clock = pygame.time.Clock()
-        pygame.event.pump()
-        pygame.surfarray.blit_array(self._screen, np.transpose(frame, (1, 0, 2)))
-        pygame.display.flip()
-        self._clock.tick(self.fps)
-
-    def close(self) -> None:
-        if self._screen is not None:
-            pygame.display.quit()
-            self._screen = None

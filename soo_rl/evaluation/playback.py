@@ -2,7 +2,8 @@
 are saved as a GIF or an MP4. Used by experiments/watch.py and by the report's GIFs (soo_rl.analysis.report).
 Entry points: ``play_episodes`` (several episodes with one renderer), ``play_episode`` (one), and
 ``save_video`` / ``save_gif`` for the frames; on another env than deception_v0,
-``play_world_episodes`` (frames rendered by the world itself, ``FrameWindow`` for a window).
+``play_world_episodes`` (frames rendered by the world itself, ``envs.window.FrameWindow`` for a
+window).
 """
 
 from __future__ import annotations
@@ -245,45 +246,6 @@ def fit_frame(frame: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(Image.fromarray(frame).resize(shape, Image.Resampling.LANCZOS))
 
 
-class FrameWindow:
-    """A pygame window that shows RGB frames at ``fps`` (a world's own pictures);
-    ``envs.deception.render.DisplayUnavailableError`` when no window can be opened."""
-
-    def __init__(self, fps: float, title: str):
-        self.fps, self.title = fps, title
-        self._window = self._clock = None
-
-    def show(self, frame: np.ndarray) -> bool:
-        """Show ``frame``; False once the user has closed the window."""
-        import pygame
-
-        from envs.deception.render import DisplayUnavailableError
-
-        if self._window is None:
-            try:
-                pygame.display.init()
-                self._window = pygame.display.set_mode(frame.shape[1::-1])
-            except pygame.error as e:
-                raise DisplayUnavailableError(f"cannot open a pygame window: {e}") from e
-            pygame.display.set_caption(self.title)
-            self._clock = pygame.time.Clock()
-        if pygame.event.peek(pygame.QUIT):
-            self.close()
-            return False
-        pygame.event.pump()
-        self._window.blit(pygame.surfarray.make_surface(frame.swapaxes(0, 1)), (0, 0))
-        pygame.display.flip()
-        self._clock.tick(self.fps)
-        return True
-
-    def close(self) -> None:
-        if self._window is not None:
-            import pygame
-
-            pygame.display.quit()
-            self._window = None
-
-
 def play_world_episodes(spec, policies: dict[str, BatchPolicy], seeds: Iterable[int], *, mode: str,
                         size: int, fps: float, frames: list | None,
                         on_episode: Callable[[int, dict[str, Any]], None]) -> bool:
@@ -291,6 +253,7 @@ def play_world_episodes(spec, policies: dict[str, BatchPolicy], seeds: Iterable[
     by the world and scaled to ``size`` (``fit_frame``), shown in a window (``mode="human"``) or
     appended to ``frames``; ``on_episode(seed, metrics)`` after each. False as soon as the user
     closes the window."""
+    from envs.window import FrameWindow
     from soo_rl.evaluation.world_eval import world_episode
 
     window = FrameWindow(fps, spec.env) if mode == "human" else None

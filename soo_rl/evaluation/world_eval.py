@@ -22,14 +22,18 @@ from envs.registry import WorldSpec, load_callable
 from envs.seam import BatchedWorld, WorldStep
 
 
-def play_world(world: BatchedWorld, policies: dict[str, BatchPolicy], seed: int
-               ) -> tuple[list[WorldStep], dict[str, np.ndarray]]:
+def play_world(world: BatchedWorld, policies: dict[str, BatchPolicy], seed: int,
+               on_frame: Callable[[np.ndarray], bool] | None = None
+               ) -> tuple[list[WorldStep], dict[str, np.ndarray]] | None:
     """One episode in every world of ``world`` from ``seed``: the steps, and each agent's
-    observations it acted on, ``(T, N, obs_dim)``."""
+    observations it acted on, ``(T, N, obs_dim)``. ``on_frame``: each picture of world 0 from the
+    episode's start to its end (None: nothing rendered); None as soon as it returns False."""
     out = world.reset(seed)
     n = world.num_worlds
     for policy in policies.values():
         policy.reset(n)
+    if on_frame is not None and not on_frame(world.render(0)):
+        return None
     steps, seen = [], {a: [] for a in world.agent_names}
     done = np.zeros(n, dtype=bool)
     for _ in range(world.max_cycles):
@@ -38,6 +42,8 @@ def play_world(world: BatchedWorld, policies: dict[str, BatchPolicy], seed: int
         out = world.step({a: np.asarray(policies[a].act(out.obs[a]), dtype=np.float32)
                           for a in world.agent_names})
         steps.append(out)
+        if on_frame is not None and not on_frame(world.render(0)):
+            return None
         done |= out.done
         if done.all():
             break
@@ -73,6 +79,13 @@ def world_agents(spec: WorldSpec) -> tuple[tuple[str, ...], dict[str, str]]:
     return names, dict(teams)
 
 
+def primary_agent(spec: WorldSpec) -> str:
+    """The first good agent of ``spec``'s world (blue on deception_v0; else its first agent): whose
+    file is a job's ``model.zip``."""
+    names, teams = world_agents(spec)
+    return next((a for a in names if teams[a] == "good"), names[0])
+
+
 def fixed_policies(name: str, spec: WorldSpec) -> dict[str, BatchPolicy]:
     """The fixed adversaries of ``--red module:factory`` on another env: ``factory(agent_spec)``
     (an ``envs.seam.AgentSpec``) for every agent of the ``adversary`` team, each a ``BatchPolicy``
@@ -91,42 +104,19 @@ def fixed_policies(name: str, spec: WorldSpec) -> dict[str, BatchPolicy]:
     return out
 
 
-def _play_rendered(spec: WorldSpec, policies: dict[str, BatchPolicy], seed: int,
-                   on_frame: Callable[[np.ndarray], bool] | None
-                   ) -> tuple[BatchedWorld, list[WorldStep]] | None:
-    """One episode (world 0 of ``seed``), each frame from its start to its end given to
-    ``on_frame`` (None: nothing rendered): the world and its steps; None as soon as ``on_frame``
-    returns False."""
-    world = spec.make(1, seed)
-    out = world.reset(seed)
-    for policy in policies.values():
-        policy.reset(1)
-    if on_frame is not None and not on_frame(world.render(0)):
-        return None
-    steps = []
-    for _ in range(world.max_cycles):
-        out = world.step({a: np.asarray(policies[a].act(out.obs[a]), dtype=np.float32)
-                          for a in world.agent_names})
-        steps.append(out)
-        if on_frame is not None and not on_frame(world.render(0)):
-            return None
-        if out.done.all():
-            break
-    return world, steps
-
-
 def world_episode(spec: WorldSpec, policies: dict[str, BatchPolicy], seed: int,
                   on_frame: Callable[[np.ndarray], bool] | None = None) -> dict[str, float] | None:
-    """One episode (world 0 of ``seed``): the world's metrics of it (``episode_metrics``), its
+    """One episode (a world of one, ``seed``): the world's metrics of it (``episode_metrics``), its
     frames given to ``on_frame``; None as soon as ``on_frame`` returns False (a window closed)."""
-    played = _play_rendered(spec, policies, seed, on_frame)
-    return None if played is None else played[0].episode_metrics(played[1])
+    world = spec.make(1, seed)
+    played = play_world(world, policies, seed, on_frame)
+    return None if played is None else world.episode_metrics(played[0])
 
 
 def world_frames(spec: WorldSpec, policies: dict[str, BatchPolicy], seed: int) -> list[np.ndarray]:
-    """The frames of one episode (world 0 of ``seed``), from its start to its end."""
+    """The frames of one episode (a world of one, ``seed``), from its start to its end."""
     frames: list[np.ndarray] = []
-    _play_rendered(spec, policies, seed, lambda frame: frames.append(frame) is None)
+    play_world(spec.make(1, seed), policies, seed, lambda frame: frames.append(frame) is None)
     return frames
 
 
@@ -158,9 +148,10 @@ def file_world(path: str | Path) -> WorldSpec | None:
         raise CheckpointError(f"{path}: its world {world!r} cannot be read ({exc})") from None
 
 
-def agent_file(job_dir: Path, agent: str, primary: str) -> Path:
-    """Where a finished job keeps ``agent``'s networks (``primary``: its first good agent)."""
-    return Path(job_dir) / (MODEL_FILE if agent == primary else f"{agent}.zip")
+def agent_file(agent: str, primary: str) -> str:
+    """The file in which a job keeps ``agent``'s networks: ``model.zip`` for ``primary`` (its first
+    good agent), ``<agent>.zip`` for every other agent (``red.zip`` on deception_v0)."""
+    return MODEL_FILE if agent == primary else f"{agent}.zip"
 
 
 def _load_agent(path: Path, agent: str, obs_dim: int):
@@ -190,15 +181,14 @@ def job_policies(spec: WorldSpec, job_dir: Path, red: str | None = None, given: 
     from agents.maddpg.networks import ActorPolicy
     from soo_rl.storage.checkpoints import CheckpointError
 
-    world = spec.make(1, 0)
-    primary = world.team("good")[0] if world.team("good") else None
+    world, primary = spec.make(1, 0), primary_agent(spec)
     given = given or {}
     fixed = {a: p for a, p in (fixed_policies(red, spec) if red else {}).items() if a not in given}
     policies: dict[str, BatchPolicy] = dict(fixed)
     sources = {a: red for a in fixed}
     missing = []
     for agent in (a for a in world.agent_names if a not in fixed):
-        path = agent_file(job_dir, agent, primary)
+        path = Path(job_dir) / agent_file(agent, primary)
         if agent in given:
             model, sources[agent] = given[agent], "itself"
         elif path.is_file():

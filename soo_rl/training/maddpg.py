@@ -22,7 +22,7 @@ from agents.maddpg.networks import ActorPolicy
 from agents.maddpg.trainer import MADDPG
 from agents.scripted import BatchPolicy
 from soo_rl.evaluation.evaluate import make_red
-from soo_rl.evaluation.world_eval import fixed_policies, world_agents
+from soo_rl.evaluation.world_eval import agent_file, fixed_policies, primary_agent, world_agents
 from soo_rl.storage.checkpoints import CheckpointError, load_model, write_atomic
 from soo_rl.training.jobs import MODEL, Job
 from soo_rl.training.ppo import FINETUNE_SEED_OFFSET
@@ -43,8 +43,8 @@ class MADDPGLearner:
     @classmethod
     def final_files(cls, job: Job) -> tuple[str, ...]:
         """``model.zip``, and ``<agent>.zip`` of every other learning agent (``red.zip``)."""
-        learning, primary = _roles(job, load=False)[0], _primary(job)
-        return (MODEL,) + tuple(agent_file(a) for a in learning if a != primary)
+        learning, primary = _roles(job, load=False)[0], primary_agent(job.world_spec)
+        return (MODEL,) + tuple(agent_file(a, primary) for a in learning if a != primary)
 
     # --- building ----------------------------------------------------------------------------
     @classmethod
@@ -77,7 +77,8 @@ class MADDPGLearner:
                         agent not in trainer.soo_agents and job.red_starts_new):
                     continue
                 trainer.nets[agent].load_state_dict(
-                    load_model(job.init_path.with_name(agent_file(agent)), MADDPGAgent).nets_state)
+                    load_model(job.init_path.with_name(agent_file(agent, primary)),
+                               MADDPGAgent).nets_state)
             # the extra loss from the loaded weights (anchor_ft: a frozen copy of the deceptive actor)
             trainer.configure_aux(soo_weight=job.weight, aux_loss=cond.aux_loss,
                                   pairing=exp.pairing)
@@ -98,10 +99,11 @@ class MADDPGLearner:
             load_model(job.init_path, MADDPGAgent)
         if job.config.red == "joint":  # the other agents' files: learning on, or frozen
             names, teams = world_agents(job.world_spec)
-            for agent in [a for a in names if a != _primary(job)]:
+            primary = primary_agent(job.world_spec)
+            for agent in [a for a in names if a != primary]:
                 good = teams[agent] == "good"
                 if (good and not job.spec.fresh) or (not good and not job.red_starts_new):
-                    load_model(job.init_path.with_name(agent_file(agent)), MADDPGAgent)
+                    load_model(job.init_path.with_name(agent_file(agent, primary)), MADDPGAgent)
 
     # --- what the job's loop asks ----------------------------------------------------------------
     def models(self) -> list:
@@ -168,7 +170,7 @@ class MADDPGLearner:
         extra = {"job_start_timesteps": self.start}
         primary = self.trainer.primary
         for agent in [a for a in self.trainer.learning if a != primary] + [primary]:
-            name = MODEL if agent == primary else agent_file(agent)
+            name = agent_file(agent, primary)
             write_atomic(self.job.out_dir / name,
                          lambda p, a=agent: save_agent(p, self.trainer, a, extra))
 
@@ -183,17 +185,6 @@ def _pending(logger: Logger) -> dict[str, dict]:
             "counts": {k: logger.name_to_count[k] for k in keys if k in logger.name_to_count},
             "excluded": {k: list(logger.name_to_excluded[k]) for k in keys
                          if k in logger.name_to_excluded}}
-
-
-def agent_file(agent: str) -> str:
-    """The file of a finished job's learning agent other than the first good one."""
-    return f"{agent}.zip"
-
-
-def _primary(job: Job) -> str:
-    """The first good agent (blue on deception_v0)."""
-    names, teams = world_agents(job.world_spec)
-    return next(a for a in names if teams[a] == "good")
 
 
 def _roles(job: Job, load: bool = True) -> tuple[tuple[str, ...], dict[str, BatchPolicy]]:
@@ -215,8 +206,9 @@ def _roles(job: Job, load: bool = True) -> tuple[tuple[str, ...], dict[str, Batc
     if job.spec.finetune and exp.finetune_red == "frozen":
         if not load:
             return good, {}
-        return good, {a: ActorPolicy(load_model(job.init_path.with_name(agent_file(a)),
-                                                MADDPGAgent).actor, job.world_spec.make(1, 0).spec(a))
+        world = job.world_spec.make(1, 0)  # the adversaries' action bounds
+        return good, {a: ActorPolicy(load_model(job.init_path.with_name(agent_file(a, good[0])),
+                                                MADDPGAgent).actor, world.spec(a))
                       for a in names if a not in good}
     return names, {}
 

@@ -21,6 +21,7 @@ from agents.reward import TrainingReward
 from agents.ppo.sb3_policy import SB3Policy
 from agents.scripted import BatchPolicy
 from agents.ppo.soo_ppo import SOOPPO
+from soo_rl.evaluation.world_eval import agent_file, primary_agent
 from soo_rl.storage.checkpoints import checkpoint_data, load_model
 from soo_rl.training.jobs import MODEL, Job
 from soo_rl.training.ppo import (FINETUNE_SEED_OFFSET, RED_SEED_OFFSET, JointPPOLearner,
@@ -32,17 +33,11 @@ from soo_rl.training.resume_state import read_state
 AGENT_SEED_OFFSET = 1009
 
 
-def agent_file(agent: str) -> str:
-    """A finished job's file of an agent other than the first good one."""
-    return f"{agent}.zip"
-
-
 def _layout(job: Job) -> tuple[tuple[str, ...], str, dict[str, bool], dict[str, int]]:
     """The world's agents in order, the first good one, who is good, each observation size."""
     world = job.world_spec.make(1, 0)
-    good = world.team("good")
-    return (world.agent_names, good[0] if good else world.agent_names[0],
-            {a.name: a.name in good for a in world.agents},
+    return (world.agent_names, primary_agent(job.world_spec),
+            {a.name: a.team == "good" for a in world.agents},
             {a.name: a.obs_dim for a in world.agents})
 
 
@@ -53,7 +48,7 @@ class WorldPPOLearner(JointPPOLearner):
     @classmethod
     def final_files(cls, job: Job) -> tuple[str, ...]:
         names, primary, _, _ = _layout(job)
-        return (MODEL,) + tuple(agent_file(a) for a in names if a != primary)
+        return (MODEL,) + tuple(agent_file(a, primary) for a in names if a != primary)
 
     @classmethod
     def build(cls, job: Job, resumed: bool, threads: int = 1) -> WorldPPOLearner:
@@ -96,7 +91,7 @@ class WorldPPOLearner(JointPPOLearner):
     def check_final(cls, job: Job, job_dir: Path) -> None:
         names, primary, good, dims = _layout(job)
         for agent in names:
-            load_model(Path(job_dir) / (MODEL if agent == primary else agent_file(agent)),
+            load_model(Path(job_dir) / agent_file(agent, primary),
                        SOOPPO if good[agent] else PPO, expected_obs_dim=dims[agent])
 
     @classmethod
@@ -131,7 +126,7 @@ class WorldPPOLearner(JointPPOLearner):
 
 def _init_file(job: Job, agent: str, primary: str) -> Path:
     """The deceptive job's file of ``agent`` (a fine-tune starts from it)."""
-    return job.init_path if agent == primary else job.init_path.with_name(agent_file(agent))
+    return job.init_path.with_name(agent_file(agent, primary))
 
 
 def _good(job: Job, trainer: JointTrainer, agent: str, k: int, resumed: bool, steps: int,
