@@ -221,3 +221,49 @@ class ZeroAction:
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         return np.zeros((len(obs), self.dim), np.float32)
+
+
+class TrustingAdversary:
+    """A scripted adversary for MPE's physical deception (``simple_adversary``: our port or
+    mpe2's, continuous actions). It cannot tell the goal from the decoys, so it trusts the good
+    agents' lead: every step it heads for the landmark that has a good agent nearest to it (PD
+    steering; its velocity from a static landmark's motion, so it uses only its observation).
+    Against good agents that all go to the goal it reaches the goal; a good agent that stands on
+    a decoy nearer than any good agent is to the goal draws it there - it is deceived. Docs:
+    docs/design.md section 1b. ``--red agents.scripted:TrustingAdversary``."""
+
+    def __init__(self, spec, dt: float = 0.1, kp: float = 10.0, kd: float = 1.2):
+        if spec.act_dim != 5 or spec.obs_dim % 4:
+            raise ValueError(f"TrustingAdversary plays simple_adversary's adversary (5 actions, "
+                             f"N landmarks and N good agents seen): got {spec.obs_dim} observations, "
+                             f"{spec.act_dim} actions")
+        self.n = spec.obs_dim // 4  # landmarks (2 each), then the N good agents (2 each)
+        self.pd = _PDController(DeceptionConfig(dt=dt), kp, kd)
+
+    def reset(self, n: int, mask: np.ndarray | None = None) -> None:
+        self.pd.reset(n, mask)
+
+    def get_state(self) -> dict:
+        return {"pd": self.pd.get_state()}
+
+    def set_state(self, state: dict) -> None:
+        self.pd.set_state(state["pd"])
+
+    def target(self, obs: np.ndarray) -> np.ndarray:
+        """(N,) index of the landmark each world's adversary heads for."""
+        lms = obs[:, :2 * self.n].reshape(len(obs), self.n, 2)
+        good = obs[:, 2 * self.n:4 * self.n].reshape(len(obs), self.n, 2)
+        dist = np.linalg.norm(lms[:, :, None] - good[:, None], axis=-1)  # (N, landmark, good)
+        return dist.min(axis=2).argmin(axis=1)
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        obs = np.asarray(obs, dtype=np.float64)
+        if self.pd.prev_anchor is None or len(self.pd.prev_anchor) != len(obs):
+            self.reset(len(obs))
+        lms = obs[:, :2 * self.n].reshape(len(obs), self.n, 2)
+        goal = lms[np.arange(len(obs)), self.target(obs)]
+        force = self.pd.force(goal, self.pd.velocity(lms[:, 0]))
+        pos, neg = np.maximum(force, 0.0), np.maximum(-force, 0.0)
+        # mpe2's continuous layout: [no-op, -x, +x, -y, +y] (force x = a[2] - a[1])
+        return np.stack([np.zeros(len(obs)), neg[:, 0], pos[:, 0], neg[:, 1], pos[:, 1]],
+                        axis=1).astype(np.float32)

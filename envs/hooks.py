@@ -16,7 +16,8 @@ class EnvHooks:
     """Optional extras of one kind of env; the base adds nothing. Override what applies:
     ``info(envs)`` -> per-world ``(N, ...)`` arrays from the copies' state (after every reset and
     step), ``metrics(steps)`` (``episode_metrics``), ``metric_tags``, extra ``reward_modes`` and
-    ``reward(mode, rewards, info)`` -> rewards, ``soo_slots(agent)``, ``teams`` {agent: team}."""
+    ``reward(mode, rewards, info)`` -> rewards, ``soo_slots(agent)``, ``relative_positions(agent)``
+    (``BatchedWorld``'s), ``teams`` {agent: team}."""
 
     teams: dict[str, str] | None = None
     reward_modes: tuple[str, ...] = ()
@@ -33,6 +34,9 @@ class EnvHooks:
         raise ValueError(f"no reward mode {mode!r}")
 
     def soo_slots(self, agent: str) -> tuple[ObsSlot, ...]:
+        return ()
+
+    def relative_positions(self, agent: str) -> tuple[int, ...]:
         return ()
 
 

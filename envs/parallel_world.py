@@ -306,6 +306,9 @@ class ParallelWorld(BatchedWorld):
     def soo_slots(self, agent: str) -> tuple[ObsSlot, ...]:
         return self.hooks.soo_slots(agent)
 
+    def relative_positions(self, agent: str) -> tuple[int, ...]:
+        return self.hooks.relative_positions(agent)
+
     def episode_metrics(self, steps: list[WorldStep]) -> dict[str, float]:
         return self.hooks.metrics(steps)
 

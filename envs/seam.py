@@ -121,6 +121,11 @@ class BatchedWorld:
         """Where ``agent``'s observation describes each other agent (empty: unknown layout)."""
         return ()
 
+    def relative_positions(self, agent: str) -> tuple[int, ...]:
+        """Where ``agent``'s observation holds 2-D positions relative to the agent: the index of
+        each pair's first entry (the ``perspective`` SOO pairing shifts them; empty: unknown)."""
+        return ()
+
     def declare_slots(self, slots: tuple[ObsSlot, ...]) -> None:
         """The user's layout (``--soo-slots``): for every agent it names, these slots replace the
         world's own (``declared_slots``). A slot outside the agent's observation, or naming an agent

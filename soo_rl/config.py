@@ -53,10 +53,16 @@ CONDITIONS: dict[str, Condition] = {
         Condition("as_coded", "deceptive", finetune=True, fresh=True,
                   help="the released code's 'SOO fine-tune' as it ran: blue from new weights, the "
                   "fine-tune budget on the deceptive reward, no SOO"),
+        # (last: a job's seed derives from its condition's place here)
+        Condition("soo_scratch", "deceptive", finetune=False, aux_loss="soo", weighted=True,
+                  help="deceptive reward with lambda x SOO loss from the first step (does SOO keep "
+                  "the deception from forming?), the from-scratch budget"),
     ]
 }
 
 
+#: the conditions a run trains unless --conditions names others (soo_scratch only when asked)
+DEFAULT_CONDITIONS = tuple(c for c in CONDITIONS if c != "soo_scratch")
 ALGOS = ("ppo", "maddpg")
 #: the entries of ``ExperimentConfig.maddpg`` besides ``agents.maddpg.MADDPGSettings``' fields
 MADDPG_EXTRA = {"n_envs": 64,  # worlds stepped at once (as PPO's n_envs)
@@ -66,7 +72,7 @@ FINETUNE_REDS = ("learn", "frozen")
 AS_CODED_REDS = ("continue", "fresh")
 #: names of the SOO pairings of agents.soo.pairing.PAIRINGS (kept here so that configs validate without
 #: torch); besides them a user's pairing ``module:function``
-PAIRING_NAMES = ("self_steps", "radius_injection", "mask")
+PAIRING_NAMES = ("self_steps", "radius_injection", "mask", "perspective")
 #: our own env, the one every setting but ``env_id`` was made for
 DECEPTION = "deception_v0"
 #: what a run on another env starts from (``ExperimentConfig.for_env``): its own reward and layout
@@ -191,13 +197,14 @@ class ExperimentConfig:
         "how SOO builds (self, other) observation pairs: self_steps (the paper's: steps with red "
         "out of view, red injected in the radius), radius_injection (every step, red hidden vs "
         "injected), mask (steps with red in view, as seen vs hidden; on another env: the other "
-        "team's entries written as 'not observed' vs as seen), or module:function (your own: "
+        "team's entries written as 'not observed' vs as seen), perspective (steps with red in "
+        "view, as seen vs as seen from red's place), or module:function (your own: "
         "function(obs, generator) -> (self_obs, other_obs)) (preset value: self_steps)",
         type=str))
     finetune_reward: str = field(default="deceptive", metadata=cli(
         "reward of the fine-tune conditions: deceptive (default) or guide (blue is also paid while "
         "red is at the goal: tests whether SOO blinds blue to red)", choices=FINETUNE_REWARDS))
-    conditions: tuple[str, ...] = field(default=tuple(CONDITIONS), metadata=cli(
+    conditions: tuple[str, ...] = field(default=DEFAULT_CONDITIONS, metadata=cli(
         "comma-separated subset of: " + ", ".join(CONDITIONS), type=str, convert=_condition_list))
     red: str = field(default="follower", metadata=cli(
         "red policy: 'follower' (scripted), a path to a trained PPO red .zip (frozen), or 'joint' "
@@ -332,7 +339,7 @@ class ExperimentConfig:
             bad("radius_curriculum", f"is deception_v0's; {env} needs none")
         if self.pairing in ("self_steps", "radius_injection"):
             bad("pairing", f"'{self.pairing}' needs deception_v0's observation radius; {env} "
-                "takes mask or module:function")
+                "takes mask, perspective or module:function")
         if self.finetune_reward != "deceptive":
             bad("finetune_reward", f"'{self.finetune_reward}' is deception_v0's; {env} fine-tunes "
                 "on its own reward")
@@ -488,6 +495,13 @@ PRESETS: dict[str, ExperimentConfig] = {
         seeds=tuple(range(8)), timesteps=4_000_000, finetune_timesteps=1_000_000,
         eval_episodes=1000, eval_every=250_000, radius_curriculum=CURRICULUM,
     ),
+    # MPE's physical deception (simple_adversary, our port) with the MADDPG paper's settings:
+    # every agent learns, 25,000 episodes of 25 steps from scratch, 10,000 of fine-tune, 8 seeds
+    # (docs/results.md section 10)
+    "adversary": ExperimentConfig(
+        seeds=tuple(range(8)), timesteps=625_000, finetune_timesteps=250_000, eval_episodes=1000,
+        eval_every=125_000, conditions=("deceptive", "honest", "soo", "deceptive_ft", "as_coded"),
+    ).for_env("simple_adversary"),
     # the paper's own pipeline with its exact settings: MADDPG for both agents, radius 0.125 from
     # scratch, 40,000 / 10,000 episodes (2M / 0.5M steps), 8 seeds, the paper's reward (no scale,
     # no shaping; docs/design.md section 6 says what it learns and the change that it needs)

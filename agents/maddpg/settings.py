@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 ACTIVATIONS = ("leaky_relu", "relu", "tanh")
+#: the teams a world's agents belong to (``envs.seam.AgentSpec.team``)
+TEAMS = ("good", "adversary")
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,9 @@ class MADDPGSettings:
     actor_reg: float = 1e-3  # original MADDPG: 1e-3 x mean square of the actor's pre-tanh output
     noise_std: float = 0.1  # ours: Gaussian exploration noise on the tanh action, then clipped
     rollout_steps: int = 25  # ours: batched steps per rollout (callback and logging rhythm only)
+    # original MADDPG's DDPG baseline: the teams ("good", "adversary", comma-separated) whose
+    # learners' critics see only their own observation and action, Q(o_i, a_i); "" = none
+    ddpg: str = ""
 
     def __post_init__(self) -> None:
         if not self.hidden or any(not isinstance(h, int) or h < 1 for h in self.hidden):
@@ -43,8 +48,17 @@ class MADDPGSettings:
         for name in ("gamma", "tau"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be in [0, 1] (got {getattr(self, name)!r})")
+        if not isinstance(self.ddpg, str) or any(
+                t not in TEAMS for t in self.ddpg_teams):
+            raise ValueError(f"ddpg must name teams among {', '.join(TEAMS)}, comma-separated, or "
+                             f"be empty (got {self.ddpg!r})")
         if self.batch_size > self.buffer_size:
             raise ValueError(f"batch_size ({self.batch_size}) must be <= buffer_size ({self.buffer_size})")
+
+    @property
+    def ddpg_teams(self) -> tuple[str, ...]:
+        """The teams of ``ddpg`` as a tuple."""
+        return tuple(t.strip() for t in str(self.ddpg).split(",") if t.strip())
 
     @property
     def critic_learning_rate(self) -> float:

@@ -43,7 +43,8 @@ _GENERATORS = ("init", "sample", "noise", "soo")
 
 class MADDPG:
     """MADDPG on ``num_worlds`` worlds; each learner's critic sees every agent's observation and
-    action (in the world's agent order). An agent that does not learn is a fixed ``BatchPolicy``
+    action (in the world's agent order), or only its own for the teams of ``settings.ddpg`` (the
+    MADDPG paper's DDPG baseline). An agent that does not learn is a fixed ``BatchPolicy``
     acting from its own observation; the critics still see its observation and action. The SOO
     term goes into the actor loss of every learning agent of the world's ``"good"`` team (blue in
     ``deception_v0``; the first of them logs without a prefix, the others under ``<agent>/``).
@@ -97,8 +98,11 @@ class MADDPG:
                            for name, s in zip(_GENERATORS, seeds[1:])}
         self.obs_dims = {a.name: a.obs_dim for a in self.world.agents}
         self.act_dims = {a.name: a.act_dim for a in self.world.agents}
-        critic_in = sum(self.obs_dims.values()) + sum(self.act_dims.values())
-        self.nets = {a: AgentNets(self.obs_dims[a], critic_in, self.act_dims[a], settings,
+        # a DDPG learner's critic sees its own observation and action, a MADDPG learner's all
+        self.local = {a: self.world.spec(a).team in settings.ddpg_teams for a in self.learning}
+        central_in = sum(self.obs_dims.values()) + sum(self.act_dims.values())
+        self.nets = {a: AgentNets(self.obs_dims[a], self.obs_dims[a] + self.act_dims[a]
+                                  if self.local[a] else central_in, self.act_dims[a], settings,
                                   self.generators["init"]) for a in self.learning}
         self.buffer = ReplayBuffer(settings.buffer_size, self.obs_dims, self.act_dims,
                                    terminal=self.world.may_terminate)
@@ -324,13 +328,17 @@ class MADDPG:
         """TD(0) step of the critic toward ``r + gamma Q'(s', a')``; a learner's next action from
         its target actor, a fixed agent's the one it took. Returns the loss."""
         nets = self.nets[agent]
+        seen = (agent,) if self.local[agent] else self.agents  # whose obs and actions it sees
         with torch.no_grad():
             next_acts = [self.nets[a].actor_target(b[f"next_obs/{a}"]) if a in self.nets
-                         else b[f"next_act/{a}"] for a in self.agents]
-            q_next = nets.critic_target(torch.cat([b[f"next_obs/{a}"] for a in self.agents] + next_acts, 1))
+                         else b[f"next_act/{a}"] for a in seen]
+            q_next = nets.critic_target(torch.cat([b[f"next_obs/{a}"] for a in seen] + next_acts, 1))
             if "terminated" in b:  # a world that can end before its step limit: no bootstrap there
                 q_next = q_next * (1.0 - b["terminated"])
             y = b[f"reward/{agent}"] + self.settings.gamma * q_next
+        if self.local[agent]:
+            i = self.agents.index(agent)
+            obs, acts = obs[i:i + 1], acts[i:i + 1]
         loss = F.mse_loss(nets.critic(torch.cat(obs + acts, 1)), y)
         _step(nets.critic_opt, loss, nets.critic, self.settings.grad_clip)
         return loss.item()
@@ -351,6 +359,8 @@ class MADDPG:
         else:
             pre = nets.actor.net(obs[i])
         acts = acts[:i] + [torch.tanh(pre)] + acts[i + 1:]
+        if self.local[agent]:  # DDPG: Q(o_i, mu(o_i))
+            obs, acts = obs[i:i + 1], acts[i:i + 1]
         nets.critic.requires_grad_(False)  # the actor's step needs no critic gradient
         try:
             q = nets.critic(torch.cat(obs + acts, 1))

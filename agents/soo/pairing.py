@@ -1,5 +1,5 @@
-"""SOO pairings: (self, other) variants of a batch of blue observations that differ only in red's
-slot and visible flag; ``make_pairing(name, cfg)`` builds one of ``PAIRINGS`` (docs/design.md
+"""SOO pairings: (self, other) variants of a batch of blue observations (they differ in red's slot
+and visible flag, or - ``perspective`` - in the place they are seen from); ``make_pairing(name, cfg)`` builds one of ``PAIRINGS`` (docs/design.md
 section 2). Randomness comes only from the ``torch.Generator`` passed in (``make_generator``), never
 from the global torch / NumPy RNG. To add a pairing: subclass ``Pairing``, register it in
 ``PAIRINGS`` and its name in ``soo_rl.config.PAIRING_NAMES``.
@@ -132,10 +132,40 @@ class MaskPairing(Pairing):
         return Pairs(self.hide_red(other_obs), other_obs, rows)
 
 
+def perspective(obs: torch.Tensor, other: slice, positions: tuple[int, ...]) -> torch.Tensor:
+    """``obs`` as the agent would see it standing where the other agent stands: every 2-D entry
+    that starts at one of ``positions`` (positions relative to the agent) shifted by the other's
+    relative position (the entries ``other``), and ``other`` then holding the agent's own place
+    seen from there (minus that position); every other entry (flags, ...) kept."""
+    rel = obs[:, other].clone()
+    out = obs.clone()
+    for p in positions:
+        out[:, p:p + 2] -= rel
+    out[:, other] = -rel
+    return out
+
+
+class PerspectivePairing(Pairing):
+    """Observed pairs: self = the observation with red in view, other = the observation blue
+    would have at red's place (goal, landmarks and red relative to red's position: the same
+    layout, seen from the other agent; flags kept). Empty ``(0, D)`` tensors if red is never
+    in view."""
+
+    name = "perspective"
+
+    def pairs(self, obs: torch.Tensor, generator: torch.Generator) -> Pairs:
+        self._check(obs)
+        rows = torch.nonzero(self.visible(obs)).squeeze(1)
+        self_obs = obs[rows]
+        positions = tuple(range(0, 2 + 2 * self.cfg.n_landmarks, 2))  # goal, then each landmark
+        return Pairs(self_obs, perspective(self_obs, self.red_slice, positions), rows)
+
+
 PAIRINGS: dict[str, type[Pairing]] = {
     "self_steps": SelfStepsPairing,
     "radius_injection": RadiusInjectionPairing,
     "mask": MaskPairing,
+    "perspective": PerspectivePairing,
 }
 
 
@@ -182,6 +212,35 @@ class SlotMaskPairing:
         return Pairs(self.hide(other_obs), other_obs, rows)
 
 
+class SlotPerspectivePairing(SlotMaskPairing):
+    """``perspective`` for a world we did not write: on the observations in which another team's
+    agent is observed, self = the observation, other = the one the agent would have at that
+    agent's place (``perspective``); ``positions``: where the world writes positions relative to
+    the agent (``BatchedWorld.relative_positions``). One pair per observed slot."""
+
+    name = "perspective"
+
+    def __init__(self, slots: tuple[ObsSlot, ...], obs_dim: int, positions: tuple[int, ...]):
+        super().__init__(slots, obs_dim)
+        self.positions = tuple(positions)
+
+    def pairs(self, obs: torch.Tensor, generator: torch.Generator) -> Pairs:
+        if obs.ndim != 2 or obs.shape[1] != self.obs_dim:
+            raise ValueError(f"pairing 'perspective' expects observations of shape (B, "
+                             f"{self.obs_dim}), got {tuple(obs.shape)}")
+        selves, others, all_rows = [], [], []
+        for s in self.slots:
+            seen = SlotMaskPairing((s,), self.obs_dim).observed(obs)
+            rows = torch.nonzero(seen).squeeze(1)
+            selves.append(obs[rows])
+            others.append(perspective(obs[rows], slice(s.start, s.stop), self.positions))
+            all_rows.append(rows)
+        rows = torch.cat(all_rows)
+        if len(self.slots) == 1 and rows.shape[0] == obs.shape[0]:
+            return Pairs(obs, others[0], None)
+        return Pairs(torch.cat(selves), torch.cat(others), rows)
+
+
 class CallablePairing:
     """A user's pairing ``module:function``: ``function(obs, generator) -> (self_obs, other_obs)``
     (float tensors of one shape, ``(B', obs_dim)``); draw randomness only from ``generator``."""
@@ -218,22 +277,29 @@ def make_pairing(name: str, cfg, agent: str = "blue"):
     if isinstance(cfg, DeceptionConfig):
         return PAIRINGS[name](cfg)
     world = cfg
-    if name != "mask":
+    if name not in ("mask", "perspective"):
         raise ValueError(f"SOO pairing '{name}' needs an observation radius: env {world.name} has "
-                         "none (use mask, or a module:function pairing)")
+                         "none (use mask, perspective, or a module:function pairing)")
     team = world.spec(agent).team
     # the user's slots as declared; else the world's own, of the other team's agents
     slots = world.declared_slots(agent) or tuple(
         s for s in world.soo_slots(agent) if world.spec(s.other).team != team)
     if not slots:
-        raise ValueError(f"SOO pairing 'mask' needs to know where {agent}'s observation describes "
+        raise ValueError(f"SOO pairing '{name}' needs to know where {agent}'s observation describes "
                          f"another team's agent: env {world.name} declares no such entries "
                          "(use a module:function pairing)")
     for s in slots:
         if not 0 <= s.start < s.stop <= world.spec(agent).obs_dim:
             raise ValueError(f"SOO slot {s.start}:{s.stop} of {agent} is outside its observation "
                              f"of {world.spec(agent).obs_dim} values (env {world.name})")
-    return SlotMaskPairing(slots, world.spec(agent).obs_dim)
+    if name == "mask":
+        return SlotMaskPairing(slots, world.spec(agent).obs_dim)
+    positions = world.relative_positions(agent)
+    if not positions:
+        raise ValueError(f"SOO pairing 'perspective' needs to know which entries of {agent}'s "
+                         f"observation are positions relative to it: env {world.name} declares "
+                         "none (use mask, or a module:function pairing)")
+    return SlotPerspectivePairing(slots, world.spec(agent).obs_dim, positions)
 
 
 def make_generator(seed: int | None, device: str | torch.device = "cpu") -> torch.Generator:

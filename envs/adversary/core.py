@@ -308,6 +308,10 @@ class AdversaryWorld(BatchedWorld):
         return tuple(ObsSlot(agent, o, first + 2 * k, first + 2 * k + 2, 0.0, None)
                      for k, o in enumerate(others))
 
+    def relative_positions(self, agent: str) -> tuple[int, ...]:
+        """Every entry: goal, landmarks and the other agents, each relative to ``agent``."""
+        return tuple(range(0, self.spec(agent).obs_dim, 2))
+
     def episode_metrics(self, steps: list[WorldStep]) -> dict[str, float]:
         return adversary_metrics(steps)
 

@@ -31,6 +31,7 @@ class AdversaryHooks(EnvHooks):
         # partial observability sorts the others nearest-first: no fixed slot then
         self._slots = ({} if num_agent_neighbors is not None
                        else {a: port.soo_slots(a) for a in port.agent_names})
+        self._positions = {a: port.relative_positions(a) for a in self._slots}
 
     def info(self, envs: list) -> dict[str, np.ndarray]:
         worlds = [env.unwrapped.world for env in envs]
@@ -53,4 +54,7 @@ class AdversaryHooks(EnvHooks):
 
     def soo_slots(self, agent: str) -> tuple[ObsSlot, ...]:
         return self._slots.get(agent, ())
+
+    def relative_positions(self, agent: str) -> tuple[int, ...]:
+        return self._positions.get(agent, ())
 

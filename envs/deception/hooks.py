@@ -58,3 +58,7 @@ class DeceptionHooks(EnvHooks):
             return ()
         s = self.cfg.blue_red_slice
         return (ObsSlot("blue", "red", s.start, s.stop, 0.0, self.cfg.blue_visible_index),)
+
+    def relative_positions(self, agent: str) -> tuple[int, ...]:
+        """Blue's goal and landmarks (red's slot is the SOO slot)."""
+        return tuple(range(0, 2 + 2 * self.cfg.n_landmarks, 2)) if agent == "blue" else ()

@@ -76,6 +76,10 @@ class DeceptionWorld(BatchedWorld):
         s = self.cfg.blue_red_slice
         return (ObsSlot("blue", "red", s.start, s.stop, 0.0, self.cfg.blue_visible_index),)
 
+    def relative_positions(self, agent: str) -> tuple[int, ...]:
+        """Blue's goal and landmarks (red's slot is the SOO slot)."""
+        return tuple(range(0, 2 + 2 * self.cfg.n_landmarks, 2)) if agent == "blue" else ()
+
     def get_state(self) -> dict[str, Any]:
         return {"state": {f.name: getattr(self.core.state, f.name)
                           for f in dataclasses.fields(WorldState)},

@@ -49,12 +49,12 @@ def soo_value_eval(model, obs: np.ndarray, cfg: DeceptionConfig, pairing: str = 
     """Mean neural SOO value (log MSE, lower = more overlap) of ``model`` on the pairs its pairing
     builds from evaluation observations ``obs``. ``self_steps`` and ``radius_injection``: the paper's
     value, over the self-steps (red not in view; if red was always in view, over every observation
-    with red hidden), so both pairings measure the same thing. ``mask``: over the observations with
-    red in view (nan if there is none)."""
+    with red hidden), so both pairings measure the same thing. ``mask`` and ``perspective``: over
+    the observations with red in view (nan if there is none)."""
     pairing_fn = make_pairing(pairing, cfg)
     device = next(model.policy.parameters()).device  # SB3's policy or a MADDPG actor's MLP
     obs_t = torch.as_tensor(obs, dtype=torch.float32, device=device)
-    if pairing != "mask":
+    if pairing not in ("mask", "perspective"):
         self_steps = obs_t[~pairing_fn.visible(obs_t)]
         obs_t = self_steps if len(self_steps) else pairing_fn.hide_red(obs_t)
     generator = torch.Generator().manual_seed(seed)

@@ -1,0 +1,188 @@
+"""The pieces of the SOO study on MPE's physical deception (docs/results.md section 10): the DDPG
+critic of the MADDPG paper's baseline, the ``perspective`` pairing, the scripted trusting adversary,
+the ``soo_scratch`` condition and the ``adversary`` preset."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from agents.maddpg.settings import MADDPGSettings
+from agents.maddpg.trainer import MADDPG
+from agents.scripted import TrustingAdversary, ZeroAction
+from agents.soo.pairing import make_pairing, perspective
+from envs.deception.config import DeceptionConfig
+from envs.deception.world import DeceptionWorld
+from envs.registry import WorldSpec
+from experiments import train_ppo_soo
+from soo_rl.config import CONDITIONS, DEFAULT_CONDITIONS, PRESETS, ExperimentConfig
+from soo_rl.evaluation.world_eval import play_world
+
+SMALL = MADDPGSettings(batch_size=64, learning_starts=256, buffer_size=4096, hidden=(16, 16))
+PORT = WorldSpec("simple_adversary", {"max_cycles": 10})
+
+
+# ---------------------------------------------------------------- DDPG (the MADDPG paper's baseline)
+
+@pytest.mark.parametrize("ddpg, local", [("", ()), ("good", ("agent_0", "agent_1")),
+                                         ("good,adversary", ("adversary_0", "agent_0", "agent_1"))])
+def test_a_ddpg_critic_sees_only_its_own_observation_and_action(ddpg, local):
+    import dataclasses
+    trainer = MADDPG(PORT, 8, dataclasses.replace(SMALL, ddpg=ddpg), seed=0)
+    world = trainer.world
+    central = sum(a.obs_dim + a.act_dim for a in world.agents)
+    for agent in world.agent_names:
+        spec = world.spec(agent)
+        want = spec.obs_dim + spec.act_dim if agent in local else central
+        assert trainer.nets[agent].critic[0].in_features == want, agent
+    seen = []
+    agent = local[0] if local else "agent_0"
+    nets = trainer.nets[agent]
+    hook = nets.critic.register_forward_pre_hook(lambda m, inp: seen.append(inp[0]))
+    trainer.learn(1024)  # updates run through the critic of every learner
+    hook.remove()
+    assert seen and all(x.shape[1] == nets.critic[0].in_features for x in seen)
+
+
+def test_ddpg_names_teams():
+    with pytest.raises(ValueError, match="ddpg must name teams among good, adversary"):
+        MADDPGSettings(ddpg="blue")
+    assert MADDPGSettings(ddpg=" good , adversary").ddpg_teams == ("good", "adversary")
+    exp = ExperimentConfig().for_env("simple_adversary").replace(maddpg={"ddpg": "good"})
+    assert exp.maddpg_settings()[0].ddpg_teams == ("good",)
+
+
+# ---------------------------------------------------------------- the perspective pairing
+
+def test_perspective_on_the_port_is_the_observation_at_the_adversarys_place():
+    """The other observation equals what the world's state gives for the agent standing where the
+    adversary stands (goal, landmarks, the adversary's slot holding the agent's own place, the
+    teammate), computed from positions, not from the observation."""
+    world = WorldSpec("simple_adversary", {}).make(16, 3)
+    obs = torch.as_tensor(world.reset(3).obs["agent_0"])
+    self_obs, other_obs, rows = make_pairing("perspective", world, agent="agent_0").pairs(
+        obs, torch.Generator())
+    s = world.core.state
+    adv, me, mate = s.adv_pos, s.good_pos[:, 0], s.good_pos[:, 1]
+    goal = s.landmarks[np.arange(16), s.goal_idx]
+    want = np.concatenate([goal - adv, s.landmarks[:, 0] - adv, s.landmarks[:, 1] - adv,
+                           me - adv, mate - adv], axis=1)
+    assert rows is None and torch.equal(self_obs, obs)
+    np.testing.assert_allclose(other_obs.numpy(), want, atol=1e-5)
+
+
+def test_perspective_through_mpe2_matches_the_port():
+    port = WorldSpec("simple_adversary", {}).make(1, 0)
+    mpe2 = WorldSpec("mpe2.simple_adversary_v3", {"continuous_actions": True}).make(1, 0)
+    for agent in ("agent_0", "agent_1"):
+        assert mpe2.relative_positions(agent) == port.relative_positions(agent) == (0, 2, 4, 6, 8)
+    obs = torch.randn(5, 10)
+    a = make_pairing("perspective", port, agent="agent_1")(obs, torch.Generator())
+    b = make_pairing("perspective", mpe2, agent="agent_1")(obs, torch.Generator())
+    assert all(torch.equal(x, y) for x, y in zip(a, b))
+
+
+def test_perspective_on_deception_v0_uses_the_steps_with_red_in_view():
+    cfg = DeceptionConfig(obs_radius=0.25)
+    obs = torch.zeros(3, cfg.blue_obs_dim)
+    obs[:, 0:2] = torch.tensor([0.5, 0.0])  # the goal
+    obs[:, 2:4] = torch.tensor([0.5, 0.0])
+    obs[:, 4:6] = torch.tensor([-0.5, 0.0])
+    red = cfg.blue_red_slice
+    obs[0, red] = torch.tensor([0.1, 0.2])
+    obs[0, cfg.blue_visible_index] = 1
+    obs[:, cfg.blue_trapped_index] = 1
+    self_obs, other_obs, rows = make_pairing("perspective", cfg).pairs(obs, torch.Generator())
+    assert rows.tolist() == [0] and torch.equal(self_obs, obs[:1])
+    want = obs[:1].clone()
+    want[0, 0:6] = torch.tensor([0.4, -0.2, 0.4, -0.2, -0.6, -0.2])
+    want[0, red] = torch.tensor([-0.1, -0.2])
+    torch.testing.assert_close(other_obs, want)
+    world = DeceptionWorld(cfg, 2, 0)
+    assert world.relative_positions("blue") == (0, 2, 4) and world.relative_positions("red") == ()
+
+
+def test_perspective_needs_the_worlds_positions():
+    world = WorldSpec("mpe2.simple_push_v3", {"continuous_actions": True}).make(1, 0)
+    agent = world.team("good")[0]
+    with pytest.raises(ValueError, match="'perspective' needs to know which entries"):
+        make_pairing("perspective", world, agent=agent)
+    assert perspective(torch.ones(1, 4), slice(2, 4), (0,)).tolist() == [[0, 0, -1, -1]]
+
+
+def test_maddpg_trains_with_the_perspective_pairing():
+    trainer = MADDPG(PORT, 8, SMALL, seed=0, soo_weight=1.0, pairing="perspective")
+    assert all(p.name == "perspective" for p in trainer._pairings.values())
+    keys = []
+    record = trainer._record
+    trainer._record = lambda key, value: (keys.append(key), record(key, value))
+    trainer.learn(1024)
+    assert "soo/aux_loss" in keys and "agent_1/soo/aux_loss" in keys
+
+
+# ---------------------------------------------------------------- the scripted adversary
+
+def _to_goal():
+    class ToGoal:  # a good agent that pushes toward the goal (its observation's first entries)
+        def reset(self, n, mask=None):
+            return None
+
+        def act(self, obs):
+            f = np.clip(5 * obs[:, 0:2], -1, 1)
+            z = np.zeros(len(obs))
+            return np.stack([z, np.maximum(-f[:, 0], 0), np.maximum(f[:, 0], 0),
+                             np.maximum(-f[:, 1], 0), np.maximum(f[:, 1], 0)], 1).astype(np.float32)
+    return ToGoal()
+
+
+def test_the_trusting_adversary_follows_the_good_agents_lead():
+    """Against good agents that head for the goal it reaches the goal; with the good agents
+    standing still it heads for the landmark with a good agent nearest to it, right or not."""
+    world = WorldSpec("simple_adversary", {}).make(200, 1)
+    adv = TrustingAdversary(world.spec("adversary_0"))
+    steps, _ = play_world(world, {"adversary_0": adv, "agent_0": _to_goal(), "agent_1": _to_goal()}, 1)
+    assert world.episode_metrics(steps)["adversary_success_rate"] > 0.9
+    still = {a: ZeroAction(world.spec(a)) for a in ("agent_0", "agent_1")}
+    out = world.reset(2)
+    expected = adv.target(out.obs["adversary_0"])
+    steps, _ = play_world(world, {"adversary_0": adv, **still}, 2)
+    lms = world.core.state.landmarks
+    end = np.linalg.norm(lms - world.core.state.adv_pos[:, None], axis=-1).argmin(axis=1)
+    assert np.mean(end == expected) > 0.9
+    with pytest.raises(ValueError, match="plays simple_adversary's adversary"):
+        TrustingAdversary(DeceptionWorld(DeceptionConfig(), 1, 0).spec("red"))
+
+
+# ---------------------------------------------------------------- soo_scratch and the preset
+
+def test_soo_scratch_is_a_weighted_from_scratch_condition_run_only_when_asked():
+    cond = CONDITIONS["soo_scratch"]
+    assert not cond.finetune and cond.weighted and cond.aux_loss == "soo"
+    assert "soo_scratch" not in DEFAULT_CONDITIONS and list(CONDITIONS)[-1] == "soo_scratch"
+    assert ExperimentConfig().conditions == DEFAULT_CONDITIONS
+
+
+def test_the_adversary_preset():
+    exp = PRESETS["adversary"]
+    assert (exp.env_id, exp.algo, exp.red, exp.pairing) == ("simple_adversary", "maddpg", "joint", "mask")
+    assert len(exp.seeds) == 8 and exp.timesteps == 625_000 and exp.finetune_timesteps == 250_000
+    assert exp.conditions == ("deceptive", "honest", "soo", "deceptive_ft", "as_coded")
+    assert exp.maddpg_settings()[1]["reward_scale"] == 1.0
+
+
+def test_soo_scratch_trains_with_the_soo_term_from_the_first_step(tmp_path):
+    out = tmp_path / "run"
+    train_ppo_soo.main(["--preset", "adversary", "--seeds", "1", "--timesteps", "2048",
+                        "--eval-every", "1024", "--eval-episodes", "8", "--conditions",
+                        "deceptive,soo_scratch", "--maddpg", "learning_starts=512",
+                        "--maddpg", "batch_size=64", "--maddpg", "n_envs=16", "--pairing",
+                        "perspective", "--soo-weight", "10", "--no-progress", "--no-report",
+                        "--workers", "1", "--out", str(out)])
+    import json
+    summary = json.loads((out / "summary.json").read_text())["conditions"]
+    assert set(summary) == {"deceptive", "soo_scratch"}
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    ea = EventAccumulator(str(next((out / "soo_scratch" / "seed_0").glob("events*"))))
+    ea.Reload()
+    assert ea.Scalars("soo/aux_loss")  # the SOO term was in the loss from the start
