@@ -4,6 +4,8 @@ the ``soo_scratch`` condition and the ``adversary`` preset."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -15,7 +17,8 @@ from agents.soo.pairing import make_pairing, perspective
 from envs.deception.config import DeceptionConfig
 from envs.deception.world import DeceptionWorld
 from envs.registry import WorldSpec
-from experiments import train_ppo_soo
+from experiments import adversary_eval, train_ppo_soo
+from soo_rl.analysis.adversary_eval import HiddenOther, hide_adversaries, route_spec
 from soo_rl.config import CONDITIONS, DEFAULT_CONDITIONS, PRESETS, ExperimentConfig
 from soo_rl.evaluation.world_eval import play_world
 
@@ -171,18 +174,74 @@ def test_the_adversary_preset():
     assert exp.maddpg_settings()[1]["reward_scale"] == 1.0
 
 
-def test_soo_scratch_trains_with_the_soo_term_from_the_first_step(tmp_path):
-    out = tmp_path / "run"
-    train_ppo_soo.main(["--preset", "adversary", "--seeds", "1", "--timesteps", "2048",
-                        "--eval-every", "1024", "--eval-episodes", "8", "--conditions",
-                        "deceptive,soo_scratch", "--maddpg", "learning_starts=512",
-                        "--maddpg", "batch_size=64", "--maddpg", "n_envs=16", "--pairing",
-                        "perspective", "--soo-weight", "10", "--no-progress", "--no-report",
-                        "--workers", "1", "--out", str(out)])
-    import json
-    summary = json.loads((out / "summary.json").read_text())["conditions"]
+@pytest.fixture(scope="module")
+def scratch_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("scratch") / "run"
+    assert train_ppo_soo.main([
+        "--preset", "adversary", "--seeds", "2", "--timesteps", "2048", "--eval-every", "1024",
+        "--eval-episodes", "8", "--conditions", "deceptive,soo_scratch", "--maddpg",
+        "learning_starts=512", "--maddpg", "batch_size=64", "--maddpg", "n_envs=16", "--pairing",
+        "perspective", "--soo-weight", "10", "--env", "max_cycles=10", "--no-progress",
+        "--no-report", "--workers", "1", "--out", str(out)]) == 0
+    return out
+
+
+def test_soo_scratch_trains_with_the_soo_term_from_the_first_step(scratch_run):
+    summary = json.loads((scratch_run / "summary.json").read_text())["conditions"]
     assert set(summary) == {"deceptive", "soo_scratch"}
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-    ea = EventAccumulator(str(next((out / "soo_scratch" / "seed_0").glob("events*"))))
+    ea = EventAccumulator(str(next((scratch_run / "soo_scratch" / "seed_0").glob("events*"))))
     ea.Reload()
     assert ea.Scalars("soo/aux_loss")  # the SOO term was in the loss from the start
+    ea = EventAccumulator(str(next((scratch_run / "deceptive" / "seed_0").glob("events*"))))
+    ea.Reload()
+    assert "soo/aux_loss" not in ea.Tags()["scalars"]
+
+
+# ---------------------------------------------------------------- experiments/adversary_eval.py
+
+def test_hidden_other_writes_the_adversary_as_not_observed():
+    world = WorldSpec("simple_adversary", {}).make(4, 0)
+    seen = {}
+
+    class Spy:
+        def reset(self, n, mask=None):
+            return None
+
+        def act(self, obs):
+            seen["obs"] = obs
+            return np.zeros((len(obs), 5), np.float32)
+
+    policies = hide_adversaries(world, {a: Spy() for a in world.agent_names})
+    obs = world.reset(0).obs["agent_0"]
+    policies["agent_0"].act(obs)
+    assert np.all(seen["obs"][:, 6:8] == 0) and np.array_equal(seen["obs"][:, :6], obs[:, :6])
+    assert np.array_equal(seen["obs"][:, 8:], obs[:, 8:]) and np.any(obs[:, 6:8] != 0)
+    assert not isinstance(policies["adversary_0"], HiddenOther)
+
+
+def test_adversary_eval_plays_every_job_on_both_routes(scratch_run, capsys):
+    assert adversary_eval.main([str(scratch_run), "--episodes", "16", "--views", "seen,hidden",
+                                "--distances", "0.1,0.3,10"]) == 0
+    table = capsys.readouterr().out
+    assert "| deceptive | mpe2 | hidden |" in table and "ag_succ@0.3" in table
+    data = json.loads((scratch_run / "adversary_eval.json").read_text())["results"]
+    for cond in ("deceptive", "soo_scratch"):
+        for route in ("port", "mpe2"):
+            for view in ("seen", "hidden"):
+                for m in data[cond][route][view].values():
+                    assert m["ag_succ@0.1"] <= m["ag_succ@0.3"] <= m["ag_succ@10"] == 1.0
+                    assert m["adv_succ@0.1"] <= m["adv_succ@0.3"]
+    assert route_spec(WorldSpec("simple_adversary", {"max_cycles": 10}), "mpe2").kwargs == \
+        {"continuous_actions": True, "max_cycles": 10}
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--routes", "gym"], "--routes takes some of port, mpe2"),
+    (["--distances", "0"], "--distances takes numbers > 0"),
+    (["--conditions", "honest"], "--conditions takes some of deceptive, soo_scratch"),
+])
+def test_adversary_eval_bad_input_is_one_line(scratch_run, capsys, flags, message):
+    assert adversary_eval.main([str(scratch_run), *flags]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
