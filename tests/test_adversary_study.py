@@ -245,3 +245,15 @@ def test_adversary_eval_bad_input_is_one_line(scratch_run, capsys, flags, messag
     assert adversary_eval.main([str(scratch_run), *flags]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_classifier_scores_the_good_agents_of_another_env(scratch_run):
+    """classify.py on a simple_adversary run: the first good agent's SOO value on its own
+    episodes, with the run's pairing (here perspective), for every agent of both conditions."""
+    from experiments import classify
+    result = classify.run([str(scratch_run), "--negative", "soo_scratch", "--episodes", "1,4",
+                           "--eval-seeds", "2", "--json"])
+    assert result["pairing"] == "perspective" and result["pairs"] == [0, 1]
+    values = np.array([v for c in result["values"].values() for v in c.values()])
+    assert values.shape == (4, 2, 2) and np.all(np.isfinite(values))
+    assert 0 <= result["curve"][-1]["auroc"] <= 1

@@ -40,6 +40,33 @@ def agent_soo_values(model, cfg, red: str, episodes: list[int], n_eval_seeds: in
     return values
 
 
+def world_soo_values(run: RunInfo, cond: str, seed: int, red: str | None, episodes: list[int],
+                     n_eval_seeds: int, pairing: str) -> np.ndarray:
+    """``agent_soo_values`` of the first good agent of a job on another env than deception_v0:
+    every agent of the job (adversaries: ``red`` if it is ``module:factory``) plays the same
+    fixed-seed blocks of episodes; the value on that agent's own observations, ``pairing`` built
+    from the world's layout."""
+    import torch
+
+    from agents.soo.losses import soo_value
+    from agents.soo.pairing import make_pairing
+    from soo_rl.evaluation.world_eval import job_policies, play_world, primary_agent
+
+    spec, e_max = run.world_spec(cond), max(episodes)
+    world = spec.make(e_max * n_eval_seeds, EVAL_SEED)
+    policies, _ = job_policies(spec, run.job_dir(cond, seed), red=red if red and ":" in red else None)
+    agent = primary_agent(spec)
+    _, seen = play_world(world, policies, EVAL_SEED)
+    pairs, net = make_pairing(pairing, world, agent=agent), policies[agent].actor.net
+    values = np.empty((n_eval_seeds, len(episodes)))
+    for i in range(n_eval_seeds):
+        block = seen[agent][:, i * e_max:(i + 1) * e_max]
+        for j, e in enumerate(episodes):
+            obs = torch.as_tensor(block[:, :e].reshape(-1, block.shape[-1]))
+            values[i, j] = soo_value(net, obs, pairs, torch.Generator().manual_seed(EVAL_SEED + i))
+    return values
+
+
 def classify_run(run: RunInfo, positive: str = "deceptive", negative: str = "honest",
                  episodes: tuple[int, ...] | list[int] = DEFAULT_EPISODES, n_eval_seeds: int = 10,
                  red: str | None = None, progress=None) -> dict[str, Any]:
@@ -78,12 +105,15 @@ def classify_run(run: RunInfo, positive: str = "deceptive", negative: str = "hon
     pairing = run.exp.pairing
     values: dict[str, dict[int, np.ndarray]] = {}
     for cond in (positive, negative):
-        cfg = run.env_config(cond)
         values[cond] = {}
         for seed in run.seeds(cond):
-            values[cond][seed] = agent_soo_values(run.model(cond, seed), cfg,
-                                                  run.red(cond, seed, red), episodes, n_eval_seeds,
-                                                  pairing)
+            if run.on_deception:
+                values[cond][seed] = agent_soo_values(run.model(cond, seed), run.env_config(cond),
+                                                      run.red(cond, seed, red), episodes,
+                                                      n_eval_seeds, pairing)
+            else:  # another env: the world's own agents and layout
+                values[cond][seed] = world_soo_values(run, cond, seed, red, episodes,
+                                                      n_eval_seeds, pairing)
             if progress is not None:
                 progress(cond, seed)
     pair_seeds = sorted(set(values[positive]) & set(values[negative]))
