@@ -39,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--distances", default="0.1,0.16,0.3", help="success distances")
     p.add_argument("--episodes", type=int, default=1000, help="fixed-seed episodes per job")
     p.add_argument("--seed", type=int, default=20_000, help="first episode seed")
+    p.add_argument("--mechanism", action="store_true", help="also the first good agent's action "
+                   "change with the adversary hidden / moved and probes of its position (200 "
+                   "episodes at most)")
     p.add_argument("--out", default=None, help="JSON output (default: RUN/adversary_eval.json)")
     return p
 
@@ -76,11 +79,16 @@ def run(argv: list[str] | None = None) -> dict:
     conditions = list(_choices(args.conditions, tuple(info.conditions), "--conditions")
                       if args.conditions else info.conditions)
     try:
-        results = evaluate_run(info, conditions, routes, views, args.episodes, args.seed, distances)
+        results = evaluate_run(info, conditions, routes, views, args.episodes, args.seed, distances,
+                               with_mechanism=args.mechanism)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     keys = KEYS + [f"{w}_succ@{d:g}" for d in distances for w in ("ag", "adv")]
     print(table(["condition", "route", "view", *keys], table_rows(results, keys)))
+    if args.mechanism:
+        names = list(next(iter(next(iter(results.values()))["mechanism"].values())))
+        print(table(["condition", "mechanism", "", *names],
+                    table_rows({c: {"port": {"": r["mechanism"]}} for c, r in results.items()}, names)))
     out = Path(args.out) if args.out else Path(args.run) / "adversary_eval.json"
     out.write_text(json.dumps({"episodes": args.episodes, "seed": args.seed,
                                "distances": distances, "results": results}, indent=1))

@@ -257,3 +257,12 @@ def test_the_classifier_scores_the_good_agents_of_another_env(scratch_run):
     values = np.array([v for c in result["values"].values() for v in c.values()])
     assert values.shape == (4, 2, 2) and np.all(np.isfinite(values))
     assert 0 <= result["curve"][-1]["auroc"] <= 1
+
+
+def test_the_mechanism_columns(scratch_run):
+    from soo_rl.analysis.adversary_eval import mechanism
+    spec = WorldSpec("simple_adversary", {"max_cycles": 10})
+    m = mechanism(spec, scratch_run / "deceptive" / "seed_0", 12, 0)
+    assert set(m) == {"act_change_hidden", "act_change_moved", "adv_r2_hidden_1", "adv_r2_hidden_2"}
+    assert m["act_change_hidden"] > 0 and m["act_change_moved"] > 0
+    assert all(np.isfinite(v) and v <= 1 for k, v in m.items() if k.startswith("adv_r2"))

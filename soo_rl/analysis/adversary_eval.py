@@ -8,6 +8,8 @@ adversary as the good agents see it and hidden from them, scored at several succ
 - *Views.* ``seen``: as trained. ``hidden``: every good agent's slots of the adversary written as
   mpe2 writes an unseen agent (zeros; ``BatchedWorld.soo_slots``) before it acts - an agent that
   has only gone blind to the adversary scores the same hidden as seen.
+- *Mechanism* (``mechanism``): the action's change when the adversary is hidden or moved, and
+  linear probes of its position in the good agent's hidden layers.
 - *Success.* As the MADDPG paper scores physical deception: at the episode's last step, the
   adversary within ``d`` of the goal (ADV), the nearest good agent within ``d`` of it (AG), for
   every ``d`` of ``distances``; the port's own metrics (cover, decoy, ...) at its
@@ -91,14 +93,54 @@ def play_job(spec: WorldSpec, job_dir: Path, n_episodes: int, seed: int,
     return out
 
 
+def mechanism(spec: WorldSpec, job_dir: Path, n_episodes: int, seed: int,
+              red: str | None = None) -> dict[str, float]:
+    """How the first good agent's actor uses the adversary, on its own fixed-seed episodes:
+    ``act_change_hidden`` / ``act_change_moved``, the mean L2 change of its action when the
+    adversary's slot is written 'not observed' / replaced by the adversary's place in another
+    episode, and ``adv_r2_hidden_<k>``, the held-out R^2 of a ridge probe (folds by episode) of
+    the adversary's relative position from hidden layer k."""
+    from soo_rl.analysis.mechanism.probe import cross_val_ridge, layer_activations, r2_score
+    from soo_rl.analysis.mechanism.sensitivity import action_change
+    from soo_rl.evaluation.world_eval import primary_agent
+
+    import torch
+
+    world = spec.make(n_episodes, seed)
+    policies, _ = job_policies(spec, job_dir, red=red)
+    agent = primary_agent(spec)
+    _, seen = play_world(world, policies, seed)
+    obs = seen[agent].reshape(-1, seen[agent].shape[-1]).astype(np.float32)
+    groups = np.tile(np.arange(n_episodes), seen[agent].shape[0])
+    slot = next(s for s in world.soo_slots(agent) if world.spec(s.other).team != "good")
+    net = policies[agent].actor.net
+    hidden, moved = obs.copy(), obs.copy()
+    hidden[:, slot.start:slot.stop] = slot.unseen
+    order = np.random.default_rng(seed).permutation(len(obs))
+    moved[:, slot.start:slot.stop] = obs[order, slot.start:slot.stop]
+    t = torch.as_tensor
+    out = {"act_change_hidden": float(action_change(net, t(obs), t(hidden)).mean()),
+           "act_change_moved": float(action_change(net, t(obs), t(moved)).mean())}
+    target = obs[:, slot.start:slot.stop]
+    for name, acts in layer_activations(net, obs)[1:]:
+        pred, _ = cross_val_ridge(acts, target, groups)
+        out[f"adv_r2_{name}"] = r2_score(target, pred)
+    return out
+
+
 def evaluate_run(run, conditions: list[str], routes: tuple[str, ...], views: tuple[str, ...],
                  n_episodes: int, seed: int, distances: tuple[float, ...],
-                 progress=None) -> dict[str, Any]:
-    """``{condition: {route: {view: {seed: metrics}}}}`` for a loaded run (``load_run``)."""
+                 progress=None, with_mechanism: bool = False) -> dict[str, Any]:
+    """``{condition: {route: {view: {seed: metrics}}}}`` for a loaded run (``load_run``), and with
+    ``with_mechanism`` ``{condition: {"mechanism": {seed: mechanism(...)}}}`` on the port."""
     red = run.exp.red if ":" in run.exp.red else None
     out: dict[str, Any] = {}
     for cond in conditions:
         spec = run.world_spec(cond)
+        if with_mechanism:
+            out.setdefault(cond, {})["mechanism"] = {
+                s: mechanism(spec, run.job_dir(cond, s), min(n_episodes, 200), seed, red)
+                for s in run.seeds(cond)}
         for route in routes:
             rspec = route_spec(spec, route)
             for view in views:
@@ -116,6 +158,8 @@ def table_rows(results: dict[str, Any], keys: list[str]) -> list[list[str]]:
     rows = []
     for cond, routes in results.items():
         for route, views in routes.items():
+            if route == "mechanism":
+                continue
             for view, per_seed in views.items():
                 cells = []
                 for k in keys:
