@@ -266,3 +266,16 @@ def test_the_mechanism_columns(scratch_run):
     assert set(m) == {"act_change_hidden", "act_change_moved", "adv_r2_hidden_1", "adv_r2_hidden_2"}
     assert m["act_change_hidden"] > 0 and m["act_change_moved"] > 0
     assert all(np.isfinite(v) and v <= 1 for k, v in m.items() if k.startswith("adv_r2"))
+
+
+def test_final_table_pairs_items_against_the_reference(scratch_run, capsys):
+    from experiments import final_table
+    from soo_rl.analysis.final_table import paired_diff
+    rows = final_table.run([f"{scratch_run}:deceptive", f"{scratch_run}:soo_scratch", "--ref",
+                            f"{scratch_run}:deceptive", "--metrics", "decoy_rate,soo_value_eval"])
+    assert rows[0][1] == "2" and "(" not in rows[0][2]  # the reference itself: no difference
+    assert "p=" in rows[1][3]
+    d, half, p, n = paired_diff({0: 1.0, 1: 2.0, 2: 4.0}, {0: 0.0, 1: 1.0, 2: 2.0})
+    assert (n, round(d, 6)) == (3, round(4 / 3, 6)) and half > 0 and 0 < p < 1
+    assert final_table.main([f"{scratch_run}:honest", "--metrics", "decoy_rate"]) == 2
+    assert "has no finished honest job" in capsys.readouterr().err
