@@ -279,3 +279,31 @@ def test_final_table_pairs_items_against_the_reference(scratch_run, capsys):
     assert (n, round(d, 6)) == (3, round(4 / 3, 6)) and half > 0 and 0 < p < 1
     assert final_table.main([f"{scratch_run}:honest", "--metrics", "decoy_rate"]) == 2
     assert "has no finished honest job" in capsys.readouterr().err
+
+
+def test_the_original_maddpgs_gumbel_softmax_actor(tmp_path):
+    """output=softmax: the world receives a softmax over the 5 action values (sum 1), exploration
+    samples with Gumbel noise, the update trains, a saved agent keeps its output."""
+    import dataclasses
+    from agents.maddpg import MADDPGAgent
+    from agents.maddpg.agent import save_agent
+    settings = dataclasses.replace(SMALL, output="softmax")
+    trainer = MADDPG(PORT, 8, settings, seed=0)
+    obs = trainer.world.reset(0).obs["agent_0"]
+    act = trainer.policy("agent_0").act(obs)
+    np.testing.assert_allclose(act.sum(axis=1), 1.0, rtol=1e-5)
+    assert np.all((act >= 0) & (act <= 1))
+    trainer.obs = {"agent_0": obs}
+    explored = (trainer._explore("agent_0") + 1) / 2
+    np.testing.assert_allclose(explored.sum(axis=1), 1.0, rtol=1e-5)
+    assert not np.allclose(explored, act)
+    before = [p.detach().clone() for p in trainer.nets["agent_0"].actor.parameters()]
+    trainer.learn(1024)
+    assert not torch.equal(before[0], next(trainer.nets["agent_0"].actor.parameters()))
+    with pytest.raises(ValueError, match="output must be one of tanh, softmax"):
+        MADDPGSettings(output="relu")
+    save_agent(tmp_path / "a.zip", trainer, "agent_0", {})
+    loaded = MADDPGAgent.load(tmp_path / "a.zip")
+    assert loaded.actor.output == "softmax"
+    torch.testing.assert_close(loaded.actor(torch.as_tensor(obs)),
+                               trainer.nets["agent_0"].actor(torch.as_tensor(obs)))

@@ -36,16 +36,28 @@ def init_(net: nn.Module, generator: torch.Generator) -> None:
 
 
 class Actor(nn.Module):
-    """Deterministic actor: ``tanh(net(obs))``, actions in [-1, 1]. ``net`` is the plain MLP that the
+    """Deterministic actor: ``tanh(net(obs))`` (or ``2 softmax - 1``: ``act``), actions in [-1, 1]. ``net`` is the plain MLP that the
     SOO functions of ``agents.soo.losses`` take (its hidden layers: every module before its last
     Linear)."""
 
     def __init__(self, obs_dim: int, act_dim: int, settings: MADDPGSettings):
         super().__init__()
         self.net = mlp(obs_dim, settings.hidden, act_dim, settings.activation)
+        self.output = settings.output
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(self.net(obs))
+        return self.act(self.net(obs))
+
+    def act(self, pre: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """The action in [-1, 1] of the net's output ``pre``: ``tanh(pre)``, or with ``output``
+        "softmax" ``2 softmax(pre) - 1`` (the world's [0, 1] bounds then get the softmax itself),
+        Gumbel noise from ``generator`` added to ``pre`` first when one is given."""
+        if self.output == "tanh":
+            return torch.tanh(pre)
+        if generator is not None:
+            u = torch.rand(pre.shape, generator=generator).clamp_(1e-10, 1.0 - 1e-7)
+            pre = pre - torch.log(-torch.log(u))
+        return 2.0 * torch.softmax(pre, dim=-1) - 1.0
 
 
 class ActorPolicy:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 ACTIVATIONS = ("leaky_relu", "relu", "tanh")
+OUTPUTS = ("tanh", "softmax")
 #: the teams a world's agents belong to (``envs.seam.AgentSpec.team``)
 TEAMS = ("good", "adversary")
 
@@ -32,6 +33,10 @@ class MADDPGSettings:
     # original MADDPG's DDPG baseline: the teams ("good", "adversary", comma-separated) whose
     # learners' critics see only their own observation and action, Q(o_i, a_i); "" = none
     ddpg: str = ""
+    # the actor's output: "tanh" (ours: deterministic, Gaussian exploration noise) or "softmax"
+    # (original MADDPG's Gumbel-softmax: softmax of the logits, Gumbel noise on them to explore
+    # and in the update's own and target actions)
+    output: str = "tanh"
 
     def __post_init__(self) -> None:
         if not self.hidden or any(not isinstance(h, int) or h < 1 for h in self.hidden):
@@ -52,6 +57,8 @@ class MADDPGSettings:
                 t not in TEAMS for t in self.ddpg_teams):
             raise ValueError(f"ddpg must name teams among {', '.join(TEAMS)}, comma-separated, or "
                              f"be empty (got {self.ddpg!r})")
+        if self.output not in OUTPUTS:
+            raise ValueError(f"output must be one of {', '.join(OUTPUTS)} (got {self.output!r})")
         if self.batch_size > self.buffer_size:
             raise ValueError(f"batch_size ({self.batch_size}) must be <= buffer_size ({self.buffer_size})")
 

@@ -251,7 +251,11 @@ class MADDPG:
     def _explore(self, agent: str) -> np.ndarray:
         """The learner's action with Gaussian noise, clipped to [-1, 1]."""
         with torch.no_grad():
-            act = self.nets[agent].actor(torch.from_numpy(self.obs[agent]))
+            actor = self.nets[agent].actor
+            if self.settings.output == "softmax":  # original MADDPG: a Gumbel-softmax sample
+                return actor.act(actor.net(torch.from_numpy(self.obs[agent])),
+                                 self.generators["noise"]).numpy()
+            act = actor(torch.from_numpy(self.obs[agent]))
             if self.settings.noise_std > 0:
                 noise = torch.randn(act.shape, generator=self.generators["noise"])
                 act = (act + self.settings.noise_std * noise).clamp_(-1.0, 1.0)
@@ -330,8 +334,8 @@ class MADDPG:
         nets = self.nets[agent]
         seen = (agent,) if self.local[agent] else self.agents  # whose obs and actions it sees
         with torch.no_grad():
-            next_acts = [self.nets[a].actor_target(b[f"next_obs/{a}"]) if a in self.nets
-                         else b[f"next_act/{a}"] for a in seen]
+            next_acts = [self._sampled(self.nets[a].actor_target, b[f"next_obs/{a}"])
+                         if a in self.nets else b[f"next_act/{a}"] for a in seen]
             q_next = nets.critic_target(torch.cat([b[f"next_obs/{a}"] for a in seen] + next_acts, 1))
             if "terminated" in b:  # a world that can end before its step limit: no bootstrap there
                 q_next = q_next * (1.0 - b["terminated"])
@@ -342,6 +346,12 @@ class MADDPG:
         loss = F.mse_loss(nets.critic(torch.cat(obs + acts, 1)), y)
         _step(nets.critic_opt, loss, nets.critic, self.settings.grad_clip)
         return loss.item()
+
+    def _sampled(self, actor: Actor, obs: torch.Tensor) -> torch.Tensor:
+        """``actor``'s action on ``obs``: a Gumbel-softmax sample with ``output`` "softmax" (as
+        original MADDPG's target actions), else the deterministic one."""
+        gen = self.generators["noise"] if self.settings.output == "softmax" else None
+        return actor.act(actor.net(obs), gen)
 
     def _actor_step(self, agent: str, obs: list[torch.Tensor], acts: list[torch.Tensor]) -> float:
         """Step of the actor on ``-Q(s, mu(s), other actions) + reg`` (a good agent: plus
@@ -358,7 +368,9 @@ class MADDPG:
             known = ActorActivations(obs[i], layers)
         else:
             pre = nets.actor.net(obs[i])
-        acts = acts[:i] + [torch.tanh(pre)] + acts[i + 1:]
+        own = nets.actor.act(pre, self.generators["noise"] if self.settings.output == "softmax"
+                             else None)
+        acts = acts[:i] + [own] + acts[i + 1:]
         if self.local[agent]:  # DDPG: Q(o_i, mu(o_i))
             obs, acts = obs[i:i + 1], acts[i:i + 1]
         nets.critic.requires_grad_(False)  # the actor's step needs no critic gradient
