@@ -59,9 +59,12 @@ def test_the_end_of_run_report_shows_the_worlds_own_sections(run):
     assert len(paired) == len(HEADLINE) and all(line.split("|")[7].strip() != "–" for line in paired)
     assert "fake_first_rate" not in md and "red_trapped" not in md
     only = md[md.index("## Sections of deception_v0 only"):md.index("## Reading")]
-    assert len([line for line in only.splitlines() if line.startswith("- ")]) == 5
-    for name in ("heatmaps", "classifier", "Held-out", "Cross-play", "Mechanism"):
+    assert len([line for line in only.splitlines() if line.startswith("- ")]) == 4
+    for name in ("heatmaps", "Held-out", "Cross-play", "Mechanism"):
         assert name in only, name
+    cls = md[md.index("## 6. Neural-SOO deception classifier"):md.index("## Sections of")]
+    assert "the run's pairing (mask)" in cls and "**deceptive_ft (+) vs soo (−)**" in cls
+    assert (run / "report" / "classifier.png").is_file()
 
 
 def test_the_report_has_the_worlds_curves_and_one_gif_per_condition(run):

@@ -69,9 +69,10 @@ def _world_sections(ctx: sec.ReportContext, md: list[str], data: dict[str, Any],
     _add(md, data, "curves", sec.learning_curves_section(ctx, analysis.world_curve_tags(ctx.run, final)))
     _add(md, data, "gifs", sec.world_gif_section(ctx))
     _add(md, data, "sweep", sec.sweep_section(ctx, sweep, sweep_dir))
+    cls = _add(md, data, "classifier", sec.classifier_section(ctx))
     _add(md, data, "deception_only", sec.deception_only_section(ctx))
     _add(md, data, "reading", sec.world_reading_section())
-    return summary_at, sig, final, []
+    return summary_at, sig, final, cls
 
 
 def write_report(run_dir: str | Path, sweep_dir: str | Path | None = None, quick: bool = False,

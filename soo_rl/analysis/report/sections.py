@@ -306,7 +306,9 @@ def classifier_section(ctx: ReportContext) -> Section:
         md.append("Skipped: the run lacks both classifier pairs "
                   + ", ".join(f"({p}, {n})" for p, n in CLASSIFICATIONS) + ".\n")
         return md, cls
-    md.append(f"Score of an agent = its mean neural SOO value over the self-steps of E episodes "
+    steps = "the self-steps" if ctx.run.on_deception else \
+        f"the pairs the run's pairing ({ctx.run.exp.pairing}) builds from the first good agent's steps"
+    md.append(f"Score of an agent = its mean neural SOO value over {steps} of E episodes "
               f"(fresh episodes for each of {s.classifier_eval_seeds} evaluation seeds). Pair "
               "accuracy: over seeds k, the fraction of (positive/seed_k, negative/seed_k) pairs - "
               "independently trained agents - in which the negative agent has the lower value. "
@@ -451,7 +453,6 @@ def world_gif_section(ctx: ReportContext) -> Section:
 #: the sections made for deception_v0 alone, and what each reads of it
 DECEPTION_ONLY = {
     "Threshold-sweep heatmaps": "blue's heading toward a fake while red is in view",
-    "Neural-SOO classifier": "independently trained deceptive and honest blues on their self-steps",
     "Held-out variants": "its observation radius, start distance and number of fakes",
     "Cross-play": "the reds and blues of a joint PPO run",
     "Mechanism": "blue's representation of red and its lure with red hidden",
@@ -459,7 +460,8 @@ DECEPTION_ONLY = {
 
 
 def deception_only_section(ctx: ReportContext) -> Section:
-    """A run on another env: one line for each section that is deception_v0's."""
+    """A run on another env: one line for each section that is deception_v0's (the classifier
+    runs on any env: ``classifier_section``)."""
     md = ["\n## Sections of deception_v0 only\n"]
     md += [f"- {name}: deception_v0's ({what}); not computed for `{ctx.run.exp.env_id}`."
            for name, what in DECEPTION_ONLY.items()]

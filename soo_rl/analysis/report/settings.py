@@ -28,7 +28,7 @@ GIF_SEED = 0
 
 COLORS = {"deceptive": "tab:red", "honest": "tab:green", "soo": "tab:blue", "deceptive_ft": "tab:orange",
           "random_ft": "tab:purple", "anchor_ft": "tab:brown", "blind": "tab:gray",
-          "honest_ft": "tab:olive", "as_coded": "tab:cyan"}
+          "honest_ft": "tab:olive", "as_coded": "tab:cyan", "soo_scratch": "tab:pink"}
 
 
 @dataclass(frozen=True)
