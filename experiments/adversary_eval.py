@@ -83,7 +83,7 @@ def run(argv: list[str] | None = None) -> dict:
                                with_mechanism=args.mechanism)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    keys = KEYS + [f"{w}_succ@{d:g}" for d in distances for w in ("ag", "adv")]
+    keys = KEYS + [f"{w}@{d:g}" for d in distances for w in ("ag_succ", "adv_succ", "cover")]
     print(table(["condition", "route", "view", *keys], table_rows(results, keys)))
     if args.mechanism:
         names = list(next(iter(next(iter(results.values()))["mechanism"].values())))

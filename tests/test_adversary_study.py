@@ -232,6 +232,7 @@ def test_adversary_eval_plays_every_job_on_both_routes(scratch_run, capsys):
                 for m in data[cond][route][view].values():
                     assert m["ag_succ@0.1"] <= m["ag_succ@0.3"] <= m["ag_succ@10"] == 1.0
                     assert m["adv_succ@0.1"] <= m["adv_succ@0.3"]
+                    assert m["cover@0.1"] <= m["cover@0.3"] <= m["cover@10"] == 1.0
     assert route_spec(WorldSpec("simple_adversary", {"max_cycles": 10}), "mpe2").kwargs == \
         {"continuous_actions": True, "max_cycles": 10}
 

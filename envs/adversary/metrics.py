@@ -40,7 +40,8 @@ def adversary_info(adv_pos: np.ndarray, good_pos: np.ndarray, landmarks: np.ndar
     """Per-world (N,) arrays of the current positions: ``adv_goal_dist``, ``good_min_goal_dist``,
     ``adversary_success`` (adversary within ``success_distance`` of the goal),
     ``adversary_deceived`` (within it of a non-goal landmark: the deception worked), ``good_success``
-    (some good agent within it), ``cover`` (every landmark has a good agent within it) and
+    (some good agent within it), ``good_cover_dist`` (the largest distance of a landmark to its
+    nearest good agent), ``cover`` (every landmark has a good agent within it) and
     ``decoy`` (some good agent within it of a non-goal landmark).
 
     ``adv_pos`` (N, 2), ``good_pos`` (N, G, 2), ``landmarks`` (N, L, 2), ``goal_idx`` (N,)."""
@@ -66,6 +67,7 @@ def adversary_info(adv_pos: np.ndarray, good_pos: np.ndarray, landmarks: np.ndar
         "adversary_success": adv_d < success_distance,
         "adversary_deceived": adv_fake_d < success_distance,
         "good_success": good_min < success_distance,
+        "good_cover_dist": nearest.max(axis=0),
         "cover": nearest.max(axis=0) < success_distance,
         "decoy": decoy_d < success_distance,
     }

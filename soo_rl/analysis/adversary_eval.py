@@ -11,7 +11,8 @@ adversary as the good agents see it and hidden from them, scored at several succ
 - *Mechanism* (``mechanism``): the action's change when the adversary is hidden or moved, and
   linear probes of its position in the good agent's hidden layers.
 - *Success.* As the MADDPG paper scores physical deception: at the episode's last step, the
-  adversary within ``d`` of the goal (ADV), the nearest good agent within ``d`` of it (AG), for
+  adversary within ``d`` of the goal (ADV), the nearest good agent within ``d`` of it (AG), every
+  landmark with a good agent within ``d`` (cover: the paper's "covering all of the landmarks"), for
   every ``d`` of ``distances``; the port's own metrics (cover, decoy, ...) at its
   ``success_distance``.
 """
@@ -90,6 +91,7 @@ def play_job(spec: WorldSpec, job_dir: Path, n_episodes: int, seed: int,
     for d in distances:
         out[f"ag_succ@{d:g}"] = float(np.mean(last["good_min_goal_dist"] < d))
         out[f"adv_succ@{d:g}"] = float(np.mean(last["adv_goal_dist"] < d))
+        out[f"cover@{d:g}"] = float(np.mean(last["good_cover_dist"] < d))
     return out
 
 

@@ -57,7 +57,9 @@ def world_soo_values(run: RunInfo, cond: str, seed: int, red: str | None, episod
     policies, _ = job_policies(spec, run.job_dir(cond, seed), red=red if red and ":" in red else None)
     agent = primary_agent(spec)
     _, seen = play_world(world, policies, EVAL_SEED)
-    pairs, net = make_pairing(pairing, world, agent=agent), policies[agent].actor.net
+    played = policies[agent]  # a MADDPG actor's MLP, or a joint PPO job's SB3 policy
+    net = played.actor.net if hasattr(played, "actor") else played.model.policy
+    pairs = make_pairing(pairing, world, agent=agent)
     values = np.empty((n_eval_seeds, len(episodes)))
     for i in range(n_eval_seeds):
         block = seen[agent][:, i * e_max:(i + 1) * e_max]
