@@ -308,3 +308,18 @@ def test_the_original_maddpgs_gumbel_softmax_actor(tmp_path):
     assert loaded.actor.output == "softmax"
     torch.testing.assert_close(loaded.actor(torch.as_tensor(obs)),
                                trainer.nets["agent_0"].actor(torch.as_tensor(obs)))
+
+
+def test_baselines_from_trains_soo_scratch_with_the_new_pairing(scratch_run, tmp_path):
+    """--baselines-from copies the unweighted from-scratch jobs (deceptive) but trains soo_scratch
+    anew: its pairing and lambda are what such a study varies."""
+    out = tmp_path / "persp"
+    assert train_ppo_soo.main(["--baselines-from", str(scratch_run), "--conditions",
+                               "deceptive,soo_scratch", "--pairing", "mask", "--soo-weight", "1",
+                               "--no-progress", "--no-report", "--workers", "1", "--out", str(out)]) == 0
+    same = (out / "deceptive" / "seed_0" / "model.zip").read_bytes() == \
+        (scratch_run / "deceptive" / "seed_0" / "model.zip").read_bytes()
+    new = (out / "soo_scratch" / "seed_0" / "model.zip").read_bytes() != \
+        (scratch_run / "soo_scratch" / "seed_0" / "model.zip").read_bytes()
+    assert same and new
+    assert json.loads((out / "config.json").read_text())["pairing"] == "mask"

@@ -222,13 +222,14 @@ def test_coverage_follows_each_pairings_rows():
     assert np.array_equal(covered_rows(make_pairing("self_steps", CFG), obs, gen), ~visible)
     assert np.array_equal(covered_rows(make_pairing("mask", CFG), obs, gen), visible)
     assert covered_rows(make_pairing("radius_injection", CFG), obs, gen).all()
+    assert np.array_equal(covered_rows(make_pairing("perspective", CFG), obs, gen), visible)
     cov = pairing_coverage(obs, dependent, CFG)
-    assert set(cov) == {"self_steps", "radius_injection", "mask"}
+    assert set(cov) == {"self_steps", "radius_injection", "mask", "perspective"}
     assert cov["self_steps"] == pytest.approx((dependent & ~visible).sum() / dependent.sum())
-    assert cov["mask"] == pytest.approx((dependent & visible).sum() / dependent.sum())
+    assert cov["mask"] == cov["perspective"] == pytest.approx((dependent & visible).sum() / dependent.sum())
     assert cov["radius_injection"] == 1.0
     in_view_only = pairing_coverage(obs, dependent & visible, CFG)
-    assert in_view_only == {"self_steps": 0.0, "radius_injection": 1.0, "mask": 1.0}
+    assert in_view_only == {"self_steps": 0.0, "radius_injection": 1.0, "mask": 1.0, "perspective": 1.0}
     assert all(math.isnan(v) for v in pairing_coverage(obs, np.zeros(n, bool), CFG).values())
 
 

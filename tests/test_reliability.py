@@ -92,7 +92,7 @@ def unfinished_run(tiny_run, tmp_path) -> Path:
         (["--seeds", "abc"], "argument --seeds: invalid int value: 'abc'"),
         (["--timesteps", "1e5"], "argument --timesteps: invalid int value"),
         (["--bogus-flag"], "unrecognized arguments: --bogus-flag"),
-        (["--pairing", "nope"], "--pairing must be one of self_steps, radius_injection, mask or module:function"),
+        (["--pairing", "nope"], "--pairing must be one of self_steps, radius_injection, mask, perspective or module:function"),
         (["--timesteps", "-1"], "--timesteps must be > 0"),
         (["--eval-episodes", "0"], "--eval-episodes must be > 0"),
         (["--soo-weight", "nan"], "--soo-weight must be >= 0"),
@@ -205,7 +205,7 @@ def test_bad_resume_input(tmp_path, capsys, tiny_run, unfinished_run):
     (["--preset", "bogus"], "train_ppo_soo.py: error: argument --preset: invalid choice: 'bogus'"),
     (["--seeds", "abc"], "train_ppo_soo.py: error: argument --seeds: invalid int value: 'abc'"),
     (["--pairing", "bogus"], "train_ppo_soo.py: error: --pairing must be one of self_steps, "
-     "radius_injection, mask or module:function (got 'bogus')"),
+     "radius_injection, mask, perspective or module:function (got 'bogus')"),
     (["--resume", "/nonexistent/run"], "train_ppo_soo.py: error: --resume /nonexistent/run: no such"),
 ])
 def test_cli_errors_as_a_script(argv, message):

@@ -116,12 +116,21 @@ def test_pairs_differ_only_in_red_slot_and_flag(n_fakes, n, seed, obs_radius):
     assert torch.equal(o[:, keep], s[:, keep]) and torch.all(o[:, vis] == 1)
     assert torch.all(torch.linalg.norm(o[:, red].double(), dim=1) < obs_radius)
 
-    # every pairing says which observation each pair came from
+    # perspective: the visible observations, as seen vs seen from red's place (every position
+    # shifted by red's, red's slot the negated offset; the flags kept)
+    s, o = make_pairing("perspective", cfg)(obs, gen)
+    assert torch.equal(s, obs[visible])
+    shift = s[:, red].repeat(1, 1 + cfg.n_landmarks)
+    torch.testing.assert_close(o[:, :red.start], s[:, :red.start] - shift)
+    assert torch.equal(o[:, red], -s[:, red]) and torch.equal(o[:, red.stop:], s[:, red.stop:])
+
+    # every pairing says which observation each pair came from (perspective moves the positions)
     for name in PAIRINGS:
         s, o, rows = make_pairing(name, cfg).pairs(obs, make_generator(seed))
         source = obs if rows is None else obs[rows]
         assert source.shape == s.shape
-        assert torch.equal(s[:, keep], source[:, keep]) and torch.equal(o[:, keep], source[:, keep])
+        cols = [c for c in keep if c >= red.start] if name == "perspective" else keep
+        assert torch.equal(s[:, cols], source[:, cols]) and torch.equal(o[:, cols], source[:, cols])
 
 
 def test_self_steps_injects_like_radius_injection_and_can_be_empty():
@@ -327,7 +336,8 @@ def test_soo_loss_reusing_known_activations_is_the_same_loss_and_gradient(name, 
     n_hidden, n_visible = int((~visible).sum()), int(visible.sum())
     expected = {"self_steps": [n_hidden],  # self = the observation, other = injected
                 "radius_injection": [n_visible, len(obs)],  # self differs where red was seen
-                "mask": [n_visible]}[name]  # other = the observation, self = hidden
+                "mask": [n_visible],  # other = the observation, self = hidden
+                "perspective": [n_visible]}[name]  # self = the observation, other = moved
     assert counted == expected
 
 

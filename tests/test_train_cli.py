@@ -9,7 +9,7 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from experiments import evaluate, train_ppo_soo
-from soo_rl.config import CONDITIONS, PRESETS
+from soo_rl.config import DEFAULT_CONDITIONS as CONDITIONS, PRESETS
 
 SMOKE = ["--preset", "smoke", "--no-progress", "--no-report"]
 

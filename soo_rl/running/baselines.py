@@ -14,7 +14,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from soo_rl.config import ExperimentConfig
+from soo_rl.config import CONDITIONS, ExperimentConfig
 from soo_rl.errors import UsageError, flag_name
 from soo_rl.training.jobs import METRICS, Job, plan_jobs
 from soo_rl.training.learner import learner_class
@@ -44,9 +44,11 @@ def load_baselines(path: Path) -> Baselines:
 
 
 def baseline_jobs(exp: ExperimentConfig, out: Path) -> list[tuple[str, int]]:
-    """The (condition, seed) from-scratch jobs the new run needs (``deceptive`` for any fine-tune)."""
+    """The (condition, seed) from-scratch jobs the new run needs (``deceptive`` for any fine-tune),
+    those without an extra loss: one with it (``soo_scratch``) depends on the pairing and lambda a
+    study varies, so the new run trains it."""
     phase1, _ = plan_jobs(out, exp)
-    return [(job.condition, job.seed) for job in phase1]
+    return [(job.condition, job.seed) for job in phase1 if not CONDITIONS[job.condition].weighted]
 
 
 def check_baselines(baselines: Baselines, exp: ExperimentConfig, out: Path) -> None:
