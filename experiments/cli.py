@@ -1,18 +1,20 @@
-"""What the experiment scripts share: one-line errors with exit status 2, the backend flags, and the
-flags built from the config dataclasses' field metadata (``add_config_flags``)."""
+"""What the experiment scripts share: one-line errors (bad input: exit status 2; a file that could
+not be written: 3; a lost Ray job: 4), the backend flags, and the flags built from the config
+dataclasses' field metadata (``add_config_flags``)."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 from collections.abc import Callable
 from dataclasses import Field, fields
 from typing import Any
 
 from envs.deception.config import REWARD_MODES, ConfigError, DeceptionConfig, make_config
-from soo_rl.errors import EXIT_BAD_INPUT, UsageError, flag_error, flag_name, one_line  # noqa: F401
+from soo_rl.errors import (  # noqa: F401
+    EXIT_BAD_INPUT, CannotWrite, UsageError, cannot_write, flag_error, flag_name, one_line,
+    print_error, report_fault)
+from soo_rl.running import backends
 from soo_rl.storage.checkpoints import CheckpointError
 
 
@@ -23,20 +25,28 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {one_line(message)} (see --help)\n")
 
 
-def run_cli(prog: str, run: Callable[[list[str] | None], Any], argv: list[str] | None) -> int:
-    """``run(argv)``; a ``UsageError`` or ``CheckpointError`` becomes one line and exit status 2."""
+def run_cli(prog: str, run: Callable[[list[str] | None], Any], argv: list[str] | None,
+            again: str = "then run it again") -> int:
+    """``run(argv)``; a ``UsageError`` or ``CheckpointError`` becomes one line and exit status 2, a
+    failed write or a lost Ray job one line and exit status 3 or 4 (``report_fault``; ``again``
+    says how to go on)."""
     try:
         run(argv)
     except (UsageError, CheckpointError) as exc:  # a bad or unsafe file met later is bad input too
-        print(f"{prog}: error: {one_line(exc)}", file=sys.stderr)
+        print_error(prog, exc, exc)
         return EXIT_BAD_INPUT
     except SystemExit as exc:  # argparse (its line is already printed) or --help
         return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
+    except Exception as exc:  # noqa: BLE001 - only a failed write or a lost job is reported here
+        status = report_fault(prog, exc, again)
+        if status is None:
+            raise
+        return status
     return 0
 
 
 def add_backend_flags(p: argparse.ArgumentParser) -> None:
-    """``--backend`` and ``--ray-address`` (shared with experiments/sweep.py)."""
+    """``--backend``, ``--ray-address`` and ``--retries`` (shared with experiments/sweep.py)."""
     p.add_argument("--backend", choices=["local", "ray"], default="local",
                    help="where the training jobs (one per condition or weight, and seed) run: "
                    "local = a process pool of --workers processes; ray = one Ray task per job "
@@ -47,35 +57,19 @@ def add_backend_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ray-address", metavar="ADDRESS", default=None,
                    help="address of a running Ray cluster, only with --backend ray; when not "
                    "given: $RAY_ADDRESS if set, else a local Ray instance is started")
-
-
-def check_backend(args: argparse.Namespace) -> None:
-    """``--ray-address`` only with ``--backend ray``, which needs ray installed."""
-    if args.backend != "ray":
-        if args.ray_address:
-            raise UsageError("--ray-address needs --backend ray")
-        return
-    from soo_rl.running.backends.ray_tasks import check_available
-
-    missing = check_available()
-    if missing:
-        raise UsageError(missing)
+    p.add_argument("--retries", type=int, default=None, metavar="N", help="with --backend ray: "
+                   "times a job whose worker or node dies is run again from its last checkpoint "
+                   f"(default: {backends.DEFAULT_RETRIES}); a job's own error is never retried")
 
 
 def check_workers(args: argparse.Namespace) -> None:
-    """``--workers`` >= 1, then ``check_backend``."""
-    if args.workers < 1:
-        raise UsageError(f"--workers must be >= 1 (got {args.workers})")
-    check_backend(args)
+    """``--workers``, ``--backend``, ``--ray-address``, ``--retries`` (``UsageError``)."""
+    backends.check_backend(args.backend, args.workers, args.ray_address, args.retries)
 
 
 def where(args: argparse.Namespace) -> str:
     """Where the jobs run, for the first line of output."""
-    if args.backend != "ray":
-        return f"{args.workers} worker(s)"
-    address = args.ray_address or os.environ.get("RAY_ADDRESS")
-    return (f"the Ray cluster at {address}" if address
-            else f"a local Ray instance of {args.workers} CPU(s)")
+    return backends.where(args.backend, args.workers, args.ray_address)
 
 
 def _cli_fields(cls: type, names: tuple[str, ...]) -> list[tuple[Field, dict]]:

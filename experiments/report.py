@@ -5,7 +5,8 @@
     python experiments/report.py runs/<run> --quick                  # fewer episodes: a first look
 
 The command line of ``soo_rl.analysis.report.write_report`` (its sections: README "Evaluate, watch, report");
-entry point ``main(argv)``. Bad input: one line on stderr, exit status 2.
+entry point ``main(argv)``. Bad input: one line on stderr, exit status 2; a report that cannot be
+written (disk full, a read-only directory): one line, exit status 3, the run untouched.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from experiments.cli import OneLineParser  # noqa: E402
+from experiments.cli import OneLineParser, report_fault  # noqa: E402
 
 PROG = "report.py"
 
@@ -53,6 +54,13 @@ def main(argv: list[str] | None = None) -> int:
             path = write_report(args.run_dir, args.sweep, args.quick, args.out)
         except (RunError, CheckpointError) as exc:
             err = str(exc)
+        except Exception as exc:  # noqa: BLE001 - a failed write (disk full, ...): exit status 3
+            status = report_fault(PROG, exc, "then run it again (the run itself is untouched)",
+                                  str(Path(args.out).parent if args.out else Path(args.run_dir,
+                                                                                   "report")))
+            if status is None:
+                raise
+            return status
     if err is not None:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return 2

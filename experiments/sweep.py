@@ -6,14 +6,16 @@ weights, and plot the deception / task trade-off.
     python experiments/sweep.py --from-run runs/<run> --pairings self_steps,mask --weights 0,10,100
 
 The command line of ``soo_rl.running.sweep.run_sweep`` (what it writes: its docstring); entry point
-``main(argv)``. Never overwrites an existing sweep without ``--overwrite``. Bad input: one line on
-stderr, exit status 2.
+``main(argv)``. Never overwrites an existing sweep without ``--overwrite``; ``--resume`` continues
+one that stopped. Bad input: one line on stderr, exit status 2; a failed write (disk full, ...): one
+line, exit status 3; a lost Ray job: 4.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -70,10 +72,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                    help="parallel training processes (one torch thread each); 1 = in-process; "
                    "with --backend ray: the CPUs of the local Ray instance")
-    add_backend_flags(p)  # --backend, --ray-address
+    add_backend_flags(p)  # --backend, --ray-address, --retries
     p.add_argument("--out", default=None, help="sweep directory (default: <from-run>-sweep)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing (finished or partial) sweep in --out")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the unfinished sweep in --out (stopped by Ctrl-C, a full disk, a "
+                   "lost Ray job): finished fine-tunes are kept, the others continue from their "
+                   "checkpoints; give the flags it was started with")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return p
 
@@ -90,18 +96,24 @@ def run(argv: list[str] | None = None) -> dict:
         raise UsageError(f"--ppo {fixed[0]}: a fine-tune keeps the deceptive checkpoint's PPO "
                          f"settings (only {', '.join(FINETUNE_PPO)} apply)")
     plan = plan_sweep(args.from_run, weights, seeds=args.seeds, pairings=pairings, out=args.out,
-                      overwrite=args.overwrite,
+                      overwrite=args.overwrite, resume=args.resume,
                       configure=lambda exp: apply_config_flags(args, exp, SWEEP_FIELDS))
     sweep = run_sweep(plan, args.workers, backend=args.backend, ray_address=args.ray_address,
-                      where=where(args), progress=not args.no_progress)
+                      where=where(args), progress=not args.no_progress, retries=args.retries)
     print(format_sweep(sweep))
+    if sweep["retried"]:
+        print("\nrun again after their Ray worker or node was lost: "
+              + ", ".join(f"{name} ({n}x)" for name, n in sweep["retried"].items()))
     print(f"\nwrote {plan.out / 'sweep.json'} and {plan.out / 'tradeoff.png'} in "
           f"{sweep['wall_seconds']} s")
     return sweep
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_cli(PROG, run, argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    again = [a for a in given if a != "--overwrite"] + ([] if "--resume" in given else ["--resume"])
+    return run_cli(PROG, run, argv, "then continue with: python experiments/sweep.py "
+                   + shlex.join(again))
 
 
 if __name__ == "__main__":

@@ -25,8 +25,9 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from experiments.cli import (  # noqa: E402
-    EXIT_BAD_INPUT, OneLineParser, UsageError, add_backend_flags, add_config_flags, add_env_ppo_flags,
-    apply_config_flags, check_workers, env_overrides, flag_name, one_line, where)
+    EXIT_BAD_INPUT, CannotWrite, OneLineParser, UsageError, add_backend_flags, add_config_flags,
+    add_env_ppo_flags, apply_config_flags, check_workers, env_overrides, flag_name, one_line,
+    report_fault, where)
 from envs.deception.config import ConfigError  # noqa: E402
 from soo_rl.config import PRESETS, ExperimentConfig  # noqa: E402
 from soo_rl.running.baselines import check_baselines, copy_baselines, load_baselines  # noqa: E402
@@ -80,8 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue an interrupted run: finished condition/seed jobs are skipped, "
                    "unfinished ones continue from their last checkpoint (ending exactly as an "
                    "uninterrupted run would); the settings come from "
-                   "RUN_DIR/config.json (only --workers, --backend, --ray-address, --no-progress and "
-                   "--no-report may be given)")
+                   "RUN_DIR/config.json (only --workers, --backend, --ray-address, --retries, "
+                   "--no-progress and --no-report may be given)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--no-report", action="store_true",
                    help="skip writing RUN_DIR/report/report.md (experiments/report.py) at the end")
@@ -145,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # Ctrl-C before training started (or while the summary is written)
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 128 + signal.SIGINT
+    except CannotWrite as exc:  # copying --baselines-from's jobs (disk full, ...): exit status 3
+        return report_fault(PROG, exc, "then start again with --overwrite (or --resume it)")
 
 
 def _main(argv: list[str] | None) -> int:
@@ -185,7 +188,7 @@ def _main(argv: list[str] | None) -> int:
     return run_experiment(out, exp, preset, resume=resume, workers=args.workers,
                           backend=args.backend, ray_address=args.ray_address, where=where(args),
                           progress=not args.no_progress, report=not args.no_report,
-                          resume_command=resume_command(out), lock=lock)
+                          resume_command=resume_command(out), lock=lock, retries=args.retries)
 
 
 if __name__ == "__main__":

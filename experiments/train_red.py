@@ -17,6 +17,7 @@ if __package__ in (None, ""):
 
 import numpy as np  # noqa: E402
 
+from experiments.cli import report_fault  # noqa: E402
 from soo_rl.training.red_training import BLUES, train_red  # noqa: E402
 
 PROG = "train_red.py"
@@ -52,7 +53,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return 2
 
-    model = train_red(out, args.timesteps, args.blue, args.obs_radius, args.seed)
+    try:
+        model = train_red(out, args.timesteps, args.blue, args.obs_radius, args.seed)
+    except OSError as exc:  # --out could not be written (disk full, ...): one line, exit status 3
+        status = report_fault(PROG, exc)
+        if status is None:
+            raise
+        return status
     print(f"wrote {out}: PPO red trained {model.num_timesteps:,} steps against the {args.blue} blue; "
           f"last mean episode return {np.mean([e['r'] for e in model.ep_info_buffer]):.1f}")
     return 0

@@ -25,7 +25,7 @@ if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
 from experiments.cli import (EXIT_BAD_INPUT, OneLineParser, UsageError, add_env_flags,  # noqa: E402
-                             env_config_from_args, flag_name)
+                             CannotWrite, cannot_write, env_config_from_args, flag_name, report_fault)
 import numpy as np  # noqa: E402
 
 from agents.scripted import ScriptedBlue  # noqa: E402
@@ -149,8 +149,8 @@ def save(args: argparse.Namespace, frames: list[np.ndarray] | None) -> None:
         if path:
             try:
                 save_video(path, frames, args.fps, kind)
-            except OSError as e:
-                raise UsageError(f"cannot write {path!r}: {e}") from None
+            except OSError as e:  # disk full, a read-only directory: exit status 3
+                raise (cannot_write(e, path) or UsageError(f"cannot write {path!r}: {e}")) from e
             print(f"wrote {len(frames)} frames to {path}")
 
 
@@ -186,14 +186,14 @@ def run_other_env(args: argparse.Namespace) -> int | None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
-        args = parser.parse_args(None if argv is None else [str(a) for a in argv])
+        return run(parser.parse_args(None if argv is None else [str(a) for a in argv]))
     except SystemExit as e:  # argparse already printed its message (or --help)
         return e.code if isinstance(e.code, int) else EXIT_BAD_INPUT
-    try:
-        return run(args)
     except UsageError as e:
         print(f"watch.py: error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except CannotWrite as e:  # the GIF/MP4 on a full disk or a read-only directory: exit status 3
+        return report_fault("watch.py", e)
 
 
 if __name__ == "__main__":

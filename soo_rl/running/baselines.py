@@ -10,12 +10,13 @@ where ``run_job`` skips them as finished.
 
 from __future__ import annotations
 
+import fnmatch
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from soo_rl.config import CONDITIONS, ExperimentConfig
-from soo_rl.errors import UsageError, flag_name
+from soo_rl.errors import UsageError, cannot_write, flag_name
 from soo_rl.training.jobs import METRICS, Job, plan_jobs
 from soo_rl.training.learner import learner_class
 from soo_rl.storage.run_dir import load_source_run
@@ -92,7 +93,9 @@ def _check_loads(job: Job, job_dir: Path, exp: ExperimentConfig) -> None:
 def copy_baselines(baselines: Baselines, exp: ExperimentConfig, out: Path, preset: str) -> list[Path]:
     """Write the new run's ``config.json`` (so an interrupted copy leaves a run that ``--resume`` or
     ``--overwrite`` accepts), then copy RUN's finished from-scratch jobs into ``out``; returns the
-    job directories written. A failed copy is a ``UsageError``."""
+    job directories written. Each file is copied atomically and a job's ``metrics.json`` last, so a
+    copy that stops (a full disk: ``CannotWrite``) leaves no half-copied file and no job that looks
+    finished without being so; an unreadable source is a ``UsageError``."""
     from soo_rl.storage.checkpoints import write_json_atomic
 
     write_json_atomic(out / "config.json", {"preset": preset, **exp.to_dict()})
@@ -101,12 +104,28 @@ def copy_baselines(baselines: Baselines, exp: ExperimentConfig, out: Path, prese
         src = baselines.path / cond / f"seed_{seed}"
         dst = out / cond / f"seed_{seed}"
         try:
-            shutil.copytree(src, dst, ignore=shutil.ignore_patterns(*_SKIP), dirs_exist_ok=True)
+            _copy_job(src, dst)
         except OSError as exc:
+            fault = cannot_write(exc, dst)
+            if fault is not None and not str(fault.path).startswith(str(src)):
+                raise fault from exc
             raise UsageError(f"{FLAG}: cannot copy {src} to {dst}: {exc}; continue with --resume "
                              f"{out} (the job then trains) or start again with --overwrite") from None
         written.append(dst)
     return written
+
+
+def _copy_job(src: Path, dst: Path) -> None:
+    """``src``'s files but its checkpoints and stray files (``_SKIP``) into ``dst``, each through a
+    temporary file; ``metrics.json`` (with the models: a finished job) last."""
+    from soo_rl.storage.checkpoints import write_atomic
+
+    files = [f for f in sorted(src.rglob("*")) if f.is_file() and not any(
+        fnmatch.fnmatch(part, pattern) for part in f.relative_to(src).parts for pattern in _SKIP)]
+    for f in sorted(files, key=lambda f: f.relative_to(src) == Path(METRICS)):
+        target = dst / f.relative_to(src)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(target, lambda tmp, f=f: shutil.copy2(f, tmp))
 
 
 def _show(value) -> str:

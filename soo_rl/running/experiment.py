@@ -7,6 +7,7 @@ lock (one writer per run directory, ``soo_rl.storage.run_lock``).
 
 from __future__ import annotations
 
+import errno
 import json
 import signal
 import sys
@@ -15,11 +16,10 @@ from pathlib import Path
 
 from soo_rl.storage.checkpoints import CheckpointError, write_json_atomic
 from soo_rl.config import ExperimentConfig
-from soo_rl.errors import EXIT_BAD_INPUT, UsageError, one_line
+from soo_rl.errors import (EXIT_BAD_INPUT, EXIT_CANNOT_WRITE, EXIT_NON_FINITE, CannotWrite,
+                           JobLost, UsageError, cannot_write, one_line, print_error, report_fault)
 from soo_rl.storage.run_lock import RunInUse, RunLock, check_free, entries, remove_contents
 
-#: exit status of a run stopped by a NaN/inf
-EXIT_NON_FINITE = 1
 #: the script whose runs these are (named in messages)
 PROG = "train_ppo_soo.py"
 
@@ -154,7 +154,8 @@ def _check_resumable(run: Path, exp: ExperimentConfig) -> None:
 def run_experiment(out: Path, exp: ExperimentConfig, preset: str, *, resume: bool, workers: int,
                    backend: str = "local", ray_address: str | None = None, where: str = "",
                    progress: bool = True, report: bool = True,
-                   resume_command: str = "", lock: RunLock | None = None) -> int:
+                   resume_command: str = "", lock: RunLock | None = None,
+                   retries: int | None = None) -> int:
     """Train, summarise and report the run in ``out``; returns the script's exit status.
 
     :param resume: continue the run in ``out`` (finished jobs are skipped, the others continue from
@@ -164,6 +165,12 @@ def run_experiment(out: Path, exp: ExperimentConfig, preset: str, *, resume: boo
     :param resume_command: the command that continues this run, printed when it is interrupted
     :param lock: ``out``'s lock from ``prepare_run_dir``, else taken here (held by another process:
         one line and exit status 2, nothing touched); released at the end
+    :param retries: how often a Ray job whose worker or node is lost runs again (default
+        ``DEFAULT_RETRIES``)
+
+    A write that fails (disk full, ``out`` removed or made read-only) is one line naming the file
+    and what to do, exit status 3 (``EXIT_CANNOT_WRITE``); the finished jobs and the checkpoints
+    are left as they were, and ``--resume`` then ends as the uninterrupted run would.
     """
     if lock is None:
         try:
@@ -173,18 +180,38 @@ def run_experiment(out: Path, exp: ExperimentConfig, preset: str, *, resume: boo
             print(f"{PROG}: error: {one_line(why)}", file=sys.stderr)
             return EXIT_BAD_INPUT
     with lock:
-        return _train_and_report(out, exp, preset, resume=resume, workers=workers, backend=backend,
-                                 ray_address=ray_address, where=where, progress=progress,
-                                 report=report, resume_command=resume_command)
+        try:
+            return _train_and_report(out, exp, preset, resume=resume, workers=workers,
+                                     backend=backend, ray_address=ray_address, where=where,
+                                     progress=progress, report=report,
+                                     resume_command=resume_command, retries=retries)
+        except (CannotWrite, OSError) as exc:
+            fault = cannot_write(exc, out)
+            if fault is None:
+                raise
+            print_error(PROG, cannot_write_message(fault, out, resume_command), exc)
+            return EXIT_CANNOT_WRITE
+
+
+def cannot_write_message(fault: CannotWrite, out: Path, resume_command: str) -> str:
+    """The line of a run stopped by a failed write: the file, why, what is kept, what to do."""
+    if fault.code in (errno.ENOENT, errno.ENOTDIR) or not out.is_dir():
+        gone = out if not out.is_dir() else "its directory"
+        return (f"{fault}; {gone} is gone (removed while the run was writing): restore it, then "
+                f"continue with: {resume_command}, or start the run again")
+    if not (out / "config.json").is_file():
+        return f"{fault}; nothing was trained yet: {fault.todo}, then run the same command again"
+    return (f"{fault}; the finished jobs and the last checkpoints are kept: {fault.todo}, then "
+            f"continue with: {resume_command}")
 
 
 def _train_and_report(out: Path, exp: ExperimentConfig, preset: str, *, resume: bool, workers: int,
                       backend: str, ray_address: str | None, where: str, progress: bool,
-                      report: bool, resume_command: str) -> int:
+                      report: bool, resume_command: str, retries: int | None) -> int:
     """``run_experiment`` with the lock held."""
     from tqdm import tqdm
 
-    from soo_rl.running.backends import run_jobs
+    from soo_rl.running.backends import DEFAULT_RETRIES, JobsReport, run_jobs
     from soo_rl.training.jobs import NonFiniteError, TrainingInterrupted, plan_jobs
     from soo_rl.running.signals import StopSignal
     from soo_rl.analysis.summary import format_table, summarize
@@ -210,18 +237,26 @@ def _train_and_report(out: Path, exp: ExperimentConfig, preset: str, *, resume: 
     sys.stdout.flush()
     t0 = time.time()
     stop = StopSignal()
+    jobs_report = JobsReport()
+    retries = DEFAULT_RETRIES if retries is None else retries
     with stop.handle_signals():
         try:
             with tqdm(total=total, unit="step", unit_scale=True, disable=not progress,
                       dynamic_ncols=True) as bar:
-                run_jobs(phase1, workers, bar.update, stop, backend, ray_address)
-                if not stop.is_set():
-                    run_jobs(phase2, workers, bar.update, stop, backend, ray_address)
+                for phase in (phase1, phase2):
+                    if not stop.is_set():
+                        jobs_report.update(run_jobs(phase, workers, bar.update, stop, backend,
+                                                    ray_address, retries))
         except TrainingInterrupted:
             pass
         except NonFiniteError as exc:
-            print(f"{PROG}: error: {one_line(exc)}", file=sys.stderr)
+            print_error(PROG, exc, exc)
             return EXIT_NON_FINITE
+        except JobLost as exc:
+            return report_fault(PROG, exc, f"continue with: {resume_command}")
+        except CheckpointError as exc:  # a file a job starts from went bad after the checks
+            print_error(PROG, exc, exc)
+            return EXIT_BAD_INPUT
         except KeyboardInterrupt:
             print(f"{PROG}: aborted by a second interrupt; the last periodic checkpoints are kept: "
                   f"continue with: {resume_command}", file=sys.stderr)
@@ -233,23 +268,32 @@ def _train_and_report(out: Path, exp: ExperimentConfig, preset: str, *, resume: 
             return 128 + signum
         summary = summarize(out, exp)
         summary["wall_seconds"] = round(time.time() - t0, 1)
+        summary["retried"] = jobs_report.retried  # Ray jobs run again after a lost worker/node
         summary["config"] = exp.to_dict()
         write_json_atomic(out / "summary.json", summary)
     print(format_table(summary))
+    if jobs_report.retried:
+        print("\nrun again after their Ray worker or node was lost (from their last checkpoint): "
+              + ", ".join(f"{name} ({n}x)" for name, n in jobs_report.retried.items()))
     print(f"\nwrote {out / 'summary.json'} in {summary['wall_seconds']} s; "
           f"TensorBoard: tensorboard --logdir {out}")
-    if report:
-        _write_report(out, exp)
-    return 0
+    return _write_report(out, exp) if report else 0
 
 
-def _write_report(out: Path, exp: ExperimentConfig) -> None:
-    """The run is complete and saved: a failure of the report is only reported."""
+def _write_report(out: Path, exp: ExperimentConfig) -> int:
+    """The run is complete and saved: a failure of the report is only reported (a failed write:
+    one line, exit status 3; any other error: a warning, exit status 0)."""
     try:
         from soo_rl.analysis.report import write_report
 
         path = write_report(out, quick=exp.timesteps < 100_000)
         print(f"report: {path}")
     except Exception as exc:  # noqa: BLE001
+        fault = cannot_write(exc, out / "report")
+        if fault is not None:
+            print_error(PROG, f"{fault}; the run is complete and saved: {fault.todo}, then write "
+                        f"the report with: python experiments/report.py {out}", exc)
+            return EXIT_CANNOT_WRITE
         print(f"{PROG}: warning: the report could not be written ({one_line(exc)}); "
               f"retry with: python experiments/report.py {out}", file=sys.stderr)
+    return 0

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 import time
 from collections.abc import Callable
@@ -85,6 +84,9 @@ class SweepPlan:
     out: Path
     overwrite: bool
     pairings: tuple[str, ...] = ()
+    #: continue the sweep in ``out`` (stopped by a full disk, a lost Ray job, a crash): its
+    #: finished fine-tunes are kept, the others continue from their checkpoints
+    resume: bool = False
 
     def points(self) -> list[tuple[str, float, Path]]:
         """(pairing, weight, directory) of every sweep point: ``lambda_<w>`` with one pairing,
@@ -101,14 +103,16 @@ class SweepPlan:
 def plan_sweep(from_run: str | Path, weights: list[float], *, seeds: int | None = None,
                pairings: list[str] | None = None, out: str | Path | None = None,
                overwrite: bool = False,
-               configure: Callable[[ExperimentConfig], ExperimentConfig] | None = None) -> SweepPlan:
+               configure: Callable[[ExperimentConfig], ExperimentConfig] | None = None,
+               resume: bool = False) -> SweepPlan:
     """Validate everything before any file is touched; bad input raises ``UsageError`` naming the flag.
 
     ``seeds``: the first N seeds of the run (default: every seed with a deceptive checkpoint);
     ``pairings``: default the run's; ``configure``: applies the fine-tune settings given (e.g. the
     command line's flags) to the run's config; ``out``:
     default ``<from_run>-sweep``, which must lie outside the run and holds no sweep unless
-    ``overwrite`` (which only replaces a sweep directory). Neither may be in use by another process
+    ``overwrite`` (which only replaces a sweep directory) or ``resume`` (which continues the sweep
+    there, made with the same flags: checked point by point). Neither may be in use by another process
     (``soo_rl.storage.run_lock``): ``out`` is locked by ``run_sweep``; the run is only checked (a training
     run still writing it is refused), not held, as the sweep copies the checkpoints it starts from
     at once (several sweeps may read one run).
@@ -133,9 +137,30 @@ def plan_sweep(from_run: str | Path, weights: list[float], *, seeds: int | None 
     _check_red(exp, run)
     _check_loads(exp, run)
     out = Path(out) if out else run.path.parent / f"{run.path.name}-sweep"
-    _check_out(out, run.path, overwrite)
-    return SweepPlan(run, weights, chosen, exp, out, overwrite,
-                     tuple(pairings) if pairings else (exp.pairing,))
+    if resume and overwrite:
+        raise UsageError("--resume continues the sweep in --out; --overwrite replaces it: give one")
+    _check_out(out, run.path, overwrite, resume)
+    plan = SweepPlan(run, weights, chosen, exp, out, overwrite,
+                     tuple(pairings) if pairings else (exp.pairing,), resume)
+    if resume:
+        _check_resumable(plan)
+    return plan
+
+
+def _check_resumable(plan: SweepPlan) -> None:
+    """``--resume``: every point already in ``out`` was made with this plan's settings."""
+    for pairing, w, d in plan.points():
+        cfg = d / "config.json"
+        if not cfg.is_file():
+            continue
+        try:
+            saved = json.loads(cfg.read_text())
+        except ValueError as exc:
+            raise UsageError(f"--resume: cannot read {cfg}: {exc}") from None
+        saved.pop("preset", None)
+        if saved != json.loads(json.dumps(plan.point_config(pairing, w).to_dict())):
+            raise UsageError(f"--resume: {cfg} was made with other settings: give the flags the "
+                             f"sweep in {plan.out} was started with")
 
 
 def _check_red(exp: ExperimentConfig, run: RunInfo) -> None:
@@ -174,12 +199,19 @@ def _check_loads(exp: ExperimentConfig, run: RunInfo) -> None:
         raise UsageError(f"--from-run: {exc}") from None
 
 
-def _check_out(out: Path, run_path: Path, overwrite: bool) -> None:
-    """``out`` lies outside the run, is free, and holds no sweep unless ``overwrite``."""
+def _check_out(out: Path, run_path: Path, overwrite: bool, resume: bool = False) -> None:
+    """``out`` lies outside the run, is free, and holds no sweep unless ``overwrite``; with
+    ``resume``, it holds an unfinished one."""
     if _inside(run_path, out) or _inside(out, run_path):
         raise UsageError(f"--out {out} must lie outside --from-run {run_path} (and not contain it)")
     if out.is_dir():
         check_free(out, "--out")
+    if resume:
+        if (out / "sweep.json").exists():
+            raise UsageError(f"--resume: --out {out} holds a finished sweep (sweep.json)")
+        if not out.is_dir() or not entries(out):
+            raise UsageError(f"--resume: --out {out} holds no sweep to continue")
+        return
     if (out / "sweep.json").exists() and not overwrite:
         raise UsageError(f"--out {out} already holds a sweep (sweep.json): choose another --out "
                          "or pass --overwrite")
@@ -187,7 +219,8 @@ def _check_out(out: Path, run_path: Path, overwrite: bool) -> None:
         raise UsageError(f"--out {out} exists and is not a directory")
     if out.is_dir() and entries(out):
         if not overwrite:
-            raise UsageError(f"--out {out} is not empty: choose another --out or pass --overwrite")
+            raise UsageError(f"--out {out} is not empty: choose another --out, pass --overwrite, "
+                             "or --resume to continue the sweep there")
         from soo_rl.config import PAIRING_NAMES
 
         nested = any(any((out / p).glob("lambda_*")) for p in PAIRING_NAMES)
@@ -197,7 +230,7 @@ def _check_out(out: Path, run_path: Path, overwrite: bool) -> None:
 
 
 def run_sweep(plan: SweepPlan, workers: int, *, backend: str = "local", ray_address: str | None = None,
-              where: str = "", progress: bool = True) -> dict:
+              where: str = "", progress: bool = True, retries: int | None = None) -> dict:
     """Run the sweep; returns the content of ``<out>/sweep.json``.
 
     For each pairing ``p``, weight ``w`` and seed ``k``, ``<point>/soo/seed_<k>`` (``<point>`` =
@@ -211,7 +244,11 @@ def run_sweep(plan: SweepPlan, workers: int, *, backend: str = "local", ray_addr
     (``summarize_sweep``) and ``<out>/tradeoff.png`` (``plot_tradeoff``); an existing sweep in
     ``out`` is replaced only with ``plan.overwrite``. Prints one line first (``where``: where the
     jobs run) and a progress bar unless ``progress`` is False. ``out`` is locked for the sweep's
-    duration (held by another process: ``RunInUse``, nothing touched).
+    duration (held by another process: ``RunInUse``, nothing touched). With ``plan.resume`` the
+    sweep in ``out`` continues: finished fine-tunes are skipped, the others resume from their
+    checkpoints (as the main job's ``--resume``; a sweep stopped by a failed write or a lost Ray
+    job ends as it would have). Every file is written atomically; ``retries``: see
+    ``soo_rl.running.backends.run_jobs``.
     """
     try:
         plan.out.mkdir(parents=True, exist_ok=True)
@@ -219,15 +256,16 @@ def run_sweep(plan: SweepPlan, workers: int, *, backend: str = "local", ray_addr
         raise UsageError(f"--out {plan.out}: cannot write there: {exc.strerror or exc}") from None
     with RunLock(plan.out, "--out"):
         return _sweep(plan, workers, backend=backend, ray_address=ray_address, where=where,
-                      progress=progress)
+                      progress=progress, retries=retries)
 
 
 def _sweep(plan: SweepPlan, workers: int, *, backend: str, ray_address: str | None, where: str,
-           progress: bool) -> dict:
+           progress: bool, retries: int | None) -> dict:
     """``run_sweep`` with ``plan.out`` locked."""
     from tqdm import tqdm
 
-    from soo_rl.running.backends import run_jobs
+    from soo_rl.running.backends import DEFAULT_RETRIES, run_jobs
+    from soo_rl.storage.checkpoints import write_json_atomic
     from soo_rl.training.jobs import Job
     from soo_rl.analysis.summary import summarize
 
@@ -242,31 +280,38 @@ def _sweep(plan: SweepPlan, workers: int, *, backend: str, ray_address: str | No
             src = run_info.path / "deceptive" / f"seed_{s}"
             dst = d / "deceptive" / f"seed_{s}"
             dst.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src / "model.zip", dst / "model.zip")
-            for name in ("metrics.json", "red.zip"):  # red.zip: a joint run's red
-                if (src / name).is_file():
-                    shutil.copy2(src / name, dst / name)
-        (d / "config.json").write_text(json.dumps({"preset": "sweep", **point_exp.to_dict()},
-                                                  indent=2))
-        jobs += [Job(str(d), "soo", s, point_exp.to_dict()) for s in seeds]
+            for name in ("model.zip", "metrics.json", "red.zip"):  # red.zip: a joint run's red
+                if (src / name).is_file() and not (dst / name).is_file():
+                    _copy_atomic(src / name, dst / name)
+        if not (d / "config.json").is_file():
+            write_json_atomic(d / "config.json", {"preset": "sweep", **point_exp.to_dict()})
+        jobs += [Job(str(d), "soo", s, point_exp.to_dict(), in_run=True) for s in seeds]
     pairs = f"pairings {', '.join(plan.pairings)} x " if len(plan.pairings) > 1 else ""
     print(f"sweep {out}: {pairs}lambda in {{{', '.join(weight_name(w) for w in plan.weights)}}} x "
           f"seeds {', '.join(map(str, seeds))} from {run_info.path}; {len(jobs)} fine-tunes of "
           f"{exp.finetune_timesteps:,} steps on {where}")
     with tqdm(total=len(jobs) * exp.finetune_timesteps, unit="step", unit_scale=True,
               disable=not progress, dynamic_ncols=True) as bar:
-        run_jobs(jobs, workers, bar.update, backend=backend, ray_address=ray_address)
+        report = run_jobs(jobs, workers, bar.update, backend=backend, ray_address=ray_address,
+                          retries=DEFAULT_RETRIES if retries is None else retries)
     for pairing, w, d in plan.points():
         point_exp = plan.point_config(pairing, w)
-        (d / "summary.json").write_text(json.dumps({**summarize(d, point_exp),
-                                                    "config": point_exp.to_dict()}, indent=2))
+        write_json_atomic(d / "summary.json", {**summarize(d, point_exp),
+                                               "config": point_exp.to_dict()})
     sweep = summarize_sweep(plan)
     sweep["wall_seconds"] = round(time.time() - t0, 1)
-    tmp = out / "sweep.json.tmp"
-    tmp.write_text(json.dumps(sweep, indent=2))
-    os.replace(tmp, out / "sweep.json")
+    sweep["retried"] = report.retried  # Ray jobs run again after a lost worker or node
+    write_json_atomic(out / "sweep.json", sweep)
     plot_tradeoff(sweep, out / "tradeoff.png")
     return sweep
+
+
+def _copy_atomic(src: Path, dst: Path) -> None:
+    """``src`` copied to ``dst`` via a temporary file and a rename (a full disk leaves no
+    half-written ``dst``, which a resumed sweep would take for the real one)."""
+    from soo_rl.storage.checkpoints import write_atomic
+
+    write_atomic(dst, lambda tmp: shutil.copy2(src, tmp))
 
 
 def summarize_sweep(plan: SweepPlan) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
@@ -22,16 +23,29 @@ class CheckpointError(ValueError):
 
 
 def _fsync_file(path: Path) -> None:
+    """Flush ``path`` to the disk. A failure that means the data did not reach it (no space, an
+    I/O error: a network filesystem reports them here) is raised, so that a damaged file never
+    replaces a good one; a filesystem that cannot fsync is let be."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
         return
     try:
         os.fsync(fd)
-    except OSError:
-        pass
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EROFS, errno.EBADF):
+            raise
     finally:
         os.close(fd)
+
+
+def _name_file(exc: BaseException, path: Path) -> None:
+    """A failed write names the file it was writing (a full disk's error names none: ``write()``
+    has no file name), the real one rather than its temporary."""
+    if isinstance(exc, OSError):
+        name = os.fsdecode(exc.filename) if exc.filename is not None else None
+        if name is None or name.endswith((".tmp", ".tmp.zip")):
+            exc.filename = str(path)
 
 
 def save_atomic(model, path: Path) -> Path:
@@ -41,32 +55,44 @@ def save_atomic(model, path: Path) -> Path:
 
 
 def write_atomic(path: Path, write: Callable[[Path], Any]) -> Path:
-    """``write(tmp)`` then an fsync and a rename of ``tmp`` to ``path`` (``save_atomic``)."""
+    """``write(tmp)`` then an fsync and a rename of ``tmp`` to ``path`` (``save_atomic``). A failed
+    write (e.g. a full disk) leaves ``path`` as it was and no ``.tmp`` behind. Only ``path``'s own
+    directory is made if missing, not its parents: a run directory removed mid-run is an error
+    (``ENOENT``), not silently made again."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     try:
+        # made here first, so that ``write`` (SB3's save makes missing parents) finds its directory
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644))
         write(tmp)  # SB3 appends .zip when the name has no suffix: ours ends in ".tmp"
         written = tmp if tmp.exists() else tmp.with_name(tmp.name + ".zip")
         _fsync_file(written)
         os.replace(written, path)
-    except BaseException:
+    except BaseException as exc:
         for stray in (tmp, tmp.with_name(tmp.name + ".zip")):
             try:
                 stray.unlink()
             except OSError:
                 pass
+        _name_file(exc, path)
         raise
     return path
 
 
 def write_json_atomic(path: Path, data: Any) -> Path:
-    """Write ``data`` as JSON to ``path`` via a temporary file and a rename."""
+    """Write ``data`` as JSON to ``path`` via a temporary file, an fsync and a rename (a failed
+    write leaves ``path`` as it was and no ``.tmp`` behind)."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    _fsync_file(tmp)
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(data, indent=2))
+        _fsync_file(tmp)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        _name_file(exc, path)
+        raise
     return path
 
 
@@ -79,8 +105,9 @@ def write_pickle_atomic(path: Path, data: Any) -> Path:
             pickle.dump(data, f, protocol=pickle.HIGHEST_PROTOCOL)
         _fsync_file(tmp)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        _name_file(exc, path)
         raise
     return path
 

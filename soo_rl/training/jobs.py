@@ -41,6 +41,9 @@ class Job:
     condition: str
     seed: int
     exp: dict[str, Any]  # ExperimentConfig.to_dict() (picklable across processes)
+    #: the job belongs to a run directory made before it (``plan_jobs``, a sweep point): if that is
+    #: gone, it was removed mid-run, and the job stops (``CannotWrite``) rather than make it again
+    in_run: bool = False
 
     @property
     def name(self) -> str:
@@ -128,8 +131,8 @@ def plan_jobs(run_dir: Path, exp: ExperimentConfig) -> tuple[list[Job], list[Job
     if finetune and "deceptive" not in scratch:
         scratch.insert(0, "deceptive")
     d = exp.to_dict()
-    phase1 = [Job(str(run_dir), c, s, d) for c in scratch for s in exp.seeds]
-    phase2 = [Job(str(run_dir), c, s, d) for c in finetune for s in exp.seeds]
+    phase1 = [Job(str(run_dir), c, s, d, in_run=True) for c in scratch for s in exp.seeds]
+    phase2 = [Job(str(run_dir), c, s, d, in_run=True) for c in finetune for s in exp.seeds]
     return phase1, phase2
 
 

@@ -36,5 +36,6 @@ def train_red(out: Path, timesteps: int, blue: str = "straight", obs_radius: flo
     env = DeceptionVecEnv(cfg, ppo.n_envs, scripted, learner="red", seed=seed)
     model = PPO("MlpPolicy", env, seed=seed, device="cpu", **ppo.sb3_kwargs())
     model.learn(timesteps)
+    Path(out).parent.mkdir(parents=True, exist_ok=True)  # save_atomic makes no parents
     save_atomic(model, out)
     return model

@@ -7,6 +7,7 @@ the NaN checks.
 
 from __future__ import annotations
 
+import errno
 import os
 import time
 from collections.abc import Callable
@@ -19,7 +20,7 @@ from stable_baselines3.common.logger import Image
 
 from agents.ppo.sb3_policy import SB3Policy
 from soo_rl.config import ExperimentConfig
-from soo_rl.errors import one_line
+from soo_rl.errors import cannot_write, one_line, quiet_thread_write_faults
 from soo_rl.evaluation.evaluate import evaluate_model
 from soo_rl.evaluation.metrics import METRIC_TAGS, RED_TAGS
 from soo_rl.evaluation.playback import episode_strip
@@ -139,7 +140,9 @@ def run_job(job: Job, progress: ProgressFn | None = None,
 
     A finished job is skipped (its metrics are returned); a job with a ``checkpoint.zip`` continues
     from it. Raises ``TrainingInterrupted`` (after saving ``checkpoint.zip``) when ``should_stop()``
-    becomes true during training, and ``NonFiniteError`` on a NaN/inf. ``threads``: the cores the
+    becomes true during training, ``NonFiniteError`` on a NaN/inf, and ``CannotWrite`` (naming
+    the file) when a write fails (disk full, the run directory removed or read-only): the job's
+    last checkpoint and finished files are left as they were. ``threads``: the cores the
     job may use; with 2 a joint job runs red's PPO update beside blue's (the same numbers).
     """
     torch.set_num_threads(1)
@@ -149,6 +152,21 @@ def run_job(job: Job, progress: ProgressFn | None = None,
         return read_metrics(job)
     if should_stop is not None and should_stop():
         raise TrainingInterrupted(f"{job.name}: not started")
+    try:
+        with quiet_thread_write_faults():
+            return _run_job(job, progress, should_stop, threads)
+    except OSError as exc:  # a write that failed (disk full, a directory removed or read-only)
+        fault = cannot_write(exc, job.out_dir)
+        if fault is None:
+            raise
+        raise fault from exc
+
+
+def _run_job(job: Job, progress: ProgressFn | None, should_stop: StopFn | None,
+             threads: int) -> dict[str, float]:
+    """``run_job`` of an unfinished job: build its learner, learn, save its final files."""
+    if job.in_run and not Path(job.run_dir).is_dir():  # removed mid-run: never made again here
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), job.run_dir)
     job.out_dir.mkdir(parents=True, exist_ok=True)
     resumed = job.checkpoint_path.is_file()
     if not resumed:
@@ -160,8 +178,13 @@ def run_job(job: Job, progress: ProgressFn | None = None,
     learner.open_logs()
     try:
         metrics = _learn(job, learner, job.budget - done, resumed, progress, should_stop)
-    finally:
-        learner.close_logs()
+    except BaseException:
+        try:
+            learner.close_logs()
+        except OSError:  # the first error is the one to report (a full disk fails this one too)
+            pass
+        raise
+    learner.close_logs()
     learner.save_final()
     write_json_atomic(job.out_dir / METRICS, {
         "condition": job.condition, "seed": job.seed, "timesteps": int(learner.blue.num_timesteps),
