@@ -80,13 +80,13 @@ def write_atomic(path: Path, write: Callable[[Path], Any]) -> Path:
     return path
 
 
-def write_json_atomic(path: Path, data: Any) -> Path:
-    """Write ``data`` as JSON to ``path`` via a temporary file, an fsync and a rename (a failed
-    write leaves ``path`` as it was and no ``.tmp`` behind)."""
+def _write_via_tmp(path: Path, write: Callable[[Path], None]) -> Path:
+    """``write(tmp)`` into a temporary file beside ``path``, fsync it and rename it to ``path``; a
+    failed write leaves ``path`` as it was, no ``.tmp`` behind, and its error names ``path``."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     try:
-        tmp.write_text(json.dumps(data, indent=2))
+        write(tmp)
         _fsync_file(tmp)
         os.replace(tmp, path)
     except BaseException as exc:
@@ -94,22 +94,19 @@ def write_json_atomic(path: Path, data: Any) -> Path:
         _name_file(exc, path)
         raise
     return path
+
+
+def write_json_atomic(path: Path, data: Any) -> Path:
+    """Write ``data`` as JSON to ``path`` atomically (``_write_via_tmp``)."""
+    return _write_via_tmp(path, lambda tmp: tmp.write_text(json.dumps(data, indent=2)))
 
 
 def write_pickle_atomic(path: Path, data: Any) -> Path:
-    """Pickle ``data`` to ``path`` via a temporary file, an fsync and a rename."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
+    """Pickle ``data`` to ``path`` atomically (``_write_via_tmp``)."""
+    def write(tmp: Path) -> None:
         with open(tmp, "wb") as f:
             pickle.dump(data, f, protocol=pickle.HIGHEST_PROTOCOL)
-        _fsync_file(tmp)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        tmp.unlink(missing_ok=True)
-        _name_file(exc, path)
-        raise
-    return path
+    return _write_via_tmp(path, write)
 
 
 def checkpoint_data(path: Path) -> dict[str, Any]:
