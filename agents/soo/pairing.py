@@ -157,8 +157,7 @@ class PerspectivePairing(Pairing):
         self._check(obs)
         rows = torch.nonzero(self.visible(obs)).squeeze(1)
         self_obs = obs[rows]
-        positions = tuple(range(0, 2 + 2 * self.cfg.n_landmarks, 2))  # goal, then each landmark
-        return Pairs(self_obs, perspective(self_obs, self.red_slice, positions), rows)
+        return Pairs(self_obs, perspective(self_obs, self.red_slice, self.cfg.blue_positions), rows)
 
 
 PAIRINGS: dict[str, type[Pairing]] = {

@@ -114,6 +114,12 @@ class DeceptionConfig:
         return slice(start, start + 2)
 
     @property
+    def blue_positions(self) -> tuple[int, ...]:
+        """Where blue's observation holds positions relative to blue (each pair's first entry): the
+        goal, then each landmark (red's slot is the SOO slot)."""
+        return tuple(range(0, 2 + 2 * self.n_landmarks, 2))
+
+    @property
     def blue_visible_index(self) -> int:
         return 2 + 2 * self.n_landmarks + 2
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from envs.deception.config import DeceptionConfig
 from envs.deception.core import FIRST_FAKE
+from envs.deception.world import blue_slots
 from envs.hooks import EnvHooks
 from envs.seam import ObsSlot, WorldStep, mean_returns
 
@@ -54,11 +55,7 @@ class DeceptionHooks(EnvHooks):
                 "blue_return": returns["blue_return"], "red_return": returns["red_return"]}
 
     def soo_slots(self, agent: str) -> tuple[ObsSlot, ...]:
-        if agent != "blue":
-            return ()
-        s = self.cfg.blue_red_slice
-        return (ObsSlot("blue", "red", s.start, s.stop, 0.0, self.cfg.blue_visible_index),)
+        return blue_slots(self.cfg, agent)
 
     def relative_positions(self, agent: str) -> tuple[int, ...]:
-        """Blue's goal and landmarks (red's slot is the SOO slot)."""
-        return tuple(range(0, 2 + 2 * self.cfg.n_landmarks, 2)) if agent == "blue" else ()
+        return self.cfg.blue_positions if agent == "blue" else ()

@@ -17,6 +17,15 @@ from envs.deception.core import DeceptionCore, StepResult, WorldState, reset_out
 from envs.seam import AgentSpec, BatchedWorld, ObsSlot, WorldStep
 
 
+def blue_slots(cfg: DeceptionConfig, agent: str) -> tuple[ObsSlot, ...]:
+    """deception_v0's SOO slots of ``agent``: blue sees red's relative position (zeros when not in
+    view) with the visible flag; red declares none."""
+    if agent != "blue":
+        return ()
+    s = cfg.blue_red_slice
+    return (ObsSlot("blue", "red", s.start, s.stop, 0.0, cfg.blue_visible_index),)
+
+
 class DeceptionWorld(BatchedWorld):
     """N worlds of ``deception_v0`` (continuous actions)."""
 
@@ -71,14 +80,10 @@ class DeceptionWorld(BatchedWorld):
 
     # --- what learners read ------------------------------------------------------------------
     def soo_slots(self, agent: str) -> tuple[ObsSlot, ...]:
-        if agent != "blue":
-            return ()
-        s = self.cfg.blue_red_slice
-        return (ObsSlot("blue", "red", s.start, s.stop, 0.0, self.cfg.blue_visible_index),)
+        return blue_slots(self.cfg, agent)
 
     def relative_positions(self, agent: str) -> tuple[int, ...]:
-        """Blue's goal and landmarks (red's slot is the SOO slot)."""
-        return tuple(range(0, 2 + 2 * self.cfg.n_landmarks, 2)) if agent == "blue" else ()
+        return self.cfg.blue_positions if agent == "blue" else ()
 
     def get_state(self) -> dict[str, Any]:
         return {"state": {f.name: getattr(self.core.state, f.name)

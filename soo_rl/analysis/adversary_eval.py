@@ -23,7 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
+from agents.soo.pairing import SlotMaskPairing
 from envs.registry import WorldSpec
 from envs.seam import BatchedWorld
 from soo_rl.evaluation.metrics import mean_ci95
@@ -39,19 +41,15 @@ class HiddenOther:
     """``policy`` acting on observations with ``slots`` (``envs.seam.ObsSlot``) set to their
     'not observed' value."""
 
-    def __init__(self, policy, slots):
+    def __init__(self, policy, slots, obs_dim: int):
         self.policy, self.slots = policy, tuple(slots)
+        self._mask = SlotMaskPairing(self.slots, obs_dim)  # its ``hide`` writes 'not observed'
 
     def reset(self, n: int, mask: np.ndarray | None = None) -> None:
         self.policy.reset(n, mask)
 
     def act(self, obs: np.ndarray) -> np.ndarray:
-        obs = np.array(obs, copy=True)
-        for s in self.slots:
-            obs[:, s.start:s.stop] = s.unseen
-            if s.flag is not None:
-                obs[:, s.flag] = 0
-        return self.policy.act(obs)
+        return self.policy.act(self._mask.hide(torch.as_tensor(np.asarray(obs))).numpy())
 
 
 def route_spec(spec: WorldSpec, route: str) -> WorldSpec:
@@ -72,7 +70,7 @@ def hide_adversaries(world: BatchedWorld, policies: dict[str, Any]) -> dict[str,
     out = dict(policies)
     for agent in world.team("good"):
         slots = tuple(s for s in world.soo_slots(agent) if world.spec(s.other).team != "good")
-        out[agent] = HiddenOther(policies[agent], slots)
+        out[agent] = HiddenOther(policies[agent], slots, world.spec(agent).obs_dim)
     return out
 
 
@@ -106,8 +104,6 @@ def mechanism(spec: WorldSpec, job_dir: Path, n_episodes: int, seed: int,
     from soo_rl.analysis.mechanism.sensitivity import action_change
     from soo_rl.evaluation.world_eval import primary_agent
 
-    import torch
-
     world = spec.make(n_episodes, seed)
     policies, _ = job_policies(spec, job_dir, red=red)
     agent = primary_agent(spec)
@@ -116,8 +112,8 @@ def mechanism(spec: WorldSpec, job_dir: Path, n_episodes: int, seed: int,
     groups = np.tile(np.arange(n_episodes), seen[agent].shape[0])
     slot = next(s for s in world.soo_slots(agent) if world.spec(s.other).team != "good")
     net = policies[agent].actor.net
-    hidden, moved = obs.copy(), obs.copy()
-    hidden[:, slot.start:slot.stop] = slot.unseen
+    hidden = SlotMaskPairing((slot,), obs.shape[1]).hide(torch.as_tensor(obs)).numpy()
+    moved = obs.copy()
     order = np.random.default_rng(seed).permutation(len(obs))
     moved[:, slot.start:slot.stop] = obs[order, slot.start:slot.stop]
     t = torch.as_tensor

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats as sps
 
+from soo_rl.analysis.stats import paired_t
 from soo_rl.errors import UsageError
 from soo_rl.evaluation.metrics import mean_ci95
 from soo_rl.storage.run_dir import RunError, load_run
@@ -45,8 +46,7 @@ def paired_diff(values: dict[int, float], ref: dict[int, float]) -> tuple[float,
     if len(d) < 2:
         return (float(d.mean()) if len(d) else float("nan")), float("nan"), float("nan"), len(d)
     half = float(sps.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d)))
-    p = 1.0 if np.all(d == d[0]) and d[0] == 0 else float(sps.ttest_rel(
-        [values[s] for s in seeds], [ref[s] for s in seeds]).pvalue)
+    p = paired_t([values[s] for s in seeds], [ref[s] for s in seeds])["p"]
     return float(d.mean()), half, p, len(d)
 
 
