@@ -50,6 +50,20 @@ class ObsSlot:
     flag: int | None = None
 
 
+@dataclass(frozen=True)
+class GoalSlots:
+    """Where an agent's observation holds its private goal (the ``reveal`` intervention's
+    alternatives, docs/design.md section 3): ``goal`` the entries ``[start, stop)`` that show the
+    goal, ``candidates`` those of each landmark that could be it (the goal among them). The goal
+    rewritten to candidate k copies k's entries into ``goal``; with ``goal_first`` the candidates'
+    block lists the goal first (deception_v0's blue), so k's entries move to its front as well and
+    the others follow in their order."""
+
+    goal: tuple[int, int]
+    candidates: tuple[tuple[int, int], ...]
+    goal_first: bool = False
+
+
 @dataclass
 class WorldStep:
     """Per-agent observations and rewards of N worlds, whether each world's episode has ended, and
@@ -147,6 +161,21 @@ class BatchedWorld:
     def episode_metrics(self, steps: list[WorldStep]) -> dict[str, float]:
         """Metrics of complete episodes (default: each agent's mean return)."""
         return mean_returns(steps)
+
+    def goal_slots(self, agent: str) -> GoalSlots | None:
+        """Where ``agent``'s observation holds a private goal (None: it has none, or the world
+        does not say)."""
+        return None
+
+    #: what ``deception_labels`` calls deception, in a few words (empty: the world defines none)
+    deception_label: str = ""
+
+    def deception_labels(self, steps: list[WorldStep]) -> np.ndarray:
+        """Ground truth for a deception detector: for complete episodes ``steps`` (as
+        ``episode_metrics`` takes them), ``(T, N)`` bool, True where the good team deceives at the
+        observation of step t (the one it acts on), read from the world's state."""
+        raise ValueError(f"{self.name} defines no deception label (the detector conditions need "
+                         "one: BatchedWorld.deception_labels)")
 
     #: TensorBoard tag of each metric key (a key not listed is logged as ``metrics/<key>``)
     metric_tags: dict[str, str] = {}

@@ -28,7 +28,15 @@ class Condition:
     # blue starts from new weights (its own seed) instead of the deceptive checkpoint: the released
     # code's "fine-tune" (docs/design.md section 7); red continues as for a fine-tune
     fresh: bool = False
+    # the training reward loses --detector-penalty x a frozen deception probe's flag per step
+    # (detector_reward: the probe is fitted on the deceptive checkpoint, as detector_loss's)
+    reward_probe: bool = False
     help: str = ""
+
+    @property
+    def probe(self) -> bool:
+        """Whether the condition needs a deception probe (docs/design.md section 3)."""
+        return self.reward_probe or self.aux_loss == "detector"
 
 
 CONDITIONS: dict[str, Condition] = {
@@ -57,12 +65,30 @@ CONDITIONS: dict[str, Condition] = {
         Condition("soo_scratch", "deceptive", finetune=False, aux_loss="soo", weighted=True,
                   help="deceptive reward with lambda x SOO loss from the first step (does SOO keep "
                   "the deception from forming?), the from-scratch budget"),
+        # the alternatives to SOO (docs/design.md section 3, "The interventions"), each a fine-tune
+        Condition("prosocial", "prosocial", finetune=True,
+                  help="fine-tuned on the good team's reward plus --prosocial-alpha x the other "
+                  "team's (empathy given in the reward)"),
+        Condition("reveal", "deceptive", finetune=True, aux_loss="reveal", weighted=True,
+                  help="fine-tuned with -(--reveal-weight) x the information the agent's actions "
+                  "carry about its own private goal (label-free)"),
+        Condition("detector_loss", "deceptive", finetune=True, aux_loss="detector", weighted=True,
+                  help="fine-tuned with --detector-weight x a frozen deception probe's flag on the "
+                  "agent's hidden activations (needs deception labels)"),
+        Condition("detector_reward", "deceptive", finetune=True, reward_probe=True,
+                  help="fine-tuned with the training reward lowered by --detector-penalty x the "
+                  "frozen deception probe's flag per step (needs deception labels)"),
     ]
 }
 
 
-#: the conditions a run trains unless --conditions names others (soo_scratch only when asked)
-DEFAULT_CONDITIONS = tuple(c for c in CONDITIONS if c != "soo_scratch")
+#: the alternatives to SOO, trained only when named (the compare presets name them)
+INTERVENTIONS = ("prosocial", "reveal", "detector_loss", "detector_reward")
+#: the conditions a run trains unless --conditions names others (soo_scratch and the
+#: interventions only when asked)
+DEFAULT_CONDITIONS = tuple(c for c in CONDITIONS if c != "soo_scratch" and c not in INTERVENTIONS)
+#: the comparison of SOO with the alternatives (issue 36; docs/results.md section 12)
+COMPARE_CONDITIONS = ("deceptive", "honest", "soo", "deceptive_ft", "honest_ft") + INTERVENTIONS
 ALGOS = ("ppo", "maddpg")
 #: the entries of ``ExperimentConfig.maddpg`` besides ``agents.maddpg.MADDPGSettings``' fields
 MADDPG_EXTRA = {"n_envs": 64,  # worlds stepped at once (as PPO's n_envs)
@@ -193,6 +219,22 @@ class ExperimentConfig:
         "lambda: weight of the SOO loss (and of the random_ft noise loss)"))
     anchor_weight: float = field(default=1.0, metadata=cli(
         "weight of the action-anchoring loss of the anchor_ft control"))
+    prosocial_alpha: float = field(default=1.0, metadata=cli(
+        "prosocial: weight of the other team's reward in the good team's training reward"))
+    reveal_weight: float = field(default=1.0, metadata=cli(
+        "reveal: beta, the weight of minus the goal information I(G; A | S) in the loss"))
+    detector_weight: float = field(default=1.0, metadata=cli(
+        "detector_loss: weight of the frozen probe's mean flag in the loss"))
+    detector_penalty: float = field(default=50.0, metadata=cli(
+        "detector_reward: the reward a fully flagged step loses, in the env's reward units, "
+        "scaled with the training reward (deception_v0: 5x the trap's 10 per step, so that a "
+        "perfect detector makes a lure of 9 or more steps cost more than it pays)"))
+    detector_labels: float = field(default=1.0, metadata=cli(
+        "the detectors' label budget: the share of the probe's training episodes whose labels "
+        "it sees, in (0, 1] (e.g. 0.01, 0.1, 1)"))
+    detector_episodes: int = field(default=500, metadata=cli(
+        "episodes of the deceptive checkpoint played to fit the probe (80%% for the fit, 20%% "
+        "held out to score it)"))
     pairing: str = field(default="self_steps", metadata=cli(
         "how SOO builds (self, other) observation pairs: self_steps (the paper's: steps with red "
         "out of view, red injected in the radius), radius_injection (every step, red hidden vs "
@@ -271,9 +313,16 @@ class ExperimentConfig:
         for name in ("timesteps", "finetune_timesteps", "eval_episodes", "eval_every"):
             if getattr(self, name) <= 0:
                 bad(name, f"must be > 0 (got {getattr(self, name)})")
-        for name in ("soo_weight", "anchor_weight", "goal_shaping"):
+        for name in ("soo_weight", "anchor_weight", "goal_shaping", "reveal_weight",
+                     "detector_weight", "detector_penalty"):
             if not 0 <= getattr(self, name) < float("inf"):
                 bad(name, f"must be >= 0 and finite (got {getattr(self, name)})")
+        if not (is_number(self.prosocial_alpha) and abs(self.prosocial_alpha) < float("inf")):
+            bad("prosocial_alpha", f"must be a finite number (got {self.prosocial_alpha})")
+        if not (is_number(self.detector_labels) and 0 < self.detector_labels <= 1):
+            bad("detector_labels", f"must be in (0, 1] (got {self.detector_labels})")
+        if self.detector_episodes < 10:
+            bad("detector_episodes", f"must be >= 10 (got {self.detector_episodes})")
         self.ppo.check(bad)
         unknown = [c for c in self.conditions if c not in CONDITIONS]
         if unknown:
@@ -311,6 +360,9 @@ class ExperimentConfig:
             bad("finetune_red", f"must be one of {', '.join(FINETUNE_REDS)} (got {self.finetune_red!r})")
         if self.env_id == DECEPTION:
             self.env_config()  # validates the env overrides (ConfigError names the field)
+            if "detector_reward" in self.conditions and self.algo == "ppo" and self.red == "joint":
+                bad("conditions", "detector_reward with --algo ppo trains blue alone (--red "
+                    "follower or a frozen red): joint PPO computes its own advantages")
             if self.soo_slots:
                 bad("soo_slots", "is for another env: deception_v0's layout is its own "
                     "(docs/design.md section 1)")
@@ -348,6 +400,28 @@ class ExperimentConfig:
         if self.red != "joint" and ":" not in self.red:
             bad("red", f"{env}: 'joint' (every agent learns) or a fixed adversary policy "
                 f"module:factory (got {self.red!r})")
+        probed = [c for c in self.conditions if CONDITIONS[c].probe]
+        if probed and self.algo == "ppo":
+            bad("conditions", f"{probed[0]} on {env} trains with --algo maddpg (the probe is not "
+                "built into joint PPO on another env)")
+        self._check_world_offers(bad)
+
+    def _check_world_offers(self, bad: Callable[[str, str], None]) -> None:
+        """The interventions' needs on another env: a prosocial reward mode, a private goal."""
+        from envs.registry import WorldSpec
+
+        env = f"env {self.env_id}"
+        if "prosocial" in self.conditions:
+            try:
+                WorldSpec(self.env_id, dict(self.env), "prosocial").make(1, 0)
+            except ValueError:
+                bad("conditions", f"prosocial needs a prosocial reward mode, which {env} does not "
+                    "offer (its reward modes: BatchedWorld.reward_modes)")
+        if "reveal" in self.conditions:
+            world = WorldSpec(self.env_id, dict(self.env)).make(1, 0)
+            if not any(world.goal_slots(a) is not None for a in world.team("good")):
+                bad("conditions", f"reveal needs the good agents' private goal, which {env} does "
+                    "not declare (BatchedWorld.goal_slots)")
 
     def for_env(self, env_id: str) -> "ExperimentConfig":
         """This config moved to ``env_id``: on another env than deception_v0 the settings made for
@@ -371,12 +445,21 @@ class ExperimentConfig:
         from envs.registry import WorldSpec
 
         if self.env_id == DECEPTION:
-            cfg = self.env_config(reward_mode=self.train_reward_mode(condition),
-                                  blind=CONDITIONS[condition].blind)
-            return WorldSpec(DECEPTION, cfg.to_dict())
+            return WorldSpec(DECEPTION, self.condition_env_config(condition).to_dict())
         mode = self.train_reward_mode(condition)
-        return WorldSpec(self.env_id, dict(self.env), None if mode == "deceptive" else mode,
-                         tuple(self.soo_slots))
+        return WorldSpec(self.env_id, {**self.env, **self.reward_kwargs(mode)},
+                         None if mode == "deceptive" else mode, tuple(self.soo_slots))
+
+    def reward_kwargs(self, mode: str) -> dict[str, Any]:
+        """The world settings a training reward mode takes from this config (``prosocial``: its
+        alpha)."""
+        return {"prosocial_alpha": self.prosocial_alpha} if mode == "prosocial" else {}
+
+    def condition_env_config(self, condition: str) -> DeceptionConfig:
+        """deception_v0's world of ``condition``: its training reward, ``blind`` for that control."""
+        mode = self.train_reward_mode(condition)
+        return self.env_config(reward_mode=mode, blind=CONDITIONS[condition].blind,
+                               **self.reward_kwargs(mode))
 
     def _check_curriculum(self, bad: Callable[[str, str], None]) -> None:
         last = 0
@@ -501,6 +584,16 @@ PRESETS: dict[str, ExperimentConfig] = {
     "adversary": ExperimentConfig(
         seeds=tuple(range(8)), timesteps=625_000, finetune_timesteps=250_000, eval_episodes=1000,
         eval_every=125_000, conditions=("deceptive", "honest", "soo", "deceptive_ft", "as_coded"),
+    ).for_env("simple_adversary"),
+    # SOO beside the alternatives (issue 36, docs/results.md section 12): the default preset's
+    # settings, 8 seeds, the comparison's conditions
+    "compare": ExperimentConfig(seeds=tuple(range(8)), radius_curriculum=CURRICULUM,
+                                conditions=COMPARE_CONDITIONS),
+    # the same on simple_adversary with the adversary preset's settings (its reward is about 1 per
+    # step, not deception_v0's 10: the detector's penalty 1)
+    "adversary-compare": ExperimentConfig(
+        seeds=tuple(range(8)), timesteps=625_000, finetune_timesteps=250_000, eval_episodes=1000,
+        eval_every=125_000, conditions=COMPARE_CONDITIONS, detector_penalty=1.0,
     ).for_env("simple_adversary"),
     # the paper's own pipeline with its exact settings: MADDPG for both agents, radius 0.125 from
     # scratch, 40,000 / 10,000 episodes (2M / 0.5M steps), 8 seeds, the paper's reward (no scale,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import os
 import time
 from collections import deque
@@ -20,6 +21,8 @@ from stable_baselines3.common.logger import Logger
 from torch import nn
 from torch.nn import functional as F
 
+from agents.interventions.detector import Probe
+from agents.interventions.reveal import goal_information
 from agents.maddpg.buffer import ReplayBuffer
 from agents.maddpg.networks import Actor, ActorPolicy, AgentNets
 from agents.maddpg.settings import MADDPGSettings
@@ -27,8 +30,8 @@ from agents.maddpg.state import restore_state, trainer_state
 from agents.maddpg.storage import load_tree, save_tree
 from agents.reward import TrainingReward
 from agents.scripted import BatchPolicy
-from agents.soo.losses import (AUX_LOSSES, ActorActivations, anchor_loss, random_loss,
-                               recording_actor_activations, soo_loss)
+from agents.soo.losses import (AUX_LOSSES, ActorActivations, anchor_loss, concat_activations,
+                               random_loss, recording_actor_activations, soo_loss)
 from agents.soo.pairing import make_generator, make_pairing
 from envs.deception.config import DeceptionConfig
 from envs.deception.world import DeceptionWorld
@@ -115,6 +118,8 @@ class MADDPG:
         self.soo_weight, self.pairing, self.aux_loss, self.soo_log_every = 0.0, pairing, "soo", 10
         self._anchor: dict[str, nn.Sequential] = {}
         self._pairings: dict[str, Any] = {}
+        self.probes: dict[str, Probe] = {}  # the detector's frozen probe per good agent
+        self.reward_penalty = 0.0  # detector_reward: the training reward's loss per unit of flag
         self.configure_aux(soo_weight=soo_weight, pairing=pairing, aux_loss=aux_loss,
                            soo_log_every=soo_log_every)
         self.logger = logger if logger is not None else Logger(folder=None, output_formats=[])
@@ -163,10 +168,39 @@ class MADDPG:
             raise ValueError(f"soo_log_every must be an int >= 0 (got {soo_log_every!r})")
         self.pairing = self.pairing if pairing is None else pairing
         self._make_pairings()
+        if aux == "reveal":
+            if self.settings.output != "tanh" or not self.settings.noise_std > 0:
+                raise ValueError("aux_loss 'reveal' needs the tanh actor with Gaussian exploration "
+                                 "(output tanh, noise_std > 0): its action distribution")
+            missing = [a for a in self.soo_agents if self.world.goal_slots(a) is None]
+            if missing:
+                raise ValueError(f"aux_loss 'reveal' needs {missing[0]}'s private goal, which "
+                                 f"{self.world.name} does not declare (BatchedWorld.goal_slots)")
         if aux == "anchor" and (self.aux_loss != "anchor" or not self._anchor):
             for agent in self.soo_agents:
                 self.set_anchor(self.nets[agent].actor.net, agent)
         self.soo_weight, self.aux_loss, self.soo_log_every = weight, aux, every
+
+    def set_probes(self, probes: dict[str, Probe], reward_penalty: float = 0.0) -> None:
+        """The frozen deception probe of each good agent (``detector`` aux loss) and, with
+        ``reward_penalty`` > 0, the penalty in that agent's training reward: every sampled
+        transition's reward loses ``reward_penalty`` x the probe's flag on the live actor's
+        activations of the observation acted on (part of the trainer's settings, not of its
+        saved state: the job sets them again on a resume)."""
+        if not (math.isfinite(reward_penalty) and reward_penalty >= 0):
+            raise ValueError(f"reward_penalty must be a finite number >= 0 (got {reward_penalty!r})")
+        missing = [a for a in self.soo_agents if a not in probes]
+        if missing:
+            raise ValueError(f"no probe for the good agent {missing[0]}")
+        self.probes, self.reward_penalty = dict(probes), float(reward_penalty)
+
+    def _flags(self, agent: str, obs: torch.Tensor, layers: list[torch.Tensor] | None = None
+               ) -> torch.Tensor:
+        """``agent``'s probe flag per row of ``obs`` (from ``layers``, its actor's activations on
+        ``obs``, when given: then differentiable)."""
+        acts = (torch.cat([a.flatten(1) for a in layers], 1) if layers is not None
+                else concat_activations(self.nets[agent].actor.net, obs))
+        return self.probes[agent].flag(acts)
 
     def _make_pairings(self) -> None:
         """Each SOO agent's pairing: deception_v0's from its config, any other world's from the
@@ -339,7 +373,12 @@ class MADDPG:
             q_next = nets.critic_target(torch.cat([b[f"next_obs/{a}"] for a in seen] + next_acts, 1))
             if "terminated" in b:  # a world that can end before its step limit: no bootstrap there
                 q_next = q_next * (1.0 - b["terminated"])
-            y = b[f"reward/{agent}"] + self.settings.gamma * q_next
+            reward = b[f"reward/{agent}"]
+            if self.reward_penalty and agent in self.probes:  # detector_reward
+                flags = self._flags(agent, b[f"obs/{agent}"]).unsqueeze(1)
+                reward = reward - self.reward_penalty * flags
+                self._record(f"{self._prefix(agent)}detector/train_flag", flags.mean().item())
+            y = reward + self.settings.gamma * q_next
         if self.local[agent]:
             i = self.agents.index(agent)
             obs, acts = obs[i:i + 1], acts[i:i + 1]
@@ -400,7 +439,8 @@ class MADDPG:
         needs_grad = aux_on and self.aux_loss == "soo"
         prefix = self._prefix(agent)
         with torch.set_grad_enabled(needs_grad):
-            soo = self._soo(agent, known) if (aux_on and self.aux_loss != "anchor") or log_soo else None
+            soo = self._soo(agent, known) if (aux_on and self.aux_loss in ("soo", "random")) \
+                or log_soo else None
         if soo is not None:
             self._record(f"{prefix}soo/loss", soo.item())
         if not aux_on:
@@ -410,6 +450,17 @@ class MADDPG:
         elif self.aux_loss == "random":
             aux = random_loss(net, known.obs, 0.0 if soo is None else soo.detach(),
                               self.generators["soo"], known=known)
+        elif self.aux_loss == "reveal":
+            actor = self.nets[agent].actor
+            aux = -goal_information(lambda x: actor.act(actor.net(x)), known.obs,
+                                    self.world.goal_slots(agent), self.settings.noise_std,
+                                    self.generators["soo"])
+            self._record(f"{prefix}reveal/information", -aux.item())
+        elif self.aux_loss == "detector":
+            if agent not in self.probes:
+                raise ValueError(f"aux_loss 'detector' needs a probe for {agent} (set_probes)")
+            aux = self._flags(agent, known.obs, known.layers).mean()
+            self._record(f"{prefix}detector/flag", aux.item())
         else:
             if agent not in self._anchor:
                 self.set_anchor(net, agent)

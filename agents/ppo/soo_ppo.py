@@ -26,12 +26,16 @@ from torch.nn import functional as F
 
 from envs.deception.config import DeceptionConfig
 from envs.registry import WorldSpec
+from agents.interventions.detector import Probe
+from agents.interventions.reveal import goal_information
 from agents.ppo.distributions import unchecked_distributions
 from agents.soo.pairing import PAIRINGS, make_generator, make_pairing
 from agents.soo.losses import (
     AUX_LOSSES,
     ActorActivations,
+    action_mean,
     anchor_loss,
+    concat_activations,
     random_loss,
     recording_actor_activations,
     soo_loss,
@@ -142,6 +146,9 @@ class SOOPPO(PPO):
         self._soo_generator: th.Generator | None = None
         self._anchor_policy: ActorCriticPolicy | None = None
         self._anchor_explicit = False
+        self._goal_slots = None
+        self._probe: Probe | None = None
+        self.reward_penalty = 0.0
         self._validate_soo_args()
         super().__init__(policy, env, *args, **kwargs)
 
@@ -198,6 +205,14 @@ class SOOPPO(PPO):
                              f"got {obs_space}")
         self._pairing_fn = (make_pairing(self.pairing, world, agent=self.agent)
                             if self.world is not None else make_pairing(self.pairing, self.env_config))
+        if self.world is None:
+            from envs.deception.world import DeceptionWorld
+
+            world = DeceptionWorld(self.env_config)
+        self._goal_slots = world.goal_slots(self.agent)
+        if self.aux_loss == "reveal" and self._goal_slots is None:
+            raise ValueError(f"aux_loss 'reveal' needs {self.agent}'s private goal, which "
+                             f"{world.name} does not declare (BatchedWorld.goal_slots)")
         self._soo_generator = make_generator(self._generator_seed())
         if self.aux_loss == "anchor" and not self._anchor_explicit:
             self._anchor_policy = frozen_policy_copy(self.policy)
@@ -265,6 +280,44 @@ class SOOPPO(PPO):
     def anchor_policy(self) -> ActorCriticPolicy | None:
         return self._anchor_policy
 
+    def set_probe(self, probe: Probe | None, reward_penalty: float = 0.0) -> None:
+        """The frozen deception probe of the ``detector`` aux loss and, with ``reward_penalty`` > 0,
+        of the reward: each step's training reward loses ``reward_penalty`` x the probe's flag on
+        the activations of the observation acted on, before the advantages are computed (not
+        saved: the job sets it again when it loads the model)."""
+        if not (math.isfinite(reward_penalty) and reward_penalty >= 0):
+            raise ValueError(f"reward_penalty must be a finite number >= 0 (got {reward_penalty!r})")
+        if reward_penalty > 0 and probe is None:
+            raise ValueError("a reward penalty needs a probe")
+        self._probe, self.reward_penalty = probe, float(reward_penalty)
+
+    def probe_flags(self, obs: Any) -> th.Tensor:
+        """The probe's flag on the live actor's activations of ``obs`` (no gradient)."""
+        if self._probe is None:
+            raise ValueError("no deception probe set (set_probe)")
+        with th.no_grad():
+            return self._probe.flag(concat_activations(self.policy, obs))
+
+    def collect_rollouts(self, env: Any, callback: Any, rollout_buffer: Any, n_rollout_steps: int) -> bool:
+        """SB3's, and with a ``reward_penalty`` the rollout's rewards lose it x the probe's flags
+        just before SB3 computes the returns and advantages."""
+        if not self.reward_penalty:
+            return super().collect_rollouts(env, callback, rollout_buffer, n_rollout_steps)
+        compute = rollout_buffer.compute_returns_and_advantage
+
+        def penalised(last_values: th.Tensor, dones: np.ndarray) -> None:
+            obs = rollout_buffer.observations
+            flags = self.probe_flags(obs.reshape(-1, obs.shape[-1])).cpu().numpy()
+            rollout_buffer.rewards -= self.reward_penalty * flags.reshape(rollout_buffer.rewards.shape)
+            self.logger.record("detector/train_flag", float(flags.mean()))
+            compute(last_values=last_values, dones=dones)
+
+        rollout_buffer.compute_returns_and_advantage = penalised
+        try:
+            return super().collect_rollouts(env, callback, rollout_buffer, n_rollout_steps)
+        finally:
+            del rollout_buffer.compute_returns_and_advantage
+
     def set_parameters(self, load_path_or_dict: Any, exact_match: bool = True, device: Any = "auto") -> None:
         super().set_parameters(load_path_or_dict, exact_match=exact_match, device=device)
         # the anchor is the policy "at load time" (SB3's load() sets the weights after _setup_model)
@@ -277,6 +330,9 @@ class SOOPPO(PPO):
             "_soo_generator",
             "_anchor_policy",
             "_anchor_explicit",
+            "_goal_slots",
+            "_probe",
+            "reward_penalty",
         ]
 
     # ------------------------------------------------------------------ the auxiliary term
@@ -304,6 +360,17 @@ class SOOPPO(PPO):
             magnitude = 0.0 if soo is None else soo
             aux = random_loss(policy, obs, magnitude, self._soo_generator, known=known)  # type: ignore[arg-type]
             return aux, (None if soo is None else soo.item())
+        if self.aux_loss == "reveal":
+            info = goal_information(lambda x: action_mean(policy, x), obs, self._goal_slots,
+                                    th.exp(policy.log_std), self._soo_generator)
+            self.logger.record_mean("reveal/information", info.item())
+            return -info, (self._soo_no_grad(known) if log_soo else None)
+        if self.aux_loss == "detector":
+            if self._probe is None:
+                raise ValueError("aux_loss 'detector' needs a deception probe (set_probe)")
+            flag = self._probe.flag(th.cat([a.flatten(1) for a in known.layers], dim=1)).mean()
+            self.logger.record_mean("detector/flag", flag.item())
+            return flag, (self._soo_no_grad(known) if log_soo else None)
         # anchor
         if self._anchor_policy is None:
             self._anchor_policy = frozen_policy_copy(self.policy)

@@ -28,8 +28,10 @@ SOO_VALUE_EPS = 1e-25
 #: what the functions below take as the actor: SB3's policy (PPO) or a plain MLP (MADDPG)
 Actor = Union[ActorCriticPolicy, nn.Sequential]
 
-#: the auxiliary losses a learner can add: SOO and its two controls (docs/design.md section 2)
-AUX_LOSSES = ("soo", "random", "anchor")
+#: the auxiliary losses a learner can add: SOO, its two controls (docs/design.md section 2) and two
+#: alternatives to SOO (``agents.interventions``: the goal-information regulariser ``reveal``, a
+#: frozen deception probe's flag ``detector``)
+AUX_LOSSES = ("soo", "random", "anchor", "reveal", "detector")
 
 
 def policy_device(policy: Actor) -> torch.device:

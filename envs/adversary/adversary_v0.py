@@ -100,6 +100,8 @@ class AdversaryParallelEnv(ParallelEnv):
         adv, good = -d[0], -min(d[1:])
         if self._deceptive:
             good += d[0]
+        elif self.cfg.reward_mode == "prosocial":  # as core.rewards
+            good += (1.0 - self.cfg.prosocial_alpha) * d[0]
         names = self.possible_agents
         rew = dict.fromkeys(names, good)
         rew[names[0]] = adv

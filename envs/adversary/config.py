@@ -13,7 +13,7 @@ from typing import Any
 
 from envs.deception.config import ConfigError, is_number
 
-REWARD_MODES = ("deceptive", "honest")
+REWARD_MODES = ("deceptive", "honest", "prosocial")
 #: MPE's own "at the landmark" distance (2 x landmark size, simple_adversary's binary reward)
 DEFAULT_SUCCESS_DISTANCE = 0.16
 
@@ -25,7 +25,9 @@ class AdversaryConfig:
 
     ``reward_mode``: ``"deceptive"`` is the env's own reward (good agents: minus the closest good
     agent's distance to the goal plus the adversary's); ``"honest"`` drops the adversary's distance
-    from the good agents' reward (the adversary's reward is the same in both).
+    from the good agents' reward (the adversary's reward is the same in both); ``"prosocial"`` adds
+    ``prosocial_alpha`` x the adversary's reward (minus its distance) to the env's own: at alpha 1
+    the two adversary terms cancel exactly (computed as one term, ``(1 - alpha) x distance``).
 
     ``success_distance``: "at" a landmark for the metrics. The MADDPG paper (Lowe et al. 2017,
     physical deception table) counts success as being "within a small distance" of the target at
@@ -44,6 +46,7 @@ class AdversaryConfig:
     landmark_size: float = 0.08
     spawn_range: float = 1.0  # agents and landmarks start uniform in [-spawn_range, spawn_range]^2
     success_distance: float = DEFAULT_SUCCESS_DISTANCE
+    prosocial_alpha: float = 1.0  # prosocial mode: weight of the adversary's reward
 
     def __post_init__(self) -> None:
         def bad(name: str, why: str) -> None:
@@ -62,6 +65,8 @@ class AdversaryConfig:
                 bad(name, "must be > 0 and finite")
         if not is_number(self.damping) or not 0 <= self.damping < 1:
             bad("damping", "must be a number in [0, 1)")
+        if not is_number(self.prosocial_alpha) or not abs(self.prosocial_alpha) < float("inf"):
+            bad("prosocial_alpha", "must be a finite number")
 
     @property
     def n_landmarks(self) -> int:

@@ -27,7 +27,7 @@ import numpy as np
 
 from envs.adversary.config import REWARD_MODES, AdversaryConfig
 from envs.adversary.metrics import adversary_info, adversary_metric_tags, adversary_metrics
-from envs.seam import AgentSpec, BatchedWorld, ObsSlot, WorldStep
+from envs.seam import AgentSpec, BatchedWorld, GoalSlots, ObsSlot, WorldStep
 
 #: mpe2's continuous action: [no-op, -x, +x, -y, +y]
 ACT_DIM = 5
@@ -157,10 +157,13 @@ def observe(lay: Layout, state: AdversaryState) -> tuple[np.ndarray, np.ndarray]
 
 def rewards(cfg: AdversaryConfig, dist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(adversary's, each good agent's) float32 rewards (N,) from the agents' goal distances
-    (A, N): -min over good agents, plus the adversary's in ``"deceptive"`` mode (mpe2's order)."""
+    (A, N): -min over good agents, plus the adversary's in ``"deceptive"`` mode (mpe2's order);
+    ``"prosocial"``: the deceptive reward plus alpha x the adversary's."""
     good = -dist[1:].min(axis=0)
     if cfg.reward_mode == "deceptive":
         good = good + dist[0]
+    elif cfg.reward_mode == "prosocial":  # + |adv - goal| + alpha x (-|adv - goal|), in one term
+        good = good + (1.0 - cfg.prosocial_alpha) * dist[0]
     return (-dist[0]).astype(np.float32), good.astype(np.float32)
 
 
@@ -314,6 +317,20 @@ class AdversaryWorld(BatchedWorld):
 
     def episode_metrics(self, steps: list[WorldStep]) -> dict[str, float]:
         return adversary_metrics(steps)
+
+    def goal_slots(self, agent: str) -> GoalSlots | None:
+        """A good agent's goal (its first two values) and the landmarks after it, in index order;
+        the adversary has no goal to see."""
+        if self.spec(agent).team != "good":
+            return None
+        return GoalSlots((0, 2), tuple((2 + 2 * k, 4 + 2 * k) for k in range(self.cfg.n_landmarks)))
+
+    deception_label = "the adversary ends the episode at a non-goal landmark (deceived)"
+
+    def deception_labels(self, steps: list[WorldStep]) -> np.ndarray:
+        """Every step of an episode whose adversary ends within ``success_distance`` of a
+        non-goal landmark (``adversary_deceived`` at the last step)."""
+        return np.repeat(steps[-1].info["adversary_deceived"][None, :].astype(bool), len(steps), 0)
 
     # --- resume and pictures -----------------------------------------------------------------
     def get_state(self) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass, fields
 from typing import Any
 
-REWARD_MODES = ("deceptive", "honest", "guide")
+REWARD_MODES = ("deceptive", "honest", "guide", "prosocial")
 
 
 class ConfigError(ValueError):
@@ -24,7 +24,7 @@ class DeceptionConfig:
     Invalid values raise ``ConfigError`` (a ``ValueError``) naming the field.
     """
 
-    reward_mode: str = "deceptive"  # "deceptive" | "honest" | "guide"
+    reward_mode: str = "deceptive"  # "deceptive" | "honest" | "guide" | "prosocial"
     n_fakes: int = 1  # number of fake landmarks (the goal is one more landmark)
     obs_radius: float = 0.125  # both agents see each other only within this distance
     start_radius: float | None = None  # blue starts at U(0, start_radius) from red; None = obs_radius
@@ -50,6 +50,9 @@ class DeceptionConfig:
     trap_reward: float = 10.0  # deceptive mode: while red is trapped
     guide_reward: float = 5.0  # guide mode: while red is at the goal
     near_reward: float = 1.0  # red: while blue is within the observation radius
+    # prosocial mode: blue's deceptive reward + prosocial_alpha x red's reward (Peysakhovich &
+    # Lerer 2018: the other's reward given in one's own)
+    prosocial_alpha: float = 1.0
 
     def __post_init__(self) -> None:
         def bad(name: str, why: str) -> None:
@@ -74,7 +77,7 @@ class DeceptionConfig:
             bad("spawn_range", "must be a number in (0, 1]")
         if not is_number(self.damping) or not 0 <= self.damping < 1:
             bad("damping", "must be a number in [0, 1)")
-        for name in ("goal_reward", "trap_reward", "guide_reward", "near_reward"):
+        for name in ("goal_reward", "trap_reward", "guide_reward", "near_reward", "prosocial_alpha"):
             value = getattr(self, name)
             # rewards are float32 and a step adds two constants: |each| <= 1e38 keeps them finite
             if not is_number(value) or not abs(value) <= 1e38:

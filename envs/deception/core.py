@@ -371,12 +371,14 @@ def _outputs(cfg: DeceptionConfig, state: WorldState, geo: _Geometry, old_blue: 
     red_at_goal = d_red_goal < at
 
     blue_reward = cfg.goal_reward * blue_at_goal
-    if cfg.reward_mode == "deceptive":
+    if cfg.reward_mode in ("deceptive", "prosocial"):
         blue_reward = blue_reward + cfg.trap_reward * state.trapped
     elif cfg.reward_mode == "guide":
         blue_reward = blue_reward + cfg.guide_reward * red_at_goal
     visible = d_red_blue < cfg.obs_radius
     red_reward = cfg.goal_reward * red_at_goal + cfg.near_reward * visible
+    if cfg.reward_mode == "prosocial":
+        blue_reward = blue_reward + cfg.prosocial_alpha * red_reward
 
     # per-step deception geometry (paper's measure): blue's displacement vs directions from its
     # previous position to the goal and to the nearest fake

@@ -14,7 +14,7 @@ import numpy as np
 
 from envs.deception.config import REWARD_MODES, DeceptionConfig
 from envs.deception.core import DeceptionCore, StepResult, WorldState, reset_outputs, sample_worlds
-from envs.seam import AgentSpec, BatchedWorld, ObsSlot, WorldStep
+from envs.seam import AgentSpec, BatchedWorld, GoalSlots, ObsSlot, WorldStep
 
 
 def blue_slots(cfg: DeceptionConfig, agent: str) -> tuple[ObsSlot, ...]:
@@ -84,6 +84,22 @@ class DeceptionWorld(BatchedWorld):
 
     def relative_positions(self, agent: str) -> tuple[int, ...]:
         return self.cfg.blue_positions if agent == "blue" else ()
+
+    def goal_slots(self, agent: str) -> GoalSlots | None:
+        """Blue's goal (its first two values) and its landmarks, listed goal first."""
+        if agent != "blue":
+            return None
+        return GoalSlots((0, 2), tuple((2 + 2 * k, 4 + 2 * k) for k in range(self.cfg.n_landmarks)),
+                         goal_first=True)
+
+    deception_label = "the lure is under way: red not yet trapped, and trapped at the episode's end"
+
+    def deception_labels(self, steps: list[WorldStep]) -> np.ndarray:
+        """True at step t where red is not yet trapped when blue acts and ends the episode trapped
+        (the steps of a lure that works; before the first step red counts as free)."""
+        trapped = np.stack([s.info["red_trapped"] for s in steps]).astype(bool)  # after each step
+        before = np.concatenate([np.zeros_like(trapped[:1]), trapped[:-1]])
+        return ~before & trapped[-1][None, :]
 
     def get_state(self) -> dict[str, Any]:
         return {"state": {f.name: getattr(self.core.state, f.name)

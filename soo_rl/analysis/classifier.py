@@ -14,7 +14,7 @@ from agents.ppo.sb3_policy import SB3Policy
 from soo_rl.evaluation.evaluate import make_red, soo_value_eval
 from soo_rl.evaluation.metrics import mean_ci95, run_episodes
 from soo_rl.storage.run_dir import RunError, RunInfo
-from soo_rl.analysis.stats import auroc
+from soo_rl.evaluation.metrics import auroc
 
 DEFAULT_EPISODES = (1, 2, 5, 10, 20, 50, 100)
 EVAL_SEED = 50_000  # seed of the classifier's evaluation episodes (see agent_soo_values)

@@ -7,13 +7,12 @@ ints, None never - undefined quantities are ``nan`` with a ``note`` saying why).
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
 
 import numpy as np
 from scipy import stats as sps
 
-from soo_rl.evaluation.metrics import mean_ci95
+from soo_rl.evaluation.metrics import auroc, mean_ci95  # noqa: F401 (auroc: re-exported)
 
 
 def _arr(values: Sequence[float] | np.ndarray) -> np.ndarray:
@@ -149,23 +148,6 @@ def holm(pvalues: Sequence[float]) -> list[float]:
         running = max(running, min(1.0, (m - rank) * p[i]))
         adj[i] = running
     return [float(v) for v in adj]
-
-
-def auroc(scores: Sequence[float], labels: Sequence[int | bool]) -> float:
-    """Area under the ROC curve of ``scores`` for ``labels`` (1/True = positive), by the rank
-    (Mann-Whitney) formula with average ranks for ties: P(score_pos > score_neg) + 0.5 P(tie).
-    NaN if a class is empty."""
-    s = np.asarray(scores, dtype=np.float64).ravel()
-    y = np.asarray(labels, dtype=bool).ravel()
-    if s.shape != y.shape:
-        raise ValueError(f"scores and labels differ in size: {s.shape} vs {y.shape}")
-    n_pos, n_neg = int(y.sum()), int((~y).sum())
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ranks = sps.rankdata(s)
-    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
 
 
 def fmt_p(p: float) -> str:

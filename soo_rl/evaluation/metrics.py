@@ -6,7 +6,8 @@ blue actions, so an evaluation of hundreds of episodes costs ``max_cycles`` poli
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -118,3 +119,20 @@ def mean_ci95(values: list[float] | np.ndarray) -> tuple[float, float]:
         return float(x.mean()) if len(x) else float("nan"), 0.0
     t = stats.t.ppf(0.975, len(x) - 1)
     return float(x.mean()), float(t * x.std(ddof=1) / np.sqrt(len(x)))
+
+
+def auroc(scores: Sequence[float], labels: Sequence[int | bool]) -> float:
+    """Area under the ROC curve of ``scores`` for ``labels`` (1/True = positive), by the rank
+    (Mann-Whitney) formula with average ranks for ties: P(score_pos > score_neg) + 0.5 P(tie).
+    NaN if a class is empty."""
+    s = np.asarray(scores, dtype=np.float64).ravel()
+    y = np.asarray(labels, dtype=bool).ravel()
+    if s.shape != y.shape:
+        raise ValueError(f"scores and labels differ in size: {s.shape} vs {y.shape}")
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ranks = stats.rankdata(s)
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))

@@ -154,7 +154,7 @@ def agent_file(agent: str, primary: str) -> str:
     return MODEL_FILE if agent == primary else f"{agent}.zip"
 
 
-def _load_agent(path: Path, agent: str, obs_dim: int):
+def load_agent(path: Path, agent: str, obs_dim: int):
     """The ``MADDPGAgent`` of ``agent`` in ``path``, or its SB3 PPO model (a joint PPO job's file),
     by the project's safe loader; ``CheckpointError`` if it is another agent's or another
     layout's."""
@@ -192,7 +192,7 @@ def job_policies(spec: WorldSpec, job_dir: Path, red: str | None = None, given: 
         if agent in given:
             model, sources[agent] = given[agent], "itself"
         elif path.is_file():
-            model, sources[agent] = _load_agent(path, agent, world.spec(agent).obs_dim), path.name
+            model, sources[agent] = load_agent(path, agent, world.spec(agent).obs_dim), path.name
         else:
             missing.append(path.name)
             continue
@@ -219,7 +219,7 @@ def load_file_agents(path: str | Path, red: str | None = None):
     agent, names = checkpoint_data(path).get("agent"), world_agents(spec)[0]
     if agent not in names:
         raise CheckpointError(f"{path} names agent {agent!r}, not one of {', '.join(names)}")
-    model = _load_agent(path, agent, spec.make(1, 0).spec(agent).obs_dim)
+    model = load_agent(path, agent, spec.make(1, 0).spec(agent).obs_dim)
     policies, sources = job_policies(spec, path.parent, red, given={agent: model})
     return spec, model, policies, sources
 

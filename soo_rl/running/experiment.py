@@ -254,7 +254,8 @@ def _train_and_report(out: Path, exp: ExperimentConfig, preset: str, *, resume: 
             return EXIT_NON_FINITE
         except JobLost as exc:
             return report_fault(PROG, exc, f"continue with: {resume_command}")
-        except CheckpointError as exc:  # a file a job starts from went bad after the checks
+        except (CheckpointError, UsageError) as exc:  # a file a job starts from went bad after
+            # the checks; a detector's probe that its deceptive checkpoint's episodes cannot fit
             print_error(PROG, exc, exc)
             return EXIT_BAD_INPUT
         except KeyboardInterrupt:

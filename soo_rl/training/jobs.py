@@ -78,9 +78,7 @@ class Job:
     @property
     def env_config(self) -> DeceptionConfig:
         """The world the job trains in: its training reward mode, ``blind`` for that control."""
-        exp = self.config
-        return exp.env_config(reward_mode=exp.train_reward_mode(self.condition),
-                              blind=self.spec.blind)
+        return self.config.condition_env_config(self.condition)
 
     @property
     def world_spec(self):
@@ -119,7 +117,8 @@ def job_weight(exp: ExperimentConfig, condition: str) -> float:
     cond = CONDITIONS[condition]
     if not cond.weighted:
         return 0.0
-    return exp.anchor_weight if cond.aux_loss == "anchor" else exp.soo_weight
+    return {"anchor": exp.anchor_weight, "reveal": exp.reveal_weight,
+            "detector": exp.detector_weight}.get(cond.aux_loss, exp.soo_weight)
 
 
 def plan_jobs(run_dir: Path, exp: ExperimentConfig) -> tuple[list[Job], list[Job]]:

@@ -26,6 +26,7 @@ from soo_rl.evaluation.world_eval import agent_file, fixed_policies, primary_age
 from soo_rl.storage.checkpoints import CheckpointError, load_model, write_atomic
 from soo_rl.training.jobs import MODEL, Job
 from soo_rl.training.ppo import FINETUNE_SEED_OFFSET
+from soo_rl.training.probe import job_probes
 
 
 class MADDPGLearner:
@@ -58,6 +59,7 @@ class MADDPGLearner:
             data, tree = _read(job.checkpoint_path, "trainer")
             trainer = _trainer(job, learning, fixed, tree["config"]["seed"])
             trainer.load_state_dict(tree["state"])
+            _set_probes(job, trainer)
             return cls(job, trainer, int(data["job_start_timesteps"]), data.get("next_eval"),
                        data.get("pending_logs"))
         seed = job.seed + (FINETUNE_SEED_OFFSET if cond.finetune else 0)
@@ -82,6 +84,7 @@ class MADDPGLearner:
             # the extra loss from the loaded weights (anchor_ft: a frozen copy of the deceptive actor)
             trainer.configure_aux(soo_weight=job.weight, aux_loss=cond.aux_loss,
                                   pairing=exp.pairing)
+            _set_probes(job, trainer)
         return cls(job, trainer, start)
 
     @classmethod
@@ -222,6 +225,16 @@ def _trainer(job: Job, learning: tuple[str, ...], fixed: dict[str, BatchPolicy],
                   soo_weight=0.0 if job.spec.finetune else job.weight, pairing=exp.pairing,
                   aux_loss="soo" if job.spec.finetune else job.spec.aux_loss)  # a fine-tune's: after
     # its weights are loaded (build), so that anchor_ft's anchor is the deceptive actor
+
+
+def _set_probes(job: Job, trainer: MADDPG) -> None:
+    """A detector condition's frozen probes (soo_rl/training/probe.py) on the good agents, with
+    the reward's penalty in training-reward units for ``detector_reward``."""
+    if not job.spec.probe:
+        return
+    exp = job.config
+    scale = exp.maddpg_settings()[1]["reward_scale"]
+    trainer.set_probes(job_probes(job), exp.detector_penalty * scale if job.spec.reward_probe else 0.0)
 
 
 def _read(path, kind: str) -> tuple[dict[str, Any], Any]:

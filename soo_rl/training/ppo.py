@@ -28,6 +28,7 @@ from soo_rl.evaluation.evaluate import make_red
 from soo_rl.storage.checkpoints import checkpoint_data, load_model, save_atomic
 from soo_rl.training.finite import FiniteCheckVecEnv
 from soo_rl.training.jobs import MODEL, Job
+from soo_rl.training.probe import job_probes
 from soo_rl.training.resume_state import (STATE_GLOB, global_rng_state, model_state, read_state,
                                           restore_state, write_state)
 from soo_rl.training.vec_env import DeceptionVecEnv
@@ -100,6 +101,7 @@ class PPOLearner:
         exp, cfg = job.config, job.env_config
         env = FiniteCheckVecEnv(training_env(exp, cfg, make_red(exp.red, cfg), job.env_seed))
         blue, start = build_blue(job, env, resumed, reseed=state is None)
+        set_job_probe(job, blue)
         learner = cls(job, {"blue": blue}, start)
         learner._restore(state)
         return learner
@@ -261,6 +263,7 @@ class JointPPOLearner(PPOLearner):
             else ("blue",)
         red = None if resumed else _start_red(job, trainer)  # before blue: blue's seed then holds
         blue, start = build_blue(job, trainer.env("blue"), resumed, reseed=state is None)
+        set_job_probe(job, blue)
         if resumed:
             red = load_model(agent_checkpoint(job, "red", blue.num_timesteps), PPO,
                              expected_obs_dim=cfg.red_obs_dim, env=trainer.env("red"))
@@ -320,6 +323,16 @@ def _start_red(job: Job, trainer: JointTrainer) -> PPO:
     seed = job.seed + (FINETUNE_SEED_OFFSET if job.spec.finetune else 0) + RED_SEED_OFFSET
     return PPO("MlpPolicy", trainer.env("red"), seed=seed, device="cpu",
                **job.config.ppo.sb3_kwargs())
+
+
+def set_job_probe(job: Job, blue: SOOPPO) -> None:
+    """A detector condition's frozen probe on blue (soo_rl/training/probe.py), with the reward's
+    penalty in training-reward units for ``detector_reward``."""
+    if not job.spec.probe:
+        return
+    exp = job.config
+    penalty = exp.detector_penalty * exp.ppo.reward_scale if job.spec.reward_probe else 0.0
+    blue.set_probe(job_probes(job)["blue"], penalty)
 
 
 def build_blue(job: Job, env, resumed: bool, reseed: bool = True) -> tuple[SOOPPO, int]:
