@@ -134,7 +134,7 @@ def test_agents_shapes_dtypes_and_truncation():
     for spec in world.agents:
         assert spec.obs_dim == dims[spec.name]
         assert spec.act_low == (0.0,) * 5 and spec.act_high == (1.0,) * 5
-    assert world.reward_modes == ("deceptive", "honest") and world.may_terminate is False
+    assert world.reward_modes == ("deceptive", "honest", "prosocial") and world.may_terminate is False
     rng = np.random.default_rng(0)
     ws = world.reset(seed=1)
     for t in range(1, 8):

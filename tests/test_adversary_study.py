@@ -162,7 +162,8 @@ def test_the_trusting_adversary_follows_the_good_agents_lead():
 def test_soo_scratch_is_a_weighted_from_scratch_condition_run_only_when_asked():
     cond = CONDITIONS["soo_scratch"]
     assert not cond.finetune and cond.weighted and cond.aux_loss == "soo"
-    assert "soo_scratch" not in DEFAULT_CONDITIONS and list(CONDITIONS)[-1] == "soo_scratch"
+    assert "soo_scratch" not in DEFAULT_CONDITIONS and list(CONDITIONS)[9] == "soo_scratch"  # after
+    # the conditions before it (no seed of theirs moved), before the interventions of issue 36
     assert ExperimentConfig().conditions == DEFAULT_CONDITIONS
 
 
