@@ -76,9 +76,7 @@ class RunInfo:
 
     def env_config(self, condition: str) -> DeceptionConfig:
         """The env config the condition trained (and is evaluated) on."""
-        cond = CONDITIONS[condition]
-        return self.exp.env_config(reward_mode=self.exp.train_reward_mode(condition),
-                                   blind=cond.blind)
+        return self.exp.condition_env_config(condition)
 
     def per_seed_metrics(self, condition: str) -> dict[int, dict[str, float]]:
         """Final metrics per seed, from summary.json or else from each seed's metrics.json."""
