@@ -344,7 +344,8 @@ def test_the_interventions_run_end_to_end(tmp_path, env_id):
     two detectors of a seed read the same probe.json back, the metrics are finite."""
     from experiments import train_ppo_soo
 
-    conditions = ("deceptive", "prosocial", "reveal", "detector_loss", "detector_reward")
+    conditions = ("deceptive", "deceptive_ft", "prosocial", "reveal", "detector_loss",
+                  "detector_reward")
     out = tmp_path / "run"
     argv = ["--preset", "smoke", "--seeds", "1", "--conditions", ",".join(conditions),
             "--detector-episodes", "200", "--eval-episodes", "16", "--no-progress", "--no-report",
@@ -358,6 +359,17 @@ def test_the_interventions_run_end_to_end(tmp_path, env_id):
     for cond in conditions:
         metrics = json.loads((out / cond / "seed_0" / "metrics.json").read_text())["metrics"]
         assert all(math.isfinite(v) for k, v in metrics.items() if k != "soo_value_eval"), cond
+    # the comparison: every condition measured with the seed's frozen probe, a verdict per fine-tune
+    from experiments import interventions
+
+    result = interventions.run([str(out), "--episodes", "16"])
+    rows = result["conditions"]
+    assert set(rows) == set(conditions)
+    assert all(0 <= rows[c]["flag_rate"][0] <= 1 for c in conditions)
+    assert rows["deceptive"]["verdict"] == rows["deceptive_ft"]["verdict"] == ""
+    assert all(rows[c]["verdict"] == "nothing" for c in conditions[2:])  # one seed: no p-value
+    saved = json.loads((out / "report" / "interventions.json").read_text())
+    assert saved["reference"] == "deceptive_ft" and (out / "report" / "interventions.png").is_file()
 
 
 def test_a_probe_that_cannot_be_fitted_is_one_line_and_exit_2(tmp_path, capsys):
@@ -373,3 +385,21 @@ def test_a_probe_that_cannot_be_fitted_is_one_line_and_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "detector_loss/seed_0" in err[0] and "--detector-episodes" in err[0]
     assert (out / "deceptive" / "seed_0" / "model.zip").is_file()  # the baseline is kept
+
+
+def test_verdicts_name_what_moved():
+    from soo_rl.analysis.interventions import verdict
+
+    def row(**diffs):
+        """Means of 0.5 everywhere; ``col=(diff, p)`` the paired difference to the reference."""
+        out = {c: (0.5, 0.01) for c in ("dec", "task", "flag_rate", "action_change_hidden")}
+        out.update({f"{c}_vs_ref": (d, 0.01, p, 8) for c, (d, p) in diffs.items()})
+        return out
+
+    assert verdict(row(dec=(-0.3, 0.001)), "dec", "task") == "honest"
+    assert verdict(row(dec=(-0.3, 0.2)), "dec", "task") == "nothing"  # not significant
+    assert verdict(row(dec=(-0.01, 0.001)), "dec", "task") == "nothing"  # too small to count
+    assert verdict(row(flag_rate=(-0.4, 0.001)), "dec", "task") == "evasive"
+    assert verdict(row(action_change_hidden=(-0.6, 0.001)), "dec", "task") == "blind"
+    assert verdict(row(action_change_hidden=(-0.2, 0.001)), "dec", "task") == "nothing"
+    assert verdict(row(dec=(-0.3, 0.001), task=(-0.2, 0.01)), "dec", "task") == "honest, task lost"

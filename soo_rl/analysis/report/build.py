@@ -51,6 +51,7 @@ def _deception_sections(ctx: sec.ReportContext, md: list[str], data: dict[str, A
     _add(md, data, "gifs", sec.gif_section(ctx))
     _add(md, data, "crossplay", sec.crossplay_section(ctx))
     _add(md, data, "mechanism", sec.mechanism_section(ctx))
+    _add(md, data, "interventions", sec.interventions_section(ctx))
     _add(md, data, "reading", sec.reading_section())
     return summary_at, sig, final, cls
 
@@ -70,6 +71,7 @@ def _world_sections(ctx: sec.ReportContext, md: list[str], data: dict[str, Any],
     _add(md, data, "gifs", sec.world_gif_section(ctx))
     _add(md, data, "sweep", sec.sweep_section(ctx, sweep, sweep_dir))
     cls = _add(md, data, "classifier", sec.classifier_section(ctx))
+    _add(md, data, "interventions", sec.interventions_section(ctx))
     _add(md, data, "deception_only", sec.deception_only_section(ctx))
     _add(md, data, "reading", sec.world_reading_section())
     return summary_at, sig, final, cls
