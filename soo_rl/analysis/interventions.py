@@ -181,7 +181,7 @@ def plot_tradeoff(result: dict[str, Any], path: Path) -> Path | None:
         ax.errorbar(x, y, xerr=dx, yerr=dy, fmt="o", color=COLORS.get(cond), capsize=3, label=cond)
     ax.set_xlabel(f"task: {task}")
     ax.set_ylabel(f"deception: {deception}")
-    ax.set_title(f"{result['env']}: each condition's final agents (mean, 95% CI over seeds)")
+    ax.set_title(f"{result['env']}: final agents (mean, 95% CI over seeds)", fontsize=10)
     ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
