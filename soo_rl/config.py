@@ -78,17 +78,20 @@ CONDITIONS: dict[str, Condition] = {
         Condition("detector_reward", "deceptive", finetune=True, reward_probe=True,
                   help="fine-tuned with the training reward lowered by --detector-penalty x the "
                   "frozen deception probe's flag per step (needs deception labels)"),
+        Condition("reveal_scratch", "deceptive", finetune=False, aux_loss="reveal", weighted=True,
+                  help="deceptive reward with the reveal term from the first step (does it keep "
+                  "the deception from forming?), the from-scratch budget"),
     ]
 }
 
 
 #: the alternatives to SOO, trained only when named (the compare presets name them)
-INTERVENTIONS = ("prosocial", "reveal", "detector_loss", "detector_reward")
+INTERVENTIONS = ("prosocial", "reveal", "detector_loss", "detector_reward", "reveal_scratch")
 #: the conditions a run trains unless --conditions names others (soo_scratch and the
 #: interventions only when asked)
 DEFAULT_CONDITIONS = tuple(c for c in CONDITIONS if c != "soo_scratch" and c not in INTERVENTIONS)
 #: the comparison of SOO with the alternatives (issue 36; docs/results.md section 12)
-COMPARE_CONDITIONS = ("deceptive", "honest", "soo", "deceptive_ft", "honest_ft") + INTERVENTIONS
+COMPARE_CONDITIONS = ("deceptive", "honest", "soo", "deceptive_ft", "honest_ft") + INTERVENTIONS[:4]
 ALGOS = ("ppo", "maddpg")
 #: the entries of ``ExperimentConfig.maddpg`` besides ``agents.maddpg.MADDPGSettings``' fields
 MADDPG_EXTRA = {"n_envs": 64,  # worlds stepped at once (as PPO's n_envs)

@@ -318,6 +318,9 @@ def test_maddpg_reward_penalty_lowers_the_critic_target():
 def test_conditions_weights_and_refusals():
     exp = PRESETS["compare"]
     assert exp.conditions[-4:] == ("prosocial", "reveal", "detector_loss", "detector_reward")
+    scratch = CONDITIONS["reveal_scratch"]
+    assert not scratch.finetune and scratch.aux_loss == "reveal" and scratch.weighted
+    assert job_weight(ExperimentConfig(reveal_weight=0.3), "reveal_scratch") == 0.3
     assert len(exp.seeds) == 8 and "prosocial" not in ExperimentConfig().conditions
     w = ExperimentConfig(reveal_weight=0.5, detector_weight=2.0, soo_weight=3.0)
     assert [job_weight(w, c) for c in ("reveal", "detector_loss", "detector_reward", "soo")] == \
