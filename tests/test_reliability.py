@@ -577,7 +577,7 @@ def test_same_seed_and_config_give_identical_metrics(tmp_path):
 
 # every DeceptionConfig field with a non-default value (a new field fails until it is added here)
 CONFIG_OPTIONS = {
-    "reward_mode": ["honest", "guide"],
+    "reward_mode": ["honest", "guide", "prosocial"],
     "n_fakes": [2, 3],
     "obs_radius": [0.4],
     "start_radius": [0.0, 0.6],
@@ -597,6 +597,7 @@ CONFIG_OPTIONS = {
     "trap_reward": [0.0],
     "guide_reward": [3.0],
     "near_reward": [0.0],
+    "prosocial_alpha": [0.5],
 }
 
 
