@@ -194,12 +194,12 @@ class MADDPG:
             raise ValueError(f"no probe for the good agent {missing[0]}")
         self.probes, self.reward_penalty = dict(probes), float(reward_penalty)
 
-    def _flags(self, agent: str, obs: torch.Tensor, layers: list[torch.Tensor] | None = None
+    def _flags(self, agent: str, obs: torch.Tensor, known: ActorActivations | None = None
                ) -> torch.Tensor:
-        """``agent``'s probe flag per row of ``obs`` (from ``layers``, its actor's activations on
+        """``agent``'s probe flag per row of ``obs`` (from ``known``, its actor's activations on
         ``obs``, when given: then differentiable)."""
-        acts = (torch.cat([a.flatten(1) for a in layers], 1) if layers is not None
-                else concat_activations(self.nets[agent].actor.net, obs))
+        acts = known.concat() if known is not None else \
+            concat_activations(self.nets[agent].actor.net, obs)
         return self.probes[agent].flag(acts)
 
     def _make_pairings(self) -> None:
@@ -459,7 +459,7 @@ class MADDPG:
         elif self.aux_loss == "detector":
             if agent not in self.probes:
                 raise ValueError(f"aux_loss 'detector' needs a probe for {agent} (set_probes)")
-            aux = self._flags(agent, known.obs, known.layers).mean()
+            aux = self._flags(agent, known.obs, known).mean()
             self._record(f"{prefix}detector/flag", aux.item())
         else:
             if agent not in self._anchor:

@@ -368,7 +368,7 @@ class SOOPPO(PPO):
         if self.aux_loss == "detector":
             if self._probe is None:
                 raise ValueError("aux_loss 'detector' needs a deception probe (set_probe)")
-            flag = self._probe.flag(th.cat([a.flatten(1) for a in known.layers], dim=1)).mean()
+            flag = self._probe.flag(known.concat()).mean()
             self.logger.record_mean("detector/flag", flag.item())
             return flag, (self._soo_no_grad(known) if log_soo else None)
         # anchor

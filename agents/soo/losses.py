@@ -105,6 +105,10 @@ class ActorActivations:
     obs: torch.Tensor
     layers: list[torch.Tensor]
 
+    def concat(self) -> torch.Tensor:
+        """The layers side by side, ``(B, sum of widths)`` (as ``concat_activations``)."""
+        return torch.cat([a.flatten(1) for a in self.layers], dim=1)
+
 
 @contextmanager
 def recording_actor_activations(policy: Actor) -> Iterator[list[torch.Tensor]]:
@@ -196,7 +200,7 @@ def random_loss(
     ``magnitude`` and its gradient pushes the activations in a random direction. ``known``: the
     activations on ``obs`` already computed (then the actor is not run again)."""
     if known is not None:
-        acts = torch.cat([a.flatten(1) for a in known.layers], dim=1)
+        acts = known.concat()
     else:
         acts = concat_activations(policy, _as_obs_tensor(policy, obs))
     if acts.shape[0] == 0:
