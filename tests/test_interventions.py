@@ -406,3 +406,13 @@ def test_verdicts_name_what_moved():
     assert verdict(row(action_change_hidden=(-0.6, 0.001)), "dec", "task") == "blind"
     assert verdict(row(action_change_hidden=(-0.2, 0.001)), "dec", "task") == "nothing"
     assert verdict(row(dec=(-0.3, 0.001), task=(-0.2, 0.01)), "dec", "task") == "honest, task lost"
+
+
+def test_interventions_script_refuses_bad_input_in_one_line(tmp_path, capsys):
+    from experiments import interventions
+
+    assert interventions.main([str(tmp_path / "nothing")]) == 2
+    assert interventions.main([str(tmp_path), "--episodes", "3"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and all(line.startswith("interventions.py: error:") for line in err)
+    assert "--episodes must be >= 10" in err[1]
