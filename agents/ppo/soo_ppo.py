@@ -205,14 +205,16 @@ class SOOPPO(PPO):
                              f"got {obs_space}")
         self._pairing_fn = (make_pairing(self.pairing, world, agent=self.agent)
                             if self.world is not None else make_pairing(self.pairing, self.env_config))
-        if self.world is None:
-            from envs.deception.world import DeceptionWorld
+        self._goal_slots = None
+        if self.aux_loss == "reveal":  # the world's goal layout, built only for this term
+            if self.world is None:
+                from envs.deception.world import DeceptionWorld
 
-            world = DeceptionWorld(self.env_config)
-        self._goal_slots = world.goal_slots(self.agent)
-        if self.aux_loss == "reveal" and self._goal_slots is None:
-            raise ValueError(f"aux_loss 'reveal' needs {self.agent}'s private goal, which "
-                             f"{world.name} does not declare (BatchedWorld.goal_slots)")
+                world = DeceptionWorld(self.env_config)
+            self._goal_slots = world.goal_slots(self.agent)
+            if self._goal_slots is None:
+                raise ValueError(f"aux_loss 'reveal' needs {self.agent}'s private goal, which "
+                                 f"{world.name} does not declare (BatchedWorld.goal_slots)")
         self._soo_generator = make_generator(self._generator_seed())
         if self.aux_loss == "anchor" and not self._anchor_explicit:
             self._anchor_policy = frozen_policy_copy(self.policy)

@@ -40,11 +40,11 @@ def job_agents(spec: WorldSpec, job_dir: Path, red: str) -> tuple[dict[str, Batc
 
 
 def labelled_activations(spec: WorldSpec, policies: dict[str, BatchPolicy], models: dict,
-                         n_episodes: int, seed: int, with_obs: bool = False):
-    """``n_episodes`` fixed-seed episodes (the worlds of one batch, from ``seed``): each good
-    agent's concatenated hidden activations ``(T, N, F)`` at the observations it acted on, and
-    the world's deception labels ``(T, N)``; ``with_obs``: also those observations, and the world
-    (``(acts, labels, seen, world)``)."""
+                         n_episodes: int, seed: int):
+    """``n_episodes`` fixed-seed episodes (the worlds of one batch, from ``seed``): ``(acts,
+    labels, seen, world)``, each good agent's concatenated hidden activations ``(T, N, F)`` at the
+    observations it acted on, the world's deception labels ``(T, N)``, every agent's observations
+    ``(T, N, obs_dim)`` and the world they were played in."""
     from soo_rl.evaluation.world_eval import play_world
 
     world = spec.make(n_episodes, seed)
@@ -56,4 +56,4 @@ def labelled_activations(spec: WorldSpec, policies: dict[str, BatchPolicy], mode
             obs = seen[agent]
             flat = concat_activations(model.policy, torch.as_tensor(obs.reshape(-1, obs.shape[-1])))
             acts[agent] = flat.numpy().reshape(obs.shape[0], obs.shape[1], -1)
-    return (acts, labels, seen, world) if with_obs else (acts, labels)
+    return acts, labels, seen, world

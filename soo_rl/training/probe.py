@@ -63,8 +63,8 @@ def job_probes(job: Job) -> dict[str, Probe]:
     exp = job.config
     spec = exp.world_spec("deceptive")
     policies, models = job_agents(spec, job.init_path.parent, exp.red)
-    acts, labels = labelled_activations(spec, policies, models, exp.detector_episodes,
-                                        PROBE_SEED + job.seed)
+    acts, labels, _, _ = labelled_activations(spec, policies, models, exp.detector_episodes,
+                                              PROBE_SEED + job.seed)
     try:
         probes, report = fit_probes(acts, labels, exp.detector_labels)
     except ValueError as exc:  # one class only
