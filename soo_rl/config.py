@@ -31,6 +31,9 @@ class Condition:
     # the training reward loses --detector-penalty x a frozen deception probe's flag per step
     # (detector_reward: the probe is fitted on the deceptive checkpoint, as detector_loss's)
     reward_probe: bool = False
+    # the training reward gains --belief-weight x an honesty-assuming observer's belief in the true
+    # goal (its change, or its level: --belief-form); the observer is fitted on the honest job
+    belief: bool = False
     help: str = ""
 
     @property
@@ -81,18 +84,25 @@ CONDITIONS: dict[str, Condition] = {
         Condition("reveal_scratch", "deceptive", finetune=False, aux_loss="reveal", weighted=True,
                   help="deceptive reward with the reveal term from the first step (does it keep "
                   "the deception from forming?), the from-scratch budget"),
+        Condition("belief", "deceptive", finetune=True, belief=True,
+                  help="fine-tuned with the training reward raised by --belief-weight x an "
+                  "observer's belief in the true goal, the observer fitted on the honest agents' "
+                  "movement (needs the honest baseline, no deception labels)"),
     ]
 }
 
 
 #: the alternatives to SOO, trained only when named (the compare presets name them)
-INTERVENTIONS = ("prosocial", "reveal", "detector_loss", "detector_reward", "reveal_scratch")
+INTERVENTIONS = ("prosocial", "reveal", "detector_loss", "detector_reward", "reveal_scratch", "belief")
 #: the conditions a run trains unless --conditions names others (soo_scratch and the
 #: interventions only when asked)
 DEFAULT_CONDITIONS = tuple(c for c in CONDITIONS if c != "soo_scratch" and c not in INTERVENTIONS)
 #: the comparison of SOO with the alternatives (issue 36; docs/results.md section 12)
-COMPARE_CONDITIONS = ("deceptive", "honest", "soo", "deceptive_ft", "honest_ft") + INTERVENTIONS[:4]
+COMPARE_CONDITIONS = ("deceptive", "honest", "soo", "deceptive_ft", "honest_ft", "prosocial", "reveal",
+                      "detector_loss", "detector_reward", "belief")
 ALGOS = ("ppo", "maddpg")
+#: the belief condition's reward forms (agents.interventions.belief.FORMS)
+BELIEF_FORMS = ("delta", "level")
 #: the entries of ``ExperimentConfig.maddpg`` besides ``agents.maddpg.MADDPGSettings``' fields
 MADDPG_EXTRA = {"n_envs": 64,  # worlds stepped at once (as PPO's n_envs)
                 "reward_scale": 0.05}  # factor on both agents' training reward (as PPO's)
@@ -235,6 +245,15 @@ class ExperimentConfig:
     detector_labels: float = field(default=1.0, metadata=cli(
         "the detectors' label budget: the share of the probe's training episodes whose labels "
         "it sees, in (0, 1] (e.g. 0.01, 0.1, 1)"))
+    belief_weight: float = field(default=50.0, metadata=cli(
+        "belief: the reward per unit of the observer's belief in the true goal, in the env's "
+        "reward units, scaled with the training reward"))
+    belief_form: str = field(default="delta", metadata=cli(
+        "belief: 'delta' (each step's change of the belief: the belief-misalignment form; it sums "
+        "to the belief at the episode's end) or 'level' (the belief above chance at every step)"))
+    belief_episodes: int = field(default=500, metadata=cli(
+        "episodes of the honest checkpoint played to fit the observer (80%% for the fit, 20%% "
+        "held out to score it)"))
     detector_episodes: int = field(default=500, metadata=cli(
         "episodes of the deceptive checkpoint played to fit the probe (80%% for the fit, 20%% "
         "held out to score it)"))
@@ -317,7 +336,7 @@ class ExperimentConfig:
             if getattr(self, name) <= 0:
                 bad(name, f"must be > 0 (got {getattr(self, name)})")
         for name in ("soo_weight", "anchor_weight", "goal_shaping", "reveal_weight",
-                     "detector_weight", "detector_penalty"):
+                     "detector_weight", "detector_penalty", "belief_weight"):
             if not 0 <= getattr(self, name) < float("inf"):
                 bad(name, f"must be >= 0 and finite (got {getattr(self, name)})")
         if not (is_number(self.prosocial_alpha) and abs(self.prosocial_alpha) < float("inf")):
@@ -326,6 +345,10 @@ class ExperimentConfig:
             bad("detector_labels", f"must be in (0, 1] (got {self.detector_labels})")
         if self.detector_episodes < 10:
             bad("detector_episodes", f"must be >= 10 (got {self.detector_episodes})")
+        if self.belief_episodes < 10:
+            bad("belief_episodes", f"must be >= 10 (got {self.belief_episodes})")
+        if self.belief_form not in BELIEF_FORMS:
+            bad("belief_form", f"must be one of {', '.join(BELIEF_FORMS)} (got {self.belief_form!r})")
         self.ppo.check(bad)
         unknown = [c for c in self.conditions if c not in CONDITIONS]
         if unknown:
@@ -366,6 +389,9 @@ class ExperimentConfig:
             if "detector_reward" in self.conditions and self.algo == "ppo" and self.red == "joint":
                 bad("conditions", "detector_reward with --algo ppo trains blue alone (--red "
                     "follower or a frozen red): joint PPO computes its own advantages")
+            if "belief" in self.conditions and self.algo == "ppo" and self.red == "joint":
+                bad("conditions", "belief with --algo ppo trains blue alone (--red follower or a "
+                    "frozen red), or use --algo maddpg: joint PPO's reward has no belief term")
             if self.soo_slots:
                 bad("soo_slots", "is for another env: deception_v0's layout is its own "
                     "(docs/design.md section 1)")
@@ -403,10 +429,10 @@ class ExperimentConfig:
         if self.red != "joint" and ":" not in self.red:
             bad("red", f"{env}: 'joint' (every agent learns) or a fixed adversary policy "
                 f"module:factory (got {self.red!r})")
-        probed = [c for c in self.conditions if CONDITIONS[c].probe]
+        probed = [c for c in self.conditions if CONDITIONS[c].probe or CONDITIONS[c].belief]
         if probed and self.algo == "ppo":
-            bad("conditions", f"{probed[0]} on {env} trains with --algo maddpg (the probe is not "
-                "built into joint PPO on another env)")
+            bad("conditions", f"{probed[0]} on {env} trains with --algo maddpg (its probe or "
+                "observer is not built into joint PPO on another env)")
         self._check_world_offers(bad)
 
     def _check_world_offers(self, bad: Callable[[str, str], None]) -> None:
@@ -420,10 +446,12 @@ class ExperimentConfig:
             except ValueError:
                 bad("conditions", f"prosocial needs a prosocial reward mode, which {env} does not "
                     "offer (its reward modes: BatchedWorld.reward_modes)")
-        if "reveal" in self.conditions:
+        for name in ("reveal", "belief"):
+            if name not in self.conditions:
+                continue
             world = WorldSpec(self.env_id, dict(self.env)).make(1, 0)
             if not any(world.goal_slots(a) is not None for a in world.team("good")):
-                bad("conditions", f"reveal needs the good agents' private goal, which {env} does "
+                bad("conditions", f"{name} needs the good agents' private goal, which {env} does "
                     "not declare (BatchedWorld.goal_slots)")
 
     def for_env(self, env_id: str) -> "ExperimentConfig":
@@ -593,10 +621,10 @@ PRESETS: dict[str, ExperimentConfig] = {
     "compare": ExperimentConfig(seeds=tuple(range(8)), radius_curriculum=CURRICULUM,
                                 conditions=COMPARE_CONDITIONS),
     # the same on simple_adversary with the adversary preset's settings (its reward is about 1 per
-    # step, not deception_v0's 10: the detector's penalty 1)
+    # step, not deception_v0's 10: the detector's penalty and the belief's weight 1)
     "adversary-compare": ExperimentConfig(
         seeds=tuple(range(8)), timesteps=625_000, finetune_timesteps=250_000, eval_episodes=1000,
-        eval_every=125_000, conditions=COMPARE_CONDITIONS, detector_penalty=1.0,
+        eval_every=125_000, conditions=COMPARE_CONDITIONS, detector_penalty=1.0, belief_weight=1.0,
     ).for_env("simple_adversary"),
     # the paper's own pipeline with its exact settings: MADDPG for both agents, radius 0.125 from
     # scratch, 40,000 / 10,000 episodes (2M / 0.5M steps), 8 seeds, the paper's reward (no scale,

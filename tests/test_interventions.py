@@ -29,6 +29,7 @@ from envs.registry import WorldSpec
 from envs.seam import GoalSlots
 from soo_rl.config import CONDITIONS, PRESETS, ExperimentConfig
 from soo_rl.training.jobs import job_weight
+from soo_rl.training.observer import read_observers
 from soo_rl.training.probe import fit_probes, read_probes
 from tests.test_soo_ppo import SMALL, TinyBlueEnv
 
@@ -317,7 +318,7 @@ def test_maddpg_reward_penalty_lowers_the_critic_target():
 
 def test_conditions_weights_and_refusals():
     exp = PRESETS["compare"]
-    assert exp.conditions[-4:] == ("prosocial", "reveal", "detector_loss", "detector_reward")
+    assert exp.conditions[-5:] == ("prosocial", "reveal", "detector_loss", "detector_reward", "belief")
     scratch = CONDITIONS["reveal_scratch"]
     assert not scratch.finetune and scratch.aux_loss == "reveal" and scratch.weighted
     assert job_weight(ExperimentConfig(reveal_weight=0.3), "reveal_scratch") == 0.3
@@ -344,21 +345,24 @@ def test_conditions_weights_and_refusals():
 @pytest.mark.parametrize("env_id", ["deception_v0", "simple_adversary"])
 def test_the_interventions_run_end_to_end(tmp_path, env_id):
     """The smoke preset with every intervention, from the command line: each job finishes, the
-    two detectors of a seed read the same probe.json back, the metrics are finite."""
+    two detectors of a seed read the same probe.json back, the belief job keeps its observer, the
+    metrics are finite."""
     from experiments import train_ppo_soo
 
-    conditions = ("deceptive", "deceptive_ft", "prosocial", "reveal", "detector_loss",
-                  "detector_reward")
+    conditions = ("deceptive", "honest", "deceptive_ft", "prosocial", "reveal", "detector_loss",
+                  "detector_reward", "belief")
     out = tmp_path / "run"
     argv = ["--preset", "smoke", "--seeds", "1", "--conditions", ",".join(conditions),
-            "--detector-episodes", "200", "--eval-episodes", "16", "--no-progress", "--no-report",
-            "--workers", "1", "--out", str(out)]
+            "--detector-episodes", "200", "--belief-episodes", "20", "--eval-episodes", "16",
+            "--no-progress", "--no-report", "--workers", "1", "--out", str(out)]
     if env_id != "deception_v0":
         argv += ["--env-id", env_id, "--env", "success_distance=0.6", "--detector-penalty", "1",
                  "--timesteps", "4096", "--finetune-timesteps", "2048"]
     assert train_ppo_soo.main(argv) == 0
     a, b = (read_probes(out / c / "seed_0" / "probe.json") for c in ("detector_loss", "detector_reward"))
     assert a[1] == b[1] and a[0].keys() == b[0].keys()
+    observers, report = read_observers(out / "belief" / "seed_0" / "observer.json")
+    assert set(observers) == set(report["agents"]) and report["episodes"] == 20
     for cond in conditions:
         metrics = json.loads((out / cond / "seed_0" / "metrics.json").read_text())["metrics"]
         assert all(math.isfinite(v) for k, v in metrics.items() if k != "soo_value_eval"), cond
@@ -369,8 +373,9 @@ def test_the_interventions_run_end_to_end(tmp_path, env_id):
     rows = result["conditions"]
     assert set(rows) == set(conditions)
     assert all(0 <= rows[c]["flag_rate"][0] <= 1 for c in conditions)
+    assert all(0 <= rows[c]["observer_belief"][0] <= 1 for c in conditions)
     assert rows["deceptive"]["verdict"] == rows["deceptive_ft"]["verdict"] == ""
-    assert all(rows[c]["verdict"] == "nothing" for c in conditions[2:])  # one seed: no p-value
+    assert all(rows[c]["verdict"] == "nothing" for c in conditions[3:])  # one seed: no p-value
     saved = json.loads((out / "report" / "interventions.json").read_text())
     assert saved["reference"] == "deceptive_ft" and (out / "report" / "interventions.png").is_file()
 

@@ -304,7 +304,8 @@ class MADDPG:
         env_rewards, next_obs = res.rewards, res.obs
         rows: dict[str, np.ndarray] = {}
         for agent in self.agents:
-            rows[f"reward/{agent}"] = self.rewards[agent](env_rewards[agent], res.info)
+            rows[f"reward/{agent}"] = self.rewards[agent](env_rewards[agent], res.info,
+                                                          self.obs[agent], next_obs[agent])
             self.ep_return[agent] += env_rewards[agent]
         if self.world.may_terminate:
             rows["terminated"] = res.terminated.astype(np.float32)

@@ -2,8 +2,9 @@
 intervention conditions, every condition against ``deceptive_ft`` paired over seeds on the world's
 deception and task measures; the evasion test of the detectors (the frozen probe's flags, a probe
 fitted again on the new activations, the true deception); honesty or blindness (how much the good
-agents' actions change when the other team is hidden from them); and a verdict per condition:
-honest, blind, evasive, task lost, or nothing."""
+agents' actions change when the other team is hidden from them); how legible the good agents are to
+the belief condition's honesty-assuming observer; and a verdict per condition: honest, blind,
+evasive, task lost, or nothing."""
 
 from __future__ import annotations
 
@@ -18,8 +19,10 @@ from agents.soo.pairing import make_pairing
 from soo_rl.analysis.final_table import paired_diff
 from soo_rl.config import CONDITIONS
 from soo_rl.evaluation.metrics import auroc, mean_ci95
+from soo_rl.evaluation.movement import mean_belief, movement_data
 from soo_rl.evaluation.probe_data import job_agents, labelled_activations
 from soo_rl.storage.run_dir import RunInfo
+from soo_rl.training.observer import OBSERVER_FILE, read_observers
 from soo_rl.training.probe import PROBE_FILE, fit_probes, read_probes
 
 #: per world: the deception measure and the task measure of the figure and the verdicts
@@ -27,7 +30,8 @@ AXES = {"deception_v0": ("red_trapped_rate", "blue_goal_rate"),
         "simple_adversary": ("adversary_deceived_rate", "good_success_rate")}
 REFERENCE = "deceptive_ft"
 #: the columns the evasion test adds per condition (means over the good agents)
-PROBE_COLUMNS = ("deceptive_steps", "flag_rate", "frozen_auroc", "refit_auroc", "action_change_hidden")
+PROBE_COLUMNS = ("deceptive_steps", "flag_rate", "frozen_auroc", "refit_auroc", "action_change_hidden",
+                 "observer_belief")
 #: episodes of the evasion test start here (not the training's, the probe's or the evaluations')
 PROBE_EVAL_SEED = 40_000
 ALPHA = 0.05
@@ -44,12 +48,19 @@ def run_probes(run: RunInfo, seed: int) -> dict | None:
     return None
 
 
+def run_observers(run: RunInfo, seed: int) -> dict | None:
+    """The frozen observers of ``seed`` (the belief job's ``observer.json``), or None."""
+    path = run.path / "belief" / f"seed_{seed}" / OBSERVER_FILE
+    return read_observers(path)[0] if path.is_file() else None
+
+
 def probe_measures(run: RunInfo, condition: str, seed: int, probes: dict | None,
-                   n_episodes: int) -> dict[str, float]:
+                   n_episodes: int, observers: dict | None = None) -> dict[str, float]:
     """For the final agents of (condition, seed), over ``n_episodes`` fixed-seed episodes: the
     share of deceptive steps (the world's labels), the frozen probe's flag rate and AUROC, the
-    held-out AUROC of a probe fitted again on these activations, and the good agents' action
-    change (L2) when the other team is hidden from them on the steps where it is seen."""
+    held-out AUROC of a probe fitted again on these activations, the good agents' action
+    change (L2) when the other team is hidden from them on the steps where it is seen, and the
+    observer's mean belief in the true goal."""
     spec = run.exp.world_spec("deceptive")
     policies, models = job_agents(spec, run.job_dir(condition, seed), run.exp.red)
     acts, labels, seen, world = labelled_activations(spec, policies, models, n_episodes,
@@ -68,6 +79,9 @@ def probe_measures(run: RunInfo, condition: str, seed: int, probes: dict | None,
         except ValueError:  # one class only: nothing to fit
             rows["refit_auroc"].append(float("nan"))
         rows["action_change_hidden"].append(_action_change(models[agent], world, agent, seen[agent]))
+    for agent, (feats, goals) in movement_data(world, seen).items():
+        if observers is not None and agent in observers:
+            rows["observer_belief"].append(mean_belief(observers[agent], feats, goals))
     out = {"deceptive_steps": float(labels.mean())}
     out.update({k: float(np.nanmean(v)) if v and not all(math.isnan(x) for x in v) else float("nan")
                 for k, v in rows.items()})
@@ -94,13 +108,15 @@ def compare_run(run: RunInfo, n_episodes: int = 500, metrics: list[str] | None =
     metrics = metrics or [m for m in (deception, task, "soo_value_eval") if m]
     per: dict[str, dict[int, dict[str, float]]] = {}
     probes: dict[int, dict | None] = {}  # each seed's probe, read once
+    observers: dict[int, dict | None] = {}
     for cond in run.conditions:
         per[cond] = {s: dict(m) for s, m in run.per_seed_metrics(cond).items()}
         for seed in list(per[cond]):
             if seed in run.checkpoints.get(cond, {}):
                 if seed not in probes:
-                    probes[seed] = run_probes(run, seed)
-                per[cond][seed].update(probe_measures(run, cond, seed, probes[seed], n_episodes))
+                    probes[seed], observers[seed] = run_probes(run, seed), run_observers(run, seed)
+                per[cond][seed].update(probe_measures(run, cond, seed, probes[seed], n_episodes,
+                                                      observers[seed]))
     columns = list(metrics) + list(PROBE_COLUMNS)
     ref = per.get(REFERENCE, {})
     table: dict[str, Any] = {}

@@ -122,13 +122,16 @@ def job_weight(exp: ExperimentConfig, condition: str) -> float:
 
 
 def plan_jobs(run_dir: Path, exp: ExperimentConfig) -> tuple[list[Job], list[Job]]:
-    """Phase 1: from-scratch conditions (plus `deceptive` when a fine-tune needs it); phase 2:
-    fine-tune conditions, which start from phase 1's deceptive checkpoints."""
+    """Phase 1: from-scratch conditions (plus `deceptive` when a fine-tune needs it, and `honest`
+    when `belief` needs its observer); phase 2: fine-tune conditions, which start from phase 1's
+    deceptive checkpoints."""
     wanted = list(exp.conditions)
     scratch = [c for c in wanted if not CONDITIONS[c].finetune]
     finetune = [c for c in wanted if CONDITIONS[c].finetune]
     if finetune and "deceptive" not in scratch:
         scratch.insert(0, "deceptive")
+    if any(CONDITIONS[c].belief for c in finetune) and "honest" not in scratch:
+        scratch.insert(1, "honest")
     d = exp.to_dict()
     phase1 = [Job(str(run_dir), c, s, d, in_run=True) for c in scratch for s in exp.seeds]
     phase2 = [Job(str(run_dir), c, s, d, in_run=True) for c in finetune for s in exp.seeds]

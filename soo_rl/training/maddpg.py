@@ -26,6 +26,7 @@ from soo_rl.evaluation.world_eval import agent_file, fixed_policies, primary_age
 from soo_rl.storage.checkpoints import CheckpointError, load_model, write_atomic
 from soo_rl.training.jobs import MODEL, Job
 from soo_rl.training.ppo import FINETUNE_SEED_OFFSET
+from soo_rl.training.observer import legibility_terms
 from soo_rl.training.probe import job_probes
 
 
@@ -220,11 +221,15 @@ def _trainer(job: Job, learning: tuple[str, ...], fixed: dict[str, BatchPolicy],
              seed: int) -> MADDPG:
     exp = job.config
     settings, extra = exp.maddpg_settings()
-    return MADDPG(job.world_spec, extra["n_envs"], settings, seed=seed, learning=learning,
-                  fixed=fixed, reward_scale=extra["reward_scale"], goal_shaping=exp.goal_shaping,
-                  soo_weight=0.0 if job.spec.finetune else job.weight, pairing=exp.pairing,
-                  aux_loss="soo" if job.spec.finetune else job.spec.aux_loss)  # a fine-tune's: after
-    # its weights are loaded (build), so that anchor_ft's anchor is the deceptive actor
+    trainer = MADDPG(job.world_spec, extra["n_envs"], settings, seed=seed, learning=learning,
+                     fixed=fixed, reward_scale=extra["reward_scale"], goal_shaping=exp.goal_shaping,
+                     soo_weight=0.0 if job.spec.finetune else job.weight, pairing=exp.pairing,
+                     aux_loss="soo" if job.spec.finetune else job.spec.aux_loss)  # a fine-tune's:
+    # after its weights are loaded (build), so that anchor_ft's anchor is the deceptive actor
+    for agent, term in legibility_terms(job, trainer.num_worlds).items():  # before a resume's state
+        if agent in trainer.learning:
+            trainer.rewards[agent].set_legibility(term)
+    return trainer
 
 
 def _set_probes(job: Job, trainer: MADDPG) -> None:

@@ -29,6 +29,7 @@ from soo_rl.storage.checkpoints import checkpoint_data, load_model, save_atomic
 from soo_rl.training.finite import FiniteCheckVecEnv
 from soo_rl.training.jobs import MODEL, Job
 from soo_rl.training.probe import job_probes
+from soo_rl.training.observer import legibility_terms
 from soo_rl.training.resume_state import (STATE_GLOB, global_rng_state, model_state, read_state,
                                           restore_state, write_state)
 from soo_rl.training.vec_env import DeceptionVecEnv
@@ -99,7 +100,9 @@ class PPOLearner:
         job's model for a fine-tune, or new. ``threads`` is not used (one model learns)."""
         state = read_state(job) if resumed else None
         exp, cfg = job.config, job.env_config
-        env = FiniteCheckVecEnv(training_env(exp, cfg, make_red(exp.red, cfg), job.env_seed))
+        inner = training_env(exp, cfg, make_red(exp.red, cfg), job.env_seed)
+        inner.train_reward.set_legibility(legibility_terms(job, inner.num_envs).get("blue"))
+        env = FiniteCheckVecEnv(inner)
         blue, start = build_blue(job, env, resumed, reseed=state is None)
         set_job_probe(job, blue)
         learner = cls(job, {"blue": blue}, start)

@@ -57,6 +57,7 @@ class DeceptionVecEnv(WorldsVecEnv):
         self._ep_goal = np.zeros(num_envs, dtype=bool)
         self._t0 = time.time()
         self._last_opp_obs: np.ndarray | None = None
+        self._last_learner_obs: np.ndarray | None = None  # (the belief term reads the step's start)
 
     # --- VecEnv API -------------------------------------------------------------------------
     def seed(self, seed: int | None = None) -> Sequence[int | None]:
@@ -81,9 +82,9 @@ class DeceptionVecEnv(WorldsVecEnv):
     def _split(self, blue_obs: np.ndarray, red_obs: np.ndarray) -> np.ndarray:
         """Keep the opponent's observation; return the learner's."""
         if self.learner == "blue":
-            self._last_opp_obs = red_obs
+            self._last_opp_obs, self._last_learner_obs = red_obs, blue_obs
             return blue_obs
-        self._last_opp_obs = blue_obs
+        self._last_opp_obs, self._last_learner_obs = blue_obs, red_obs
         return red_obs
 
     def step_async(self, actions: np.ndarray) -> None:
@@ -98,9 +99,10 @@ class DeceptionVecEnv(WorldsVecEnv):
         else:
             res = self.core.step(opp_action, self._actions)
             reward = res.red_reward
+        before = self._last_learner_obs
         obs = self._split(res.blue_obs, res.red_obs)
         self._ep_return += reward
-        train_reward = self.train_reward(reward, res.info)
+        train_reward = self.train_reward(reward, res.info, before, obs)
         self._ep_goal |= res.info["blue_at_goal"]
         dones = res.truncated.copy()
         infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
@@ -129,6 +131,7 @@ class DeceptionVecEnv(WorldsVecEnv):
                 self._last_opp_obs = np.where(dones[:, None], fresh.red_obs, res.red_obs)
             else:
                 self._last_opp_obs = np.where(dones[:, None], fresh.blue_obs, res.blue_obs)
+            self._last_learner_obs = obs
         return obs, train_reward, dones, infos
 
     @property
@@ -151,7 +154,9 @@ class DeceptionVecEnv(WorldsVecEnv):
             "ep_return": self._ep_return.copy(),
             "ep_goal": self._ep_goal.copy(),
             "phi": np.array(self.train_reward.phi, copy=True),
+            "belief": self.train_reward.get_state()["belief"],
             "last_opp_obs": None if self._last_opp_obs is None else self._last_opp_obs.copy(),
+            "last_obs": None if self._last_learner_obs is None else self._last_learner_obs.copy(),
             "opponent": get_opp(),
         }
 
@@ -163,8 +168,10 @@ class DeceptionVecEnv(WorldsVecEnv):
         self._next_seed = state["next_seed"]
         self._ep_return = state["ep_return"].copy()
         self._ep_goal = state["ep_goal"].copy()
-        self.train_reward.phi = np.array(state["phi"], copy=True)
+        self.train_reward.set_state({"phi": state["phi"], "belief": state.get("belief")})
         opp = state["last_opp_obs"]
         self._last_opp_obs = None if opp is None else opp.copy()
+        mine = state.get("last_obs")
+        self._last_learner_obs = None if mine is None else mine.copy()
         self.opponent.set_state(state["opponent"])
 

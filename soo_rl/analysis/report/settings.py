@@ -30,7 +30,8 @@ COLORS = {"deceptive": "tab:red", "honest": "tab:green", "soo": "tab:blue", "dec
           "random_ft": "tab:purple", "anchor_ft": "tab:brown", "blind": "tab:gray",
           "honest_ft": "tab:olive", "as_coded": "tab:cyan", "soo_scratch": "tab:pink",
           "prosocial": "#1b9e77", "reveal": "#d95f02", "detector_loss": "#7570b3",
-          "detector_reward": "#e7298a", "reveal_scratch": "#a6761d"}
+          "detector_reward": "#e7298a", "reveal_scratch": "#a6761d",
+          "belief": "#66a61e"}
 
 
 @dataclass(frozen=True)
