@@ -264,3 +264,21 @@ def test_radius_curriculum_stopped_in_its_second_stage_resumes_bit_identical(tmp
     _assert_identical(job, ref)
     if red == "joint":
         _assert_red_identical(job, ref)
+
+
+def test_belief_fine_tune_stopped_mid_rollout_resumes_bit_identical(tmp_path, reference):
+    """The belief term's last beliefs and blue's last observation go into the sidecar."""
+    exp = {**EXP, "belief_episodes": 20}
+    whole, part = tmp_path / "whole", tmp_path / "part"
+    for run in (whole, part):
+        shutil.copytree(_job(reference, "deceptive").out_dir, _job(run, "deceptive").out_dir)
+    run_job(Job(str(whole), "honest", 0, exp))
+    shutil.copytree(_job(whole, "honest").out_dir, _job(part, "honest").out_dir)
+    run_job(Job(str(whole), "belief", 0, exp))
+    job = Job(str(part), "belief", 0, exp)
+    with pytest.raises(TrainingInterrupted):  # mid rollout 3, after its periodic checkpoint
+        run_job(job, should_stop=_stop_after(2 * PER_ROLLOUT + 61))
+    run_job(job)
+    assert (job.out_dir / "observer.json").read_bytes() == \
+        (_job(whole, "belief").out_dir / "observer.json").read_bytes()
+    _assert_identical(job, Job(str(whole), "belief", 0, exp))
