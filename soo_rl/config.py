@@ -626,6 +626,12 @@ PRESETS: dict[str, ExperimentConfig] = {
         seeds=tuple(range(8)), timesteps=625_000, finetune_timesteps=250_000, eval_episodes=1000,
         eval_every=125_000, conditions=COMPARE_CONDITIONS, detector_penalty=1.0, belief_weight=1.0,
     ).for_env("simple_adversary"),
+    # SOO beside the alternatives with MADDPG on deception_v0, blue learning against the follower
+    # (docs/results.md 8.2's settings: the paper's radius from the first step, 2M / 500k steps)
+    "maddpg-compare": ExperimentConfig(
+        seeds=tuple(range(8)), timesteps=2_000_000, finetune_timesteps=500_000, algo="maddpg",
+        conditions=COMPARE_CONDITIONS,
+    ),
     # the paper's own pipeline with its exact settings: MADDPG for both agents, radius 0.125 from
     # scratch, 40,000 / 10,000 episodes (2M / 0.5M steps), 8 seeds, the paper's reward (no scale,
     # no shaping; docs/design.md section 6 says what it learns and the change that it needs)
