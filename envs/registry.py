@@ -2,7 +2,8 @@
 ``make`` to build it (docs/design.md section 5, "Where to add: an environment").
 
 ``env`` names a world: ``deception_v0`` (our env, its batched core), ``simple_adversary`` (the
-batched port of MPE's physical deception, ``envs.adversary``), or any PettingZoo ParallelEnv by its
+batched port of MPE's physical deception, ``envs.adversary``), ``simple_push`` (the batched port of
+MPE's keep-away, ``envs.push``), or any PettingZoo ParallelEnv by its
 import path (``mpe2.simple_adversary_v3``, ``package.module:factory``: a name with a dot or a colon),
 stepped as N copies (``envs.parallel_world.ParallelWorld``). ``kwargs`` are the env's arguments."""
 
@@ -16,7 +17,7 @@ from typing import Any
 from envs.seam import BatchedWorld, parse_slot
 
 #: the batched worlds written here, by name
-NATIVE = ("deception_v0", "simple_adversary")
+NATIVE = ("deception_v0", "simple_adversary", "simple_push")
 
 
 def load_callable(name: str, what: str):
@@ -80,6 +81,10 @@ class WorldSpec:
             from envs.adversary import AdversaryConfig, AdversaryWorld
 
             return AdversaryWorld(AdversaryConfig(**{**self.kwargs, **mode}), num_worlds, seed)
+        if self.env == "simple_push":
+            from envs.push import PushConfig, PushWorld
+
+            return PushWorld(PushConfig(**{**self.kwargs, **mode}), num_worlds, seed)
         from envs.parallel_world import ParallelWorld
 
         return ParallelWorld(self.env, num_worlds, seed, env_kwargs=dict(self.kwargs),

@@ -1,0 +1,232 @@
+"""Batched NumPy core of MPE's keep-away (mpe2 ``simple_push_v3``, continuous actions): N
+independent worlds stepped in one call, in float64 as mpe2, with one RNG.
+
+Agents: ``adversary_0`` then ``agent_0``; two landmarks, one the target. Rules, as mpe2 1.1.1
+(``simple_env.py``, ``_mpe_utils/core.py``, ``simple_push.py``):
+
+* action: 5 values clipped to [0, 1]; force = sensitivity * (a[2] - a[1], a[4] - a[3]), as the
+  ``simple_adversary`` port (``envs.adversary.core.actions_to_force``); no action noise, mass 1;
+* the two agents collide: with delta = p_adv - p_agent, dist = |delta| and k the contact margin,
+  the adversary gets contact_force * delta / dist * k * logaddexp(0, -(dist - 2 size) / k) added to
+  its action force and the good agent its negative (mpe2's ``get_collision_force``, in its order of
+  operations); landmarks do not collide;
+* integration (mpe2's order): pos += vel * dt; vel = vel * (1 - damping); vel += force * dt;
+* observations (float64, cast to float32): good agent ``[vel, target - p, its colour, each landmark
+  - p, each landmark's colour, adversary - p]``, adversary ``[vel, each landmark - p, agent - p]``;
+  the colours are mpe2's: landmark i grey 0.1 with 0.9 in channel i + 1, the good agent grey 0.25
+  with 0.75 in the target's channel;
+* rewards: good agent ``-|agent - target|``, adversary ``|agent - target| - |adv - target|``;
+* reset: target index ``integers(2)``, each agent's position ``uniform(-1, 1, 2)`` (adversary
+  first), each landmark's, zero velocities: mpe2's draws, batched (N = 1 and a seed give its starts).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+
+from envs.adversary.core import ACT_DIM, actions_to_force
+from envs.push.config import AGENT_COLOURS, LANDMARK_COLOURS, REWARD_MODES, PushConfig
+from envs.push.metrics import push_info, push_metric_tags, push_metrics
+from envs.seam import AgentSpec, BatchedWorld, ObsSlot, WorldStep
+
+NAMES = ("adversary_0", "agent_0")
+
+
+@dataclass
+class PushState:
+    """State of N worlds (float64): the agents ``[adversary, agent]``, the landmarks, the target."""
+
+    pos: np.ndarray  # (N, 2, 2)
+    vel: np.ndarray  # (N, 2, 2)
+    landmarks: np.ndarray  # (N, 2, 2)
+    goal_idx: np.ndarray  # (N,) int
+    t: np.ndarray  # (N,) int: steps taken in the episode
+
+    def take(self, idx: np.ndarray | slice | int) -> "PushState":
+        if isinstance(idx, (int, np.integer)):
+            idx = slice(int(idx), int(idx) + 1)
+        return PushState(**{f.name: getattr(self, f.name)[idx].copy() for f in fields(self)})
+
+    def put(self, idx: np.ndarray | slice, other: "PushState") -> None:
+        for f in fields(self):
+            getattr(self, f.name)[idx] = getattr(other, f.name)
+
+
+def sample_worlds(cfg: PushConfig, n: int, rng: np.random.Generator) -> PushState:
+    """Fresh episode starts, drawn in mpe2's ``reset_world`` order (target, agents, landmarks)."""
+    s = cfg.spawn_range
+    goal_idx = rng.integers(2, size=n)
+    agents = rng.uniform(-s, s, size=(n, 2, 2))
+    landmarks = rng.uniform(-s, s, size=(n, 2, 2))
+    return PushState(pos=agents, vel=np.zeros((n, 2, 2)), landmarks=landmarks, goal_idx=goal_idx,
+                     t=np.zeros(n, np.int64))
+
+
+def contact_force(cfg: PushConfig, pos: np.ndarray) -> np.ndarray:
+    """(N, 2) float64: the collision force on the adversary (the good agent gets its negative)."""
+    delta = pos[:, 0] - pos[:, 1]
+    dist = np.sqrt(delta[:, 0] * delta[:, 0] + delta[:, 1] * delta[:, 1])[:, None]
+    k = cfg.contact_margin
+    penetration = np.logaddexp(0, -(dist - 2 * cfg.agent_size) / k) * k
+    return cfg.contact_force * delta / dist * penetration
+
+
+def step_worlds(cfg: PushConfig, state: PushState, acts: np.ndarray) -> None:
+    """Advance every world one step, in place; ``acts`` (N, 2, 5), the adversary first."""
+    force = actions_to_force(cfg, acts)
+    f = contact_force(cfg, state.pos)
+    force[:, 0] = f + force[:, 0]
+    force[:, 1] = -f + force[:, 1]
+    state.pos += state.vel * cfg.dt
+    state.vel *= 1 - cfg.damping
+    state.vel += force * cfg.dt
+    state.t += 1
+
+
+def observe(state: PushState) -> tuple[np.ndarray, np.ndarray]:
+    """(adversary (N, 8), good agent (N, 19)) float32 observations (float64 arithmetic, as mpe2)."""
+    n = len(state.t)
+    p, v, lm = state.pos, state.vel, state.landmarks
+    target = lm[np.arange(n), state.goal_idx]
+    rel = (lm - p[:, 1:2]).reshape(n, 4)
+    good = np.concatenate([v[:, 1], target - p[:, 1], AGENT_COLOURS[state.goal_idx], rel,
+                           np.broadcast_to(LANDMARK_COLOURS.reshape(1, 6), (n, 6)),
+                           p[:, 0] - p[:, 1]], axis=1)
+    adv = np.concatenate([v[:, 0], (lm - p[:, 0:1]).reshape(n, 4), p[:, 1] - p[:, 0]], axis=1)
+    return adv.astype(np.float32), good.astype(np.float32)
+
+
+def rewards(state: PushState) -> tuple[np.ndarray, np.ndarray]:
+    """(adversary's, good agent's) float64 rewards (N,), mpe2's arithmetic."""
+    n = len(state.t)
+    target = state.landmarks[np.arange(n), state.goal_idx]
+    d = state.pos - target[:, None]  # (N, 2 agents, 2)
+    dist = np.sqrt(d[..., 0] * d[..., 0] + d[..., 1] * d[..., 1])
+    return dist[:, 1] - dist[:, 0], -dist[:, 1]
+
+
+class PushCore:
+    """N worlds with their own RNG: ``reset`` / ``reset_worlds`` / ``step`` on (N, 2, 5) actions."""
+
+    def __init__(self, cfg: PushConfig, num_worlds: int = 1, seed: int | None = None):
+        if isinstance(num_worlds, bool) or int(num_worlds) != num_worlds or num_worlds < 1:
+            raise ValueError(f"num_worlds must be an integer >= 1 (got {num_worlds!r})")
+        self.cfg, self.n = cfg, int(num_worlds)
+        self.rng = np.random.default_rng(seed)
+        self.state = sample_worlds(cfg, self.n, self.rng)
+
+    def seed(self, seed: int | None) -> None:
+        self.rng = np.random.default_rng(seed)
+
+    def reset(self, seed: int | None = None) -> None:
+        if seed is not None:
+            self.seed(seed)
+        self.state = sample_worlds(self.cfg, self.n, self.rng)
+
+    def reset_worlds(self, mask: np.ndarray) -> None:
+        k = int(np.count_nonzero(mask))
+        if k:
+            self.state.put(mask, sample_worlds(self.cfg, k, self.rng))
+
+    def step(self, acts: np.ndarray) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+        """One step of every world: (observations, rewards), each (adversary's, good agent's)."""
+        step_worlds(self.cfg, self.state, acts)
+        return observe(self.state), rewards(self.state)
+
+
+class PushWorld(BatchedWorld):
+    """N worlds of the keep-away port behind the environment seam (``envs.seam``); info:
+    ``push_info`` and ``t``."""
+
+    name = "simple_push"
+    reward_modes = REWARD_MODES
+    may_terminate = False
+
+    def __init__(self, cfg: PushConfig | None = None, num_worlds: int = 1, seed: int | None = None):
+        self.cfg = cfg = cfg if cfg is not None else PushConfig()
+        self.core = PushCore(cfg, num_worlds, seed)
+        self.num_worlds, self.max_cycles, self.reward_mode = self.core.n, cfg.max_cycles, cfg.reward_mode
+        low, high = (0.0,) * ACT_DIM, (1.0,) * ACT_DIM
+        self.agents = (AgentSpec(NAMES[0], "adversary", cfg.adversary_obs_dim, low, high),
+                       AgentSpec(NAMES[1], "good", cfg.good_obs_dim, low, high))
+        self.metric_tags = push_metric_tags(NAMES)
+
+    def seed(self, seed: int | None) -> None:
+        self.core.seed(seed)
+
+    def reset(self, seed: int | None = None) -> WorldStep:
+        self.core.reset(seed)
+        return self._world_step(observe(self.core.state), None)
+
+    def reset_worlds(self, mask: np.ndarray) -> WorldStep:
+        mask = np.asarray(mask, bool)
+        if mask.shape != (self.num_worlds,):
+            raise ValueError(f"mask has shape {mask.shape}, not ({self.num_worlds},)")
+        self.core.reset_worlds(mask)
+        return self._world_step(observe(self.core.state), None)
+
+    def step(self, actions: dict[str, np.ndarray]) -> WorldStep:
+        """One step: ``actions[agent]`` (N, 5), clipped to [0, 1]; a missing agent, a wrong shape
+        or a NaN/inf raises ``ValueError`` before anything moves."""
+        shape = (self.num_worlds, ACT_DIM)
+        rows = []
+        for a in NAMES:
+            if a not in actions:
+                raise ValueError(f"no actions for {a!r} (agents: {', '.join(NAMES)})")
+            x = np.asarray(actions[a])
+            if x.shape != shape or x.dtype.kind not in "fiu" or not np.isfinite(x).all():
+                raise ValueError(f"actions[{a!r}] must be finite numbers of shape {shape} "
+                                 f"(got {x.dtype} {x.shape})")
+            rows.append(x)
+        obs, (adv_r, good_r) = self.core.step(np.stack(rows, axis=1))
+        return self._world_step(obs, {NAMES[0]: adv_r.astype(np.float32),
+                                      NAMES[1]: good_r.astype(np.float32)})
+
+    def _world_step(self, obs: tuple[np.ndarray, np.ndarray],
+                    rewards: dict[str, np.ndarray] | None) -> WorldStep:
+        s, n = self.core.state, self.num_worlds
+        if rewards is None:
+            rewards = {a: np.zeros(n, np.float32) for a in NAMES}
+        info = push_info(s.pos[:, 1], s.pos[:, 0], s.landmarks, s.goal_idx, self.cfg.success_distance)
+        info["t"] = s.t.copy()
+        return WorldStep(obs=dict(zip(NAMES, obs)), rewards=rewards,
+                         truncated=s.t >= self.max_cycles, terminated=np.zeros(n, bool), info=info)
+
+    def soo_slots(self, agent: str) -> tuple[ObsSlot, ...]:
+        """Where each agent sees the other's relative position (mpe2 writes no "unseen")."""
+        self.spec(agent)
+        if agent == NAMES[1]:
+            return (ObsSlot(NAMES[1], NAMES[0], 17, 19, 0.0, None),)
+        return (ObsSlot(NAMES[0], NAMES[1], 6, 8, 0.0, None),)
+
+    def relative_positions(self, agent: str) -> tuple[int, ...]:
+        self.spec(agent)
+        return (2, 7, 9, 17) if agent == NAMES[1] else (2, 4, 6)
+
+    def episode_metrics(self, steps: list[WorldStep]) -> dict[str, float]:
+        return push_metrics(steps)
+
+    def get_state(self) -> dict[str, Any]:
+        s = self.core.state
+        return {"state": {f.name: getattr(s, f.name).copy() for f in fields(PushState)},
+                "rng": self.core.rng.bit_generator.state}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        now, new = self.core.state, {}
+        for f in fields(PushState):
+            old = getattr(now, f.name)
+            value = np.array(state["state"][f.name], dtype=old.dtype)
+            if value.shape != old.shape:
+                raise ValueError(f"state {f.name} has shape {value.shape}, this world's is {old.shape}")
+            new[f.name] = value
+        rng = np.random.default_rng()
+        rng.bit_generator.state = state["rng"]
+        self.core.state, self.core.rng = PushState(**new), rng
+
+    def render(self, world: int = 0) -> np.ndarray:
+        from envs.push.render import draw
+
+        return draw(self.cfg, self.core.state, world)
