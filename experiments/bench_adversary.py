@@ -1,9 +1,9 @@
-"""Env steps/s of the simple_adversary port (envs.adversary) against mpe2's simple_adversary_v3
-(continuous actions), in the same run: N worlds batched vs N mpe2 envs one after another, and one
+"""Env steps/s of the simple_adversary port (envs.adversary; or, with --env simple_push, of the
+simple_push port, envs.push) against mpe2's own env (continuous actions), in the same run: N worlds batched vs N mpe2 envs one after another, and one
 world through the PettingZoo API (sampled and pre-made actions). See
 soo_rl/tools/benchmark/adversary.py.
 
-Usage: PYTHONPATH=. taskset -c 0 python experiments/bench_adversary.py [--worlds 1 64 1024]
+Usage: PYTHONPATH=. taskset -c 0 python experiments/bench_adversary.py [--env simple_push] [--worlds 1 64 1024]
        [--n-good 2] [--port-env-steps 200000] [--mpe2-env-steps 10000] [--pz-steps 5000]
        [--repeats 3] [--wall] [--maddpg-steps 20000]
 """
@@ -19,6 +19,8 @@ from soo_rl.tools.benchmark.adversary import (format_maddpg, format_table, maddp
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--env", choices=["simple_adversary", "simple_push"],
+                        default="simple_adversary", help="which port to time")
     parser.add_argument("--worlds", type=int, nargs="+", default=[1, 64, 1024])
     parser.add_argument("--n-good", type=int, default=2, help="good agents (and landmarks)")
     parser.add_argument("--port-env-steps", type=int, default=200_000,
@@ -34,12 +36,13 @@ def main() -> None:
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     set_clock("wall" if args.wall else "cpu")
     affinity = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
-    print(f"simple_adversary, N={args.n_good} good agents, CPUs {affinity}, "
+    what = f"{args.env}" + (f", N={args.n_good} good agents" if args.env == "simple_adversary" else "")
+    print(f"{what}, CPUs {affinity}, "
           f"{'wall' if args.wall else 'CPU'} time, median of {args.repeats}:")
     rows = run_benchmark(tuple(args.worlds), args.n_good, args.port_env_steps,
-                         args.mpe2_env_steps, args.pz_steps, args.repeats)
+                         args.mpe2_env_steps, args.pz_steps, args.repeats, env=args.env)
     print(format_table(rows))
-    if args.maddpg_steps:
+    if args.maddpg_steps and args.env == "simple_adversary":
         print("\n" + format_maddpg(maddpg_jobs(args.maddpg_steps)))
 
 

@@ -170,6 +170,9 @@ def test_episode_metrics_over_a_played_episode():
     steps = [world.step({a: rng.random((16, 5)).astype(np.float32) for a in NAMES})
              for _ in range(world.max_cycles)]
     m = world.episode_metrics(steps)
+    s = world.core.state
+    ref = push_info(s.pos[:, 1], s.pos[:, 0], s.landmarks, s.goal_idx, world.cfg.success_distance)
+    assert all(np.array_equal(steps[-1].info[k], ref[k]) for k in ref)
     assert set(world.metric_tags) == set(m)
     assert all(0 <= m[k] <= 1 for k in m if k.endswith("_rate"))
     with pytest.raises(ValueError, match="complete episodes"):

@@ -29,7 +29,7 @@ import numpy as np
 
 from envs.adversary.core import ACT_DIM, actions_to_force
 from envs.push.config import AGENT_COLOURS, LANDMARK_COLOURS, REWARD_MODES, PushConfig
-from envs.push.metrics import push_info, push_metric_tags, push_metrics
+from envs.push.metrics import distance_info, push_metric_tags, push_metrics
 from envs.seam import AgentSpec, BatchedWorld, ObsSlot, WorldStep
 
 NAMES = ("adversary_0", "agent_0")
@@ -86,26 +86,45 @@ def step_worlds(cfg: PushConfig, state: PushState, acts: np.ndarray) -> None:
     state.t += 1
 
 
+def _world_last(a: np.ndarray) -> np.ndarray:
+    """(N, E, 2) -> (E, 2, N), contiguous: NumPy's inner loops then run over the N worlds."""
+    return np.ascontiguousarray(a.transpose(1, 2, 0))
+
+
 def observe(state: PushState) -> tuple[np.ndarray, np.ndarray]:
-    """(adversary (N, 8), good agent (N, 19)) float32 observations (float64 arithmetic, as mpe2)."""
+    """(adversary (N, 8), good agent (N, 19)) float32 observations (float64 arithmetic, as mpe2:
+    each value is computed in float64 and rounded once to float32), built world-last."""
     n = len(state.t)
-    p, v, lm = state.pos, state.vel, state.landmarks
-    target = lm[np.arange(n), state.goal_idx]
-    rel = (lm - p[:, 1:2]).reshape(n, 4)
-    good = np.concatenate([v[:, 1], target - p[:, 1], AGENT_COLOURS[state.goal_idx], rel,
-                           np.broadcast_to(LANDMARK_COLOURS.reshape(1, 6), (n, 6)),
-                           p[:, 0] - p[:, 1]], axis=1)
-    adv = np.concatenate([v[:, 0], (lm - p[:, 0:1]).reshape(n, 4), p[:, 1] - p[:, 0]], axis=1)
-    return adv.astype(np.float32), good.astype(np.float32)
+    p, v, lm, g = _world_last(state.pos), _world_last(state.vel), _world_last(state.landmarks), \
+        state.goal_idx
+    good, adv = np.empty((19, n)), np.empty((8, n))
+    good[0:2] = v[1]
+    rel = lm - p[1]  # (landmark, xy, N): each landmark - the good agent
+    good[2:4] = np.where(g == 0, rel[0], rel[1])
+    good[4:7] = AGENT_COLOURS[g].T
+    good[7:11] = rel.reshape(4, n)
+    good[11:17] = LANDMARK_COLOURS.reshape(6, 1)
+    other = p[0] - p[1]
+    good[17:19] = other
+    adv[0:2] = v[0]
+    adv[2:6] = (lm - p[0]).reshape(4, n)
+    adv[6:8] = -other  # the good agent - the adversary (negation is exact)
+    return adv.T.astype(np.float32), good.T.astype(np.float32)
 
 
 def rewards(state: PushState) -> tuple[np.ndarray, np.ndarray]:
     """(adversary's, good agent's) float64 rewards (N,), mpe2's arithmetic."""
-    n = len(state.t)
-    target = state.landmarks[np.arange(n), state.goal_idx]
-    d = state.pos - target[:, None]  # (N, 2 agents, 2)
-    dist = np.sqrt(d[..., 0] * d[..., 0] + d[..., 1] * d[..., 1])
-    return dist[:, 1] - dist[:, 0], -dist[:, 1]
+    d = distances(state)
+    return d[1, 0] - d[0, 0], -d[1, 0]
+
+
+def distances(state: PushState) -> np.ndarray:
+    """(2 agents, 2 landmarks: the target, the other, N) float64: each agent's distance to each."""
+    p, lm = _world_last(state.pos), _world_last(state.landmarks)
+    first = state.goal_idx == 0
+    marks = np.stack([np.where(first, lm[0], lm[1]), np.where(first, lm[1], lm[0])], 1)
+    d = p[:, :, None] - marks[None]  # (agent, xy, landmark, N)
+    return np.sqrt(d[:, 0] * d[:, 0] + d[:, 1] * d[:, 1])
 
 
 class PushCore:
@@ -131,10 +150,10 @@ class PushCore:
         if k:
             self.state.put(mask, sample_worlds(self.cfg, k, self.rng))
 
-    def step(self, acts: np.ndarray) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
-        """One step of every world: (observations, rewards), each (adversary's, good agent's)."""
+    def step(self, acts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One step of every world; its observations (adversary's, good agent's)."""
         step_worlds(self.cfg, self.state, acts)
-        return observe(self.state), rewards(self.state)
+        return observe(self.state)
 
 
 class PushWorld(BatchedWorld):
@@ -159,14 +178,14 @@ class PushWorld(BatchedWorld):
 
     def reset(self, seed: int | None = None) -> WorldStep:
         self.core.reset(seed)
-        return self._world_step(observe(self.core.state), None)
+        return self._world_step(observe(self.core.state), False)
 
     def reset_worlds(self, mask: np.ndarray) -> WorldStep:
         mask = np.asarray(mask, bool)
         if mask.shape != (self.num_worlds,):
             raise ValueError(f"mask has shape {mask.shape}, not ({self.num_worlds},)")
         self.core.reset_worlds(mask)
-        return self._world_step(observe(self.core.state), None)
+        return self._world_step(observe(self.core.state), False)
 
     def step(self, actions: dict[str, np.ndarray]) -> WorldStep:
         """One step: ``actions[agent]`` (N, 5), clipped to [0, 1]; a missing agent, a wrong shape
@@ -181,16 +200,17 @@ class PushWorld(BatchedWorld):
                 raise ValueError(f"actions[{a!r}] must be finite numbers of shape {shape} "
                                  f"(got {x.dtype} {x.shape})")
             rows.append(x)
-        obs, (adv_r, good_r) = self.core.step(np.stack(rows, axis=1))
-        return self._world_step(obs, {NAMES[0]: adv_r.astype(np.float32),
-                                      NAMES[1]: good_r.astype(np.float32)})
+        return self._world_step(self.core.step(np.stack(rows, axis=1)), True)
 
-    def _world_step(self, obs: tuple[np.ndarray, np.ndarray],
-                    rewards: dict[str, np.ndarray] | None) -> WorldStep:
+    def _world_step(self, obs: tuple[np.ndarray, np.ndarray], stepped: bool) -> WorldStep:
         s, n = self.core.state, self.num_worlds
-        if rewards is None:
+        d = distances(s)
+        if stepped:  # mpe2's rewards, from the same distances
+            rewards = {NAMES[0]: (d[1, 0] - d[0, 0]).astype(np.float32),
+                       NAMES[1]: (-d[1, 0]).astype(np.float32)}
+        else:
             rewards = {a: np.zeros(n, np.float32) for a in NAMES}
-        info = push_info(s.pos[:, 1], s.pos[:, 0], s.landmarks, s.goal_idx, self.cfg.success_distance)
+        info = distance_info(d, self.cfg.success_distance)
         info["t"] = s.t.copy()
         return WorldStep(obs=dict(zip(NAMES, obs)), rewards=rewards,
                          truncated=s.t >= self.max_cycles, terminated=np.zeros(n, bool), info=info)

@@ -39,19 +39,20 @@ def push_info(agent_pos: np.ndarray, adv_pos: np.ndarray, landmarks: np.ndarray,
     """Per-world (N,) arrays: each agent's distance to the target and to the other landmark, and
     the end-of-episode readings of ``_FINAL``. Positions (N, 2), landmarks (N, 2, 2)."""
     n = len(goal_idx)
-    target = landmarks[np.arange(n), goal_idx]
-    other = landmarks[np.arange(n), 1 - goal_idx]
+    marks = np.stack([landmarks[np.arange(n), goal_idx], landmarks[np.arange(n), 1 - goal_idx]], 1)
+    d = np.stack([adv_pos, agent_pos], 1)[:, :, None] - marks[:, None]  # (N, 2, 2, 2)
+    return distance_info(np.sqrt(d[..., 0] * d[..., 0] + d[..., 1] * d[..., 1]).transpose(1, 2, 0),
+                         success_distance)
 
-    def dist(a, b):
-        d = a - b
-        return np.sqrt(d[:, 0] * d[:, 0] + d[:, 1] * d[:, 1])
 
-    out = {"agent_target_dist": dist(agent_pos, target), "agent_other_dist": dist(agent_pos, other),
-           "adv_target_dist": dist(adv_pos, target), "adv_other_dist": dist(adv_pos, other)}
-    out["agent_success"] = out["agent_target_dist"] < success_distance
-    out["adversary_success"] = out["adv_target_dist"] < success_distance
-    out["adversary_deceived"] = out["adv_other_dist"] < success_distance
-    out["adversary_nearer_other"] = out["adv_other_dist"] < out["adv_target_dist"]
+def distance_info(d: np.ndarray, success_distance: float) -> dict[str, np.ndarray]:
+    """``push_info`` from the distances ``d`` (adversary / agent, target / other, N)."""
+    out = {"agent_target_dist": d[1, 0], "agent_other_dist": d[1, 1],
+           "adv_target_dist": d[0, 0], "adv_other_dist": d[0, 1]}
+    out["agent_success"] = d[1, 0] < success_distance
+    out["adversary_success"] = d[0, 0] < success_distance
+    out["adversary_deceived"] = d[0, 1] < success_distance
+    out["adversary_nearer_other"] = d[0, 1] < d[0, 0]
     return out
 
 

@@ -1,5 +1,5 @@
-"""Speed of the ``simple_adversary`` port (``envs.adversary``) against mpe2's own
-``simple_adversary_v3.parallel_env(continuous_actions=True)``, measured in the same run.
+"""Speed of our ports of MPE (``envs.adversary``: simple_adversary; ``envs.push``: simple_push)
+against mpe2's own ``parallel_env(continuous_actions=True)``, measured in the same run.
 
 * batched: N worlds of ``AdversaryWorld`` (one ``step`` call for all) against N mpe2 envs stepped
   one after another, with the same pre-generated float32 actions (made, and put into the dicts
@@ -11,7 +11,8 @@
 Rates are env steps per second (N per batched step) of this process's CPU time by default
 (``time.process_time``: on a machine shared with other jobs, time spent descheduled does not
 count; ``clock="wall"`` for ``perf_counter``); each figure is the median of ``repeats`` timings,
-port and mpe2 alternating so that a load change hits both. CLI: experiments/bench_adversary.py.
+port and mpe2 alternating so that a load change hits both. CLI: experiments/bench_adversary.py
+(``--env simple_push`` for keep-away).
 """
 
 from __future__ import annotations
@@ -24,6 +25,18 @@ import numpy as np
 
 from envs.adversary import AdversaryConfig, AdversaryWorld
 from envs.adversary.core import ACT_DIM, agent_names
+from envs.push import PushConfig, PushWorld
+from envs.push.core import NAMES as PUSH_NAMES
+
+#: the ports timed: config type, the seam world, agent names, mpe2's module and its arguments
+PORTS = {"simple_adversary": (AdversaryConfig, AdversaryWorld, agent_names, "simple_adversary_v3",
+                              lambda cfg: {"N": cfg.n_good}),
+         "simple_push": (PushConfig, PushWorld, lambda cfg: PUSH_NAMES, "simple_push_v3",
+                         lambda cfg: {})}
+
+
+def _port(cfg) -> tuple:
+    return next(p for p in PORTS.values() if isinstance(cfg, p[0]))
 
 
 _clock = time.process_time
@@ -42,18 +55,20 @@ def make_actions(steps: int, n_worlds: int, n_agents: int, seed: int = 0) -> np.
     return np.random.default_rng(seed).random((steps, n_worlds, n_agents, ACT_DIM), np.float32)
 
 
-def _mpe2_env(cfg: AdversaryConfig):
-    from mpe2 import simple_adversary_v3
+def _mpe2_env(cfg):
+    import importlib
 
-    return simple_adversary_v3.parallel_env(N=cfg.n_good, max_cycles=cfg.max_cycles,
-                                            continuous_actions=True)
+    _, _, _, module, kwargs = _port(cfg)
+    return importlib.import_module(f"mpe2.{module}").parallel_env(
+        max_cycles=cfg.max_cycles, continuous_actions=True, **kwargs(cfg))
 
 
-def port_batched(cfg: AdversaryConfig, actions: np.ndarray) -> Callable[[], float]:
-    """A timing of ``AdversaryWorld`` over ``actions`` (T, N, A, 5): env steps/s."""
+def port_batched(cfg, actions: np.ndarray) -> Callable[[], float]:
+    """A timing of the port's seam world over ``actions`` (T, N, A, 5): env steps/s."""
     steps, n = actions.shape[:2]
-    names = agent_names(cfg)
-    world = AdversaryWorld(cfg, n, seed=0)
+    _, world_type, names_of, _, _ = _port(cfg)
+    names = names_of(cfg)
+    world = world_type(cfg, n, seed=0)
     rows = [{a: actions[t, :, j] for j, a in enumerate(names)} for t in range(steps)]
 
     def run() -> float:
@@ -68,10 +83,10 @@ def port_batched(cfg: AdversaryConfig, actions: np.ndarray) -> Callable[[], floa
     return run
 
 
-def mpe2_batched(cfg: AdversaryConfig, actions: np.ndarray) -> Callable[[], float]:
+def mpe2_batched(cfg, actions: np.ndarray) -> Callable[[], float]:
     """A timing of N mpe2 envs stepped one after another over ``actions`` (T, N, A, 5)."""
     steps, n = actions.shape[:2]
-    names = agent_names(cfg)
+    names = _port(cfg)[2](cfg)
     envs = [_mpe2_env(cfg) for _ in range(n)]
     rows = [[{a: actions[t, k, j] for j, a in enumerate(names)} for k in range(n)]
             for t in range(steps)]
@@ -128,24 +143,34 @@ def _pair(port: Callable[[], float], mpe2: Callable[[], float],
 
 def run_benchmark(worlds: tuple[int, ...] = (1, 64, 1024), n_good: int = 2,
                   port_env_steps: int = 200_000, mpe2_env_steps: int = 10_000,
-                  pz_steps: int = 5_000, repeats: int = 3) -> list[dict[str, Any]]:
-    """Rows ``{"case", "worlds", "port", "mpe2", "ratio"}`` (env steps/s). Batched: the port steps
-    ``port_env_steps / N`` times (at least 2 episodes), mpe2 ``mpe2_env_steps / N`` (at least 1)."""
+                  pz_steps: int = 5_000, repeats: int = 3, env: str = "simple_adversary"
+                  ) -> list[dict[str, Any]]:
+    """Rows ``{"case", "worlds", "port", "mpe2", "ratio"}`` (env steps/s) for the port of ``env``
+    (``PORTS``). Batched: the port steps ``port_env_steps / N`` times (at least 2 episodes), mpe2
+    ``mpe2_env_steps / N`` (at least 1)."""
     from envs.adversary import adversary_v0
+    from envs.push import push_v0
 
-    cfg = AdversaryConfig(n_good=n_good)
+    if env == "simple_push":
+        cfg, make_pz = PushConfig(), push_v0.parallel_env
+    else:
+        cfg = AdversaryConfig(n_good=n_good)
+
+        def make_pz():
+            return adversary_v0.parallel_env(n_good=n_good)
+    n_agents = len(_port(cfg)[2](cfg))
     rows = []
     for n in worlds:
         t_port = max(2 * cfg.max_cycles, port_env_steps // n)
         t_mpe2 = max(cfg.max_cycles, mpe2_env_steps // n)
-        acts = make_actions(max(t_port, t_mpe2), n, cfg.n_agents)
+        acts = make_actions(max(t_port, t_mpe2), n, n_agents)
         ours, theirs = _pair(port_batched(cfg, acts[:t_port]), mpe2_batched(cfg, acts[:t_mpe2]),
                              repeats)
         rows.append({"case": "batched (seam) vs N mpe2 envs", "worlds": n, "port": ours,
                      "mpe2": theirs, "ratio": ours / theirs})
-    acts = make_actions(500, 1, cfg.n_agents)
+    acts = make_actions(500, 1, n_agents)
     for label, a in (("PettingZoo, sampled actions", None), ("PettingZoo, pre-made actions", acts)):
-        ours, theirs = _pair(pettingzoo_loop(adversary_v0.parallel_env(n_good=n_good), pz_steps, a),
+        ours, theirs = _pair(pettingzoo_loop(make_pz(), pz_steps, a),
                              pettingzoo_loop(_mpe2_env(cfg), pz_steps, a), repeats)
         rows.append({"case": label, "worlds": 1, "port": ours, "mpe2": theirs,
                      "ratio": ours / theirs})
