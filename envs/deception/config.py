@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass, fields
 from typing import Any
 
-REWARD_MODES = ("deceptive", "honest", "guide", "prosocial")
+REWARD_MODES = ("deceptive", "honest", "guide", "prosocial", "contested")
 
 
 class ConfigError(ValueError):
@@ -24,7 +24,9 @@ class DeceptionConfig:
     Invalid values raise ``ConfigError`` (a ``ValueError``) naming the field.
     """
 
-    reward_mode: str = "deceptive"  # "deceptive" | "honest" | "guide" | "prosocial"
+    # "deceptive" | "honest" | "guide" | "prosocial" | "contested" (blue paid only while it holds
+    # the goal alone: a lure pays only through the task; docs/design.md section 1)
+    reward_mode: str = "deceptive"
     n_fakes: int = 1  # number of fake landmarks (the goal is one more landmark)
     obs_radius: float = 0.125  # both agents see each other only within this distance
     start_radius: float | None = None  # blue starts at U(0, start_radius) from red; None = obs_radius
@@ -42,6 +44,9 @@ class DeceptionConfig:
     # always 0, so blue must tell a trapped red from red's position (a held-out variant: the lure
     # must then watch red)
     trapped_flag: bool = True
+    # red is trapped when it reaches a fake; False: never (the contested goal's honest reference, a
+    # world where a lure cannot pay)
+    trappable: bool = True
     dt: float = 0.1
     damping: float = 0.25
     sensitivity: float = 5.0  # force = sensitivity * action

@@ -184,7 +184,7 @@ def _update_landmark_events(cfg: DeceptionConfig, state: WorldState, geo: _Geome
     ``geo`` holds the current blue (point 0) and red (point 1)."""
     at = cfg.at_distance
     fake_d = geo.fake_dist
-    newly = (fake_d[1] < at) & ~state.trapped
+    newly = (fake_d[1] < at) & ~state.trapped & cfg.trappable
     state.trapped |= newly
     state.red_vel[state.trapped] = 0.0
     blue_goal_d, blue_fake_d = geo.goal_dist[0], fake_d[0]
@@ -371,7 +371,9 @@ def _outputs(cfg: DeceptionConfig, state: WorldState, geo: _Geometry, old_blue: 
     red_at_goal = d_red_goal < at
 
     blue_reward = cfg.goal_reward * blue_at_goal
-    if cfg.reward_mode in ("deceptive", "prosocial"):
+    if cfg.reward_mode == "contested":  # the goal pays only while red is not at it too
+        blue_reward = cfg.goal_reward * (blue_at_goal & ~red_at_goal)
+    elif cfg.reward_mode in ("deceptive", "prosocial"):
         blue_reward = blue_reward + cfg.trap_reward * state.trapped
     elif cfg.reward_mode == "guide":
         blue_reward = blue_reward + cfg.guide_reward * red_at_goal
@@ -396,6 +398,7 @@ def _outputs(cfg: DeceptionConfig, state: WorldState, geo: _Geometry, old_blue: 
         "red_visible_before": visible_before,
         "red_trapped": state.trapped.copy(),
         "blue_at_goal": blue_at_goal,
+        "blue_holds_goal": blue_at_goal & ~red_at_goal,
         "red_at_goal": red_at_goal,
         "blue_first_reached": state.first_reached.copy(),
         "dist_blue_goal": d_blue_goal,

@@ -23,6 +23,7 @@ METRIC_TAGS = {
     "deceptive_step_rate": "deception/deceptive_step_rate",
     "red_trapped_rate": "deception/red_trapped_rate",
     "blue_goal_rate": "task/blue_goal_rate",
+    "blue_hold_rate": "task/blue_hold_rate",
     "blue_return": "task/blue_return",
     "red_return": "task/red_return",
     "red_goal_rate": "task/red_goal_rate",
@@ -48,6 +49,7 @@ class EpisodeBatch:
     blue_return: np.ndarray  # (N,)
     red_return: np.ndarray  # (N,)
     red_reached_goal: np.ndarray | None = None  # (N,) bool: red was at the goal at some step
+    blue_holds: np.ndarray | None = None  # (N,): the share of steps blue was at the goal, red not
 
 
 def run_episodes(blue: BatchPolicy, red: BatchPolicy, cfg: DeceptionConfig, n_episodes: int,
@@ -63,6 +65,7 @@ def run_episodes(blue: BatchPolicy, red: BatchPolicy, cfg: DeceptionConfig, n_ep
                            "goal_fake_cos", "deceptive_step")}
     goal = np.zeros(n_episodes, dtype=bool)
     red_goal = np.zeros(n_episodes, dtype=bool)
+    holds = np.zeros(n_episodes)
     blue_ret = np.zeros(n_episodes)
     red_ret = np.zeros(n_episodes)
     for _ in range(T):
@@ -73,6 +76,7 @@ def run_episodes(blue: BatchPolicy, red: BatchPolicy, cfg: DeceptionConfig, n_ep
                 rec[k].append(res.info[k])
         goal |= res.info["blue_at_goal"]
         red_goal |= res.info["red_at_goal"]
+        holds += res.info["blue_holds_goal"]
         blue_ret += res.blue_reward
         red_ret += res.red_reward
         blue_obs, red_obs = res.blue_obs, res.red_obs
@@ -84,6 +88,7 @@ def run_episodes(blue: BatchPolicy, red: BatchPolicy, cfg: DeceptionConfig, n_ep
         blue_return=blue_ret,
         red_return=red_ret,
         red_reached_goal=red_goal,
+        blue_holds=holds / T,
     )
 
 
@@ -101,6 +106,8 @@ def episode_metrics(batch: EpisodeBatch) -> dict[str, float]:
     }
     if batch.red_reached_goal is not None:  # what the `guide` reward pays for
         metrics["red_goal_rate"] = float(batch.red_reached_goal.mean())
+    if batch.blue_holds is not None:  # what the `contested` reward pays for
+        metrics["blue_hold_rate"] = float(batch.blue_holds.mean())
     # the share of steps with blue in red's view (red acted on blue's position)
     metrics["red_follow_rate"] = float(seen.mean())
     return metrics
