@@ -267,3 +267,63 @@ class TrustingAdversary:
         # mpe2's continuous layout: [no-op, -x, +x, -y, +y] (force x = a[2] - a[1])
         return np.stack([np.zeros(len(obs)), neg[:, 0], pos[:, 0], neg[:, 1], pos[:, 1]],
                         axis=1).astype(np.float32)
+
+
+class HeadingReader:
+    """A scripted adversary for MPE's keep-away (``simple_push``: our port or mpe2's, continuous
+    actions). It cannot tell the target from the other landmark, so it reads the target from the
+    good agent's heading: every step it heads for the landmark the good agent's last step pointed
+    at most directly (the cosine of the step with the direction to each landmark; the step from
+    how the agent moved relative to a landmark, which is static), or, while the agent barely moves,
+    the landmark the agent is nearest to. Against a good agent that goes straight to its target it
+    reaches the target; a feint toward the other landmark draws it there. Docs: docs/design.md
+    section 1. ``--red agents.scripted:HeadingReader``."""
+
+    #: a step shorter than this reads as standing still
+    STILL = 1e-3
+
+    def __init__(self, spec, kp: float = 10.0, kd: float = 1.2):
+        if spec.act_dim != 5 or spec.obs_dim != 8:
+            raise ValueError(f"HeadingReader plays simple_push's adversary (5 actions, 8 "
+                             f"observations): got {spec.obs_dim} observations, {spec.act_dim} actions")
+        self.kp, self.kd = kp, kd
+        self.last: np.ndarray | None = None  # the good agent's position relative to landmark 0
+
+    def reset(self, n: int, mask: np.ndarray | None = None) -> None:
+        if self.last is None or len(self.last) != n or mask is None:
+            self.last = np.full((n, 2), np.nan)
+        else:
+            self.last[mask] = np.nan
+
+    def get_state(self) -> dict:
+        return {"last": None if self.last is None else self.last.copy()}
+
+    def set_state(self, state: dict) -> None:
+        self.last = None if state["last"] is None else np.array(state["last"])
+
+    def target(self, obs: np.ndarray) -> np.ndarray:
+        """(N,) index of the landmark each world's adversary heads for (and remembers the agent's
+        position for the next step's heading)."""
+        obs = np.asarray(obs, dtype=np.float64)
+        if self.last is None or len(self.last) != len(obs):
+            self.reset(len(obs))
+        lms = obs[:, 2:6].reshape(len(obs), 2, 2)  # landmarks - adversary
+        agent = obs[:, 6:8]  # agent - adversary
+        to_lm = lms - agent[:, None]  # landmarks - agent
+        here = agent - lms[:, 0]  # agent - landmark 0: its position in a static frame
+        step = here - self.last
+        self.last = here
+        norm = np.linalg.norm(step, axis=1)
+        cos = (to_lm @ step[..., None])[..., 0] / (np.linalg.norm(to_lm, axis=2) * norm[:, None] + 1e-12)
+        nearest = np.linalg.norm(to_lm, axis=2).argmin(axis=1)
+        moving = np.isfinite(norm) & (norm > self.STILL)
+        return np.where(moving, np.nan_to_num(cos, nan=-2.0).argmax(axis=1), nearest)
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        obs = np.asarray(obs, dtype=np.float64)
+        k = self.target(obs)
+        goal = obs[:, 2:6].reshape(len(obs), 2, 2)[np.arange(len(obs)), k]
+        force = np.clip(self.kp * 0.1 * goal - self.kd * obs[:, 0:2], -1.0, 1.0)
+        pos, neg = np.maximum(force, 0.0), np.maximum(-force, 0.0)
+        return np.stack([np.zeros(len(obs)), neg[:, 0], pos[:, 0], neg[:, 1], pos[:, 1]],
+                        axis=1).astype(np.float32)

@@ -180,7 +180,7 @@ def test_episode_metrics_over_a_played_episode():
 
 
 @pytest.mark.parametrize("field, value", [("max_cycles", 0), ("dt", 0.0), ("damping", 1.0),
-                                          ("contact_force", -1.0), ("reward_mode", "honest")])
+                                          ("contact_force", -1.0), ("reward_mode", "prosocial")])
 def test_config_rejects_bad_values_naming_the_field(field, value):
     with pytest.raises(ValueError, match=field):
         PushConfig(**{field: value})
@@ -199,3 +199,49 @@ def test_pettingzoo_api_render_and_registry():
     world = WorldSpec("simple_push", {"max_cycles": 10}).make(2, 0)
     assert isinstance(world, PushWorld) and world.max_cycles == 10
     assert world.render(1).shape == (500, 500, 3)
+
+
+def _scripted_agent(obs: np.ndarray, aim_other: bool) -> np.ndarray:
+    """A damped walk of the good agent to its target (or to the other landmark)."""
+    target = obs[:, 2:4]
+    first = (np.abs(obs[:, 7:9] - target).sum(1) < 1e-6)[:, None]
+    other = np.where(first, obs[:, 9:11], obs[:, 7:9])
+    f = np.clip(3 * (other if aim_other else target) - obs[:, 0:2], -1, 1)
+    z = np.zeros(len(obs))
+    return np.stack([z, np.maximum(-f[:, 0], 0), np.maximum(f[:, 0], 0), np.maximum(-f[:, 1], 0),
+                     np.maximum(f[:, 1], 0)], 1).astype(np.float32)
+
+
+def test_the_heading_reader_follows_a_straight_agent_and_a_long_feint_misleads_it():
+    """Against the reader, a feint of 16 steps toward the other landmark draws it there in most
+    episodes - and costs the good agent more than it gains (its reward is its own distance)."""
+    from agents.scripted import HeadingReader
+
+    result = {}
+    for feint in (0, 16):
+        world = PushWorld(num_worlds=400, seed=0)
+        out = world.reset(0)
+        reader = HeadingReader(world.spec("adversary_0"))
+        reader.reset(400)
+        steps = []
+        for t in range(world.max_cycles):
+            out = world.step({"agent_0": _scripted_agent(out.obs["agent_0"], t < feint),
+                              "adversary_0": reader.act(out.obs["adversary_0"])})
+            steps.append(out)
+        result[feint] = world.episode_metrics(steps)
+    straight, feint = result[0], result[16]
+    assert straight["agent_success_rate"] > 0.95 and straight["adversary_nearer_other_rate"] < 0.15
+    assert straight["feint_rate"] == 0.0 and feint["feint_rate"] > 0.3
+    assert feint["adversary_nearer_other_rate"] > 0.5
+    assert feint["agent_0_return"] < straight["agent_0_return"]
+
+
+def test_the_honest_world_tells_the_adversary_the_target():
+    told, plain = (PushWorld(PushConfig(reward_mode=m), 64, 3) for m in ("honest", "deceptive"))
+    a, b = told.reset(3), plain.reset(3)
+    s = plain.core.state
+    target = s.landmarks[np.arange(64), s.goal_idx] - s.pos[:, 0]
+    assert np.allclose(a.obs["adversary_0"][:, 2:4], target, atol=1e-6)  # the target first
+    assert np.array_equal(a.obs["agent_0"], b.obs["agent_0"])
+    acts = {n: np.full((64, 5), 0.5, np.float32) for n in NAMES}
+    assert np.array_equal(told.step(acts).rewards["agent_0"], plain.step(acts).rewards["agent_0"])

@@ -16,8 +16,10 @@ import numpy as np
 
 from envs.deception.config import ConfigError, is_number
 
-#: the env's own reward (nothing in it pays for deceiving)
-REWARD_MODES = ("deceptive",)
+#: the env's own reward (nothing in it pays for deceiving), and ``honest``: the same reward in the
+#: world where misleading cannot pay - the adversary is told the target (its observation lists the
+#: landmarks target first), so no movement of the good agent can mislead it
+REWARD_MODES = ("deceptive", "honest")
 #: "at" a landmark for the metrics: 2 x landmark size (as simple_adversary's port)
 DEFAULT_SUCCESS_DISTANCE = 0.1
 
@@ -42,7 +44,8 @@ class PushConfig:
     """All knobs of the port. Invalid values raise ``ConfigError`` (a ``ValueError``) naming the
     field. ``reward_mode`` ``"deceptive"`` is the env's own reward (the name the experiment gives
     a world's own reward): the good agent minus its distance to the target, the adversary the
-    good agent's distance minus its own."""
+    good agent's distance minus its own; ``"honest"`` is the same reward with the adversary told
+    the target (``REWARD_MODES``: the honest reference of docs/design.md section 1)."""
 
     max_cycles: int = 25
     reward_mode: str = "deceptive"

@@ -91,9 +91,10 @@ def _world_last(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a.transpose(1, 2, 0))
 
 
-def observe(state: PushState) -> tuple[np.ndarray, np.ndarray]:
+def observe(state: PushState, told: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(adversary (N, 8), good agent (N, 19)) float32 observations (float64 arithmetic, as mpe2:
-    each value is computed in float64 and rounded once to float32), built world-last."""
+    each value is computed in float64 and rounded once to float32), built world-last. ``told``:
+    the adversary sees the landmarks target first (the ``honest`` mode)."""
     n = len(state.t)
     p, v, lm, g = _world_last(state.pos), _world_last(state.vel), _world_last(state.landmarks), \
         state.goal_idx
@@ -107,7 +108,12 @@ def observe(state: PushState) -> tuple[np.ndarray, np.ndarray]:
     other = p[0] - p[1]
     good[17:19] = other
     adv[0:2] = v[0]
-    adv[2:6] = (lm - p[0]).reshape(4, n)
+    adv_rel = lm - p[0]  # (landmark, xy, N)
+    if told:
+        first = g == 0
+        adv_rel = np.stack([np.where(first, adv_rel[0], adv_rel[1]),
+                            np.where(first, adv_rel[1], adv_rel[0])])
+    adv[2:6] = adv_rel.reshape(4, n)
     adv[6:8] = -other  # the good agent - the adversary (negation is exact)
     return adv.T.astype(np.float32), good.T.astype(np.float32)
 
@@ -153,7 +159,10 @@ class PushCore:
     def step(self, acts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """One step of every world; its observations (adversary's, good agent's)."""
         step_worlds(self.cfg, self.state, acts)
-        return observe(self.state)
+        return self.observe()
+
+    def observe(self) -> tuple[np.ndarray, np.ndarray]:
+        return observe(self.state, self.cfg.reward_mode == "honest")
 
 
 class PushWorld(BatchedWorld):
@@ -178,14 +187,14 @@ class PushWorld(BatchedWorld):
 
     def reset(self, seed: int | None = None) -> WorldStep:
         self.core.reset(seed)
-        return self._world_step(observe(self.core.state), False)
+        return self._world_step(self.core.observe(), False)
 
     def reset_worlds(self, mask: np.ndarray) -> WorldStep:
         mask = np.asarray(mask, bool)
         if mask.shape != (self.num_worlds,):
             raise ValueError(f"mask has shape {mask.shape}, not ({self.num_worlds},)")
         self.core.reset_worlds(mask)
-        return self._world_step(observe(self.core.state), False)
+        return self._world_step(self.core.observe(), False)
 
     def step(self, actions: dict[str, np.ndarray]) -> WorldStep:
         """One step: ``actions[agent]`` (N, 5), clipped to [0, 1]; a missing agent, a wrong shape

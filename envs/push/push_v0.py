@@ -23,7 +23,7 @@ from pettingzoo import ParallelEnv
 
 from envs.adversary.core import ACT_DIM
 from envs.push.config import PushConfig
-from envs.push.core import NAMES, PushCore, observe, rewards, step_worlds
+from envs.push.core import NAMES, PushCore, rewards, step_worlds
 
 
 class PushParallelEnv(ParallelEnv):
@@ -55,7 +55,7 @@ class PushParallelEnv(ParallelEnv):
 
     def state(self) -> np.ndarray:
         """Every agent's observation, concatenated in agent order (mpe2's ``state()``)."""
-        return np.concatenate([o[0] for o in observe(self.core.state)])
+        return np.concatenate([o[0] for o in self.core.observe()])
 
     def reset(self, seed: int | None = None, options: dict | None = None):
         if seed is not None:
@@ -65,7 +65,7 @@ class PushParallelEnv(ParallelEnv):
         self.agents = self.possible_agents[:]
         if self.render_mode == "human":
             self.render()
-        return self._obs(observe(self.core.state)), {a: {} for a in self.agents}
+        return self._obs(self.core.observe()), {a: {} for a in self.agents}
 
     @staticmethod
     def _obs(obs: tuple[np.ndarray, np.ndarray]) -> dict[str, np.ndarray]:
@@ -95,7 +95,7 @@ class PushParallelEnv(ParallelEnv):
             self.agents = []
         if self.render_mode == "human":
             self.render()
-        return self._obs(observe(state)), rew, terminations, truncations, {a: {} for a in NAMES}
+        return self._obs(self.core.observe()), rew, terminations, truncations, {a: {} for a in NAMES}
 
     def render(self):
         if self.render_mode is None:
