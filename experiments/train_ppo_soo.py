@@ -37,7 +37,7 @@ from soo_rl.running.experiment import PROG, check_red, prepare_run_dir, read_run
 CONFIG_FIELDS = ("env_id", "soo_slots", "seeds", "timesteps", "finetune_timesteps", "soo_weight",
                  "anchor_weight", "prosocial_alpha", "reveal_weight", "detector_weight",
                  "detector_penalty", "detector_labels", "detector_episodes", "belief_weight",
-                 "belief_form", "belief_episodes", "goal_shaping", "conditions", "finetune_reward",
+                 "belief_form", "belief_episodes", "goal_shaping", "task", "conditions", "finetune_reward",
                  "pairing", "algo", "red",
                  "finetune_red", "as_coded_red", "joint_alternate", "radius_curriculum")
 EVAL_FIELDS = ("eval_episodes", "eval_every", "eval_seed")

@@ -107,6 +107,9 @@ BELIEF_FORMS = ("delta", "level")
 MADDPG_EXTRA = {"n_envs": 64,  # worlds stepped at once (as PPO's n_envs)
                 "reward_scale": 0.05}  # factor on both agents' training reward (as PPO's)
 FINETUNE_REWARDS = ("deceptive", "guide")
+#: deception_v0's tasks: ``paid`` (the trap pays: the paper's) or ``contested`` (blue is paid only
+#: while it holds the goal alone, the honest reference a red that cannot be trapped)
+TASKS = ("paid", "contested")
 FINETUNE_REDS = ("learn", "frozen")
 AS_CODED_REDS = ("continue", "fresh")
 #: names of the SOO pairings of agents.soo.pairing.PAIRINGS (kept here so that configs validate without
@@ -268,6 +271,10 @@ class ExperimentConfig:
     finetune_reward: str = field(default="deceptive", metadata=cli(
         "reward of the fine-tune conditions: deceptive (default) or guide (blue is also paid while "
         "red is at the goal: tests whether SOO blinds blue to red)", choices=FINETUNE_REWARDS))
+    task: str = field(default="paid", metadata=cli(
+        "deception_v0's task: paid (the trap pays blue: the paper's) or contested (blue is paid "
+        "only while it holds the goal alone, so a lure pays only through the task; the honest "
+        "conditions train where red cannot be trapped)", choices=TASKS))
     conditions: tuple[str, ...] = field(default=DEFAULT_CONDITIONS, metadata=cli(
         "comma-separated subset of: " + ", ".join(CONDITIONS), type=str, convert=_condition_list))
     red: str = field(default="follower", metadata=cli(
@@ -360,6 +367,11 @@ class ExperimentConfig:
         if self.pairing not in PAIRING_NAMES and ":" not in str(self.pairing):
             bad("pairing", f"must be one of {', '.join(PAIRING_NAMES)} or module:function "
                 f"(got {self.pairing!r})")
+        if self.task not in TASKS:
+            bad("task", f"must be one of {', '.join(TASKS)} (got {self.task!r})")
+        if self.task == "contested" and (self.finetune_reward != "deceptive" or
+                                         "prosocial" in self.conditions):
+            bad("task", "contested defines its own rewards: no --finetune-reward guide, no prosocial")
         if self.finetune_reward not in FINETUNE_REWARDS:
             bad("finetune_reward", f"must be one of {', '.join(FINETUNE_REWARDS)} "
                 f"(got {self.finetune_reward!r})")
@@ -421,6 +433,8 @@ class ExperimentConfig:
         if self.pairing in ("self_steps", "radius_injection"):
             bad("pairing", f"'{self.pairing}' needs deception_v0's observation radius; {env} "
                 "takes mask, perspective or module:function")
+        if self.task != "paid":
+            bad("task", f"'{self.task}' is deception_v0's; {env} has its own reward")
         if self.finetune_reward != "deceptive":
             bad("finetune_reward", f"'{self.finetune_reward}' is deception_v0's; {env} fine-tunes "
                 "on its own reward")
@@ -487,10 +501,15 @@ class ExperimentConfig:
         return {"prosocial_alpha": self.prosocial_alpha} if mode == "prosocial" else {}
 
     def condition_env_config(self, condition: str) -> DeceptionConfig:
-        """deception_v0's world of ``condition``: its training reward, ``blind`` for that control."""
+        """deception_v0's world of ``condition``: its training reward, ``blind`` for that control;
+        with ``task`` contested the deceptive reward is ``contested`` and the honest one the same
+        in a world where red cannot be trapped."""
         mode = self.train_reward_mode(condition)
-        return self.env_config(reward_mode=mode, blind=CONDITIONS[condition].blind,
-                               **self.reward_kwargs(mode))
+        extra = self.reward_kwargs(mode)
+        if self.task == "contested":
+            extra.update({} if mode == "deceptive" else {"trappable": False})
+            mode = "contested"
+        return self.env_config(reward_mode=mode, blind=CONDITIONS[condition].blind, **extra)
 
     def _check_curriculum(self, bad: Callable[[str, str], None]) -> None:
         last = 0
@@ -632,6 +651,17 @@ PRESETS: dict[str, ExperimentConfig] = {
         seeds=tuple(range(8)), timesteps=2_000_000, finetune_timesteps=500_000, algo="maddpg",
         conditions=COMPARE_CONDITIONS,
     ),
+    # deception that pays without being paid for (issue 37, docs/results.md section 13): is a lure
+    # learned where it pays only through the task? deception_v0 with the contested goal, the
+    # default preset's settings, against its honest reference (red cannot be trapped)
+    "contested": ExperimentConfig(seeds=tuple(range(8)), radius_curriculum=CURRICULUM,
+                                  task="contested", conditions=("deceptive", "honest")),
+    # keep-away (our port of mpe2's simple_push) with the MADDPG paper's settings, every agent
+    # learning, against its honest reference (the adversary told the target)
+    "keepaway": ExperimentConfig(
+        seeds=tuple(range(8)), timesteps=625_000, finetune_timesteps=250_000, eval_episodes=1000,
+        eval_every=125_000, conditions=("deceptive", "honest"),
+    ).for_env("simple_push"),
     # the paper's own pipeline with its exact settings: MADDPG for both agents, radius 0.125 from
     # scratch, 40,000 / 10,000 episodes (2M / 0.5M steps), 8 seeds, the paper's reward (no scale,
     # no shaping; docs/design.md section 6 says what it learns and the change that it needs)

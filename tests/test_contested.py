@@ -46,3 +46,19 @@ def test_an_untrappable_red_is_never_trapped_in_any_mode():
     cfg = DeceptionConfig(obs_radius=0.25, trappable=False)
     m = evaluate(ScriptedBlue(cfg, "lure"), FollowerRed, cfg, 100, 0)
     assert m["red_trapped_rate"] == 0.0 and m["fake_first_rate"] > 0.5
+
+
+def test_the_contested_task_trains_the_deceptive_conditions_on_it_and_honest_where_red_is_free():
+    from soo_rl.config import ExperimentConfig
+
+    exp = ExperimentConfig(task="contested")
+    worlds = {c: exp.condition_env_config(c) for c in ("deceptive", "soo", "honest", "honest_ft")}
+    assert all(w.reward_mode == "contested" for w in worlds.values())
+    assert [worlds[c].trappable for c in worlds] == [True, True, False, False]
+    assert ExperimentConfig().condition_env_config("deceptive").reward_mode == "deceptive"
+    for bad in (dict(task="contested", finetune_reward="guide"),
+                dict(task="contested", conditions=("prosocial",)), dict(task="hidden"),
+                dict(task="contested", env_id="simple_adversary", algo="maddpg", red="joint",
+                     pairing="mask", goal_shaping=0.0)):
+        with pytest.raises(ValueError, match="task"):
+            ExperimentConfig(**bad)
