@@ -25,9 +25,10 @@ from pettingzoo import ParallelEnv
 
 from envs.adversary.config import AdversaryConfig
 from envs.adversary.core import ACT_DIM, AdversaryCore, observe, step_worlds
+from envs.mpe_port import PortRendering
 
 
-class AdversaryParallelEnv(ParallelEnv):
+class AdversaryParallelEnv(PortRendering, ParallelEnv):
     """mpe2's simple_adversary (continuous actions) on the batched core, one world."""
 
     metadata = {"render_modes": ["human", "rgb_array"], "name": "adversary_v0",
@@ -50,7 +51,7 @@ class AdversaryParallelEnv(ParallelEnv):
         self.state_space = spaces.Box(-np.inf, np.inf, (lay.stop[-1],), np.float32)
         self._shape = (len(lay.names), ACT_DIM)
         self._deceptive = self.cfg.reward_mode == "deceptive"
-        self._window = None
+        self._title = "simple_adversary (envs.adversary)"
 
     def observation_space(self, agent: str) -> spaces.Box:
         return self._obs_spaces[agent]
@@ -116,27 +117,10 @@ class AdversaryParallelEnv(ParallelEnv):
             self.render()
         return obs, rew, terminations, truncations, infos
 
-    def render(self):
-        if self.render_mode is None:
-            import gymnasium
-
-            gymnasium.logger.warn("render() called without a render_mode; nothing is drawn")
-            return None
+    def _frame(self) -> np.ndarray:
         from envs.adversary.render import draw
-        from envs.window import FrameWindow
 
-        frame = draw(self.cfg, self.core.state, 0)
-        if self.render_mode == "rgb_array":
-            return frame
-        if self._window is None:
-            self._window = FrameWindow(self.metadata["render_fps"], "simple_adversary (envs.adversary)")
-        self._window.show(frame)
-        return None
-
-    def close(self):
-        if self._window is not None:
-            self._window.close()
-            self._window = None
+        return draw(self.cfg, self.core.state, 0)
 
 
 def parallel_env(render_mode: str | None = None, **config: Any) -> AdversaryParallelEnv:

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from envs.adversary.config import REWARD_MODES, AdversaryConfig
+from envs.mpe_port import PortCore, port_state, set_port_state
 from envs.adversary.metrics import adversary_info, adversary_metric_tags, adversary_metrics
 from envs.seam import AgentSpec, BatchedWorld, GoalSlots, ObsSlot, WorldStep
 
@@ -167,30 +168,14 @@ def rewards(cfg: AdversaryConfig, dist: np.ndarray) -> tuple[np.ndarray, np.ndar
     return (-dist[0]).astype(np.float32), good.astype(np.float32)
 
 
-class AdversaryCore:
+class AdversaryCore(PortCore):
     """N worlds with their own RNG: ``reset`` / ``reset_worlds`` / ``step`` on (N, A, 5) actions."""
 
+    _sample = staticmethod(sample_worlds)
+
     def __init__(self, cfg: AdversaryConfig, num_worlds: int = 1, seed: int | None = None):
-        if isinstance(num_worlds, bool) or int(num_worlds) != num_worlds or num_worlds < 1:
-            raise ValueError(f"num_worlds must be an integer >= 1 (got {num_worlds!r})")
-        self.cfg = cfg
-        self.n = int(num_worlds)
+        super().__init__(cfg, num_worlds, seed)
         self.layout = Layout(cfg)
-        self.rng = np.random.default_rng(seed)
-        self.state = sample_worlds(cfg, self.n, self.rng)
-
-    def seed(self, seed: int | None) -> None:
-        self.rng = np.random.default_rng(seed)
-
-    def reset(self, seed: int | None = None) -> None:
-        if seed is not None:
-            self.seed(seed)
-        self.state = sample_worlds(self.cfg, self.n, self.rng)
-
-    def reset_worlds(self, mask: np.ndarray) -> None:
-        k = int(np.count_nonzero(mask))
-        if k:
-            self.state.put(mask, sample_worlds(self.cfg, k, self.rng))
 
     def observe(self) -> tuple[np.ndarray, np.ndarray]:
         return observe(self.layout, self.state)
@@ -334,24 +319,10 @@ class AdversaryWorld(BatchedWorld):
 
     # --- resume and pictures -----------------------------------------------------------------
     def get_state(self) -> dict[str, Any]:
-        s = self.core.state
-        return {"state": {f.name: getattr(s, f.name).copy() for f in fields(AdversaryState)},
-                "rng": self.core.rng.bit_generator.state}
+        return port_state(self.core)
 
     def set_state(self, state: dict[str, Any]) -> None:
-        arrays = state["state"]
-        now = self.core.state
-        new = {}
-        for f in fields(AdversaryState):
-            old = getattr(now, f.name)
-            value = np.array(arrays[f.name], dtype=old.dtype)
-            if value.shape != old.shape:
-                raise ValueError(f"state {f.name} has shape {value.shape}, this world's is "
-                                 f"{old.shape}")
-            new[f.name] = value
-        rng = np.random.default_rng()
-        rng.bit_generator.state = state["rng"]
-        self.core.state, self.core.rng = AdversaryState(**new), rng
+        set_port_state(self.core, state)
 
     def render(self, world: int = 0) -> np.ndarray:
         from envs.adversary.render import draw

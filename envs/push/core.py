@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from envs.adversary.core import ACT_DIM, actions_to_force
+from envs.mpe_port import PortCore, port_state, set_port_state
 from envs.push.config import AGENT_COLOURS, LANDMARK_COLOURS, REWARD_MODES, PushConfig
 from envs.push.metrics import distance_info, push_metric_tags, push_metrics
 from envs.seam import AgentSpec, BatchedWorld, ObsSlot, WorldStep
@@ -133,28 +134,10 @@ def distances(state: PushState) -> np.ndarray:
     return np.sqrt(d[:, 0] * d[:, 0] + d[:, 1] * d[:, 1])
 
 
-class PushCore:
+class PushCore(PortCore):
     """N worlds with their own RNG: ``reset`` / ``reset_worlds`` / ``step`` on (N, 2, 5) actions."""
 
-    def __init__(self, cfg: PushConfig, num_worlds: int = 1, seed: int | None = None):
-        if isinstance(num_worlds, bool) or int(num_worlds) != num_worlds or num_worlds < 1:
-            raise ValueError(f"num_worlds must be an integer >= 1 (got {num_worlds!r})")
-        self.cfg, self.n = cfg, int(num_worlds)
-        self.rng = np.random.default_rng(seed)
-        self.state = sample_worlds(cfg, self.n, self.rng)
-
-    def seed(self, seed: int | None) -> None:
-        self.rng = np.random.default_rng(seed)
-
-    def reset(self, seed: int | None = None) -> None:
-        if seed is not None:
-            self.seed(seed)
-        self.state = sample_worlds(self.cfg, self.n, self.rng)
-
-    def reset_worlds(self, mask: np.ndarray) -> None:
-        k = int(np.count_nonzero(mask))
-        if k:
-            self.state.put(mask, sample_worlds(self.cfg, k, self.rng))
+    _sample = staticmethod(sample_worlds)
 
     def step(self, acts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """One step of every world; its observations (adversary's, good agent's)."""
@@ -239,21 +222,10 @@ class PushWorld(BatchedWorld):
         return push_metrics(steps)
 
     def get_state(self) -> dict[str, Any]:
-        s = self.core.state
-        return {"state": {f.name: getattr(s, f.name).copy() for f in fields(PushState)},
-                "rng": self.core.rng.bit_generator.state}
+        return port_state(self.core)
 
     def set_state(self, state: dict[str, Any]) -> None:
-        now, new = self.core.state, {}
-        for f in fields(PushState):
-            old = getattr(now, f.name)
-            value = np.array(state["state"][f.name], dtype=old.dtype)
-            if value.shape != old.shape:
-                raise ValueError(f"state {f.name} has shape {value.shape}, this world's is {old.shape}")
-            new[f.name] = value
-        rng = np.random.default_rng()
-        rng.bit_generator.state = state["rng"]
-        self.core.state, self.core.rng = PushState(**new), rng
+        set_port_state(self.core, state)
 
     def render(self, world: int = 0) -> np.ndarray:
         from envs.push.render import draw

@@ -22,11 +22,12 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
 from envs.adversary.core import ACT_DIM
+from envs.mpe_port import PortRendering
 from envs.push.config import PushConfig
 from envs.push.core import NAMES, PushCore, rewards, step_worlds
 
 
-class PushParallelEnv(ParallelEnv):
+class PushParallelEnv(PortRendering, ParallelEnv):
     """mpe2's simple_push (continuous actions) on the batched core, one world."""
 
     metadata = {"render_modes": ["human", "rgb_array"], "name": "push_v0",
@@ -45,7 +46,7 @@ class PushParallelEnv(ParallelEnv):
         self._obs_spaces = {a: spaces.Box(-np.inf, np.inf, (d,), np.float32) for a, d in zip(NAMES, dims)}
         self._act_spaces = {a: spaces.Box(0.0, 1.0, (ACT_DIM,), np.float32) for a in NAMES}
         self.state_space = spaces.Box(-np.inf, np.inf, (sum(dims),), np.float32)
-        self._window = None
+        self._title = "simple_push (envs.push)"
 
     def observation_space(self, agent: str) -> spaces.Box:
         return self._obs_spaces[agent]
@@ -97,27 +98,10 @@ class PushParallelEnv(ParallelEnv):
             self.render()
         return self._obs(self.core.observe()), rew, terminations, truncations, {a: {} for a in NAMES}
 
-    def render(self):
-        if self.render_mode is None:
-            import gymnasium
-
-            gymnasium.logger.warn("render() called without a render_mode; nothing is drawn")
-            return None
+    def _frame(self) -> np.ndarray:
         from envs.push.render import draw
-        from envs.window import FrameWindow
 
-        frame = draw(self.cfg, self.core.state, 0)
-        if self.render_mode == "rgb_array":
-            return frame
-        if self._window is None:
-            self._window = FrameWindow(self.metadata["render_fps"], "simple_push (envs.push)")
-        self._window.show(frame)
-        return None
-
-    def close(self):
-        if self._window is not None:
-            self._window.close()
-            self._window = None
+        return draw(self.cfg, self.core.state, 0)
 
 
 def parallel_env(render_mode: str | None = None, **config: Any) -> PushParallelEnv:
