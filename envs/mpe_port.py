@@ -1,7 +1,9 @@
-"""What our two batched ports of MPE (``envs.adversary``, ``envs.push``) share: ``PortCore``, N
+"""What our two batched ports of MPE (``envs.adversary``, ``envs.push``) share: ``WorldsState``
+(``take`` / ``put`` / ``copy`` of some of N worlds' arrays), ``PortCore``, N
 worlds with one RNG that ``reset`` / ``reset_worlds`` draw fresh episodes from; ``port_state`` /
 ``set_port_state``, a port's state for a bit-identical resume (arrays and the RNG's state, no
-objects); ``PortRendering``, ``render`` / ``close`` of a one-world PettingZoo env over a port."""
+objects); ``PortRendering``, the spaces, ``render`` and ``close`` of a one-world PettingZoo env over
+a port."""
 
 from __future__ import annotations
 
@@ -9,6 +11,24 @@ from dataclasses import fields
 from typing import Any
 
 import numpy as np
+
+
+class WorldsState:
+    """A dataclass of per-world arrays (leading axis N) gets ``take``, ``put`` and ``copy``."""
+
+    def take(self, idx: np.ndarray | slice | int):
+        """A copy of the worlds selected by ``idx`` (keeps the leading axis)."""
+        if isinstance(idx, (int, np.integer)):
+            idx = slice(int(idx), int(idx) + 1)
+        return type(self)(**{f.name: getattr(self, f.name)[idx].copy() for f in fields(self)})
+
+    def put(self, idx: np.ndarray | slice, other) -> None:
+        """Write ``other``'s worlds into the worlds selected by ``idx``."""
+        for f in fields(self):
+            getattr(self, f.name)[idx] = getattr(other, f.name)
+
+    def copy(self):
+        return self.take(slice(None))
 
 
 class PortCore:
@@ -63,13 +83,28 @@ def set_port_state(core: PortCore, state: dict[str, Any]) -> None:
 
 
 class PortRendering:
-    """``render`` and ``close`` of a one-world ParallelEnv over a port: ``_frame()`` draws world 0,
-    ``_title`` names the window of ``render_mode="human"``."""
+    """The spaces, ``render`` and ``close`` of a one-world ParallelEnv over a port: the subclass
+    sets ``_obs_spaces`` and ``_act_spaces`` (per agent), ``_frame()`` draws world 0, ``_title``
+    names the window of ``render_mode="human"``."""
 
     _title = ""
     _window = None
     render_mode: str | None = None
     metadata: dict[str, Any] = {}
+    _obs_spaces: dict[str, Any] = {}
+    _act_spaces: dict[str, Any] = {}
+
+    def _set_render_mode(self, render_mode: str | None) -> None:
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"invalid render_mode {render_mode!r}: choose from "
+                             f"{self.metadata['render_modes']}")
+        self.render_mode = render_mode
+
+    def observation_space(self, agent: str):
+        return self._obs_spaces[agent]
+
+    def action_space(self, agent: str):
+        return self._act_spaces[agent]
 
     def _frame(self) -> np.ndarray:
         raise NotImplementedError

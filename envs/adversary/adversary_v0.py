@@ -35,10 +35,7 @@ class AdversaryParallelEnv(PortRendering, ParallelEnv):
                 "is_parallelizable": True, "render_fps": 10}
 
     def __init__(self, render_mode: str | None = None, **config: Any):
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"invalid render_mode {render_mode!r}: choose from "
-                             f"{self.metadata['render_modes']}")
-        self.render_mode = render_mode
+        self._set_render_mode(render_mode)
         self.cfg = AdversaryConfig(**config)
         self.core = AdversaryCore(self.cfg, 1)
         lay = self.core.layout
@@ -52,12 +49,6 @@ class AdversaryParallelEnv(PortRendering, ParallelEnv):
         self._shape = (len(lay.names), ACT_DIM)
         self._deceptive = self.cfg.reward_mode == "deceptive"
         self._title = "simple_adversary (envs.adversary)"
-
-    def observation_space(self, agent: str) -> spaces.Box:
-        return self._obs_spaces[agent]
-
-    def action_space(self, agent: str) -> spaces.Box:
-        return self._act_spaces[agent]
 
     def state(self) -> np.ndarray:
         """Every agent's observation, concatenated in agent order (mpe2's ``state()``)."""

@@ -20,13 +20,13 @@ as mpe2 1.1.1 (``simple_env.py``, ``_mpe_utils/core.py``, ``simple_adversary.py`
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from envs.adversary.config import REWARD_MODES, AdversaryConfig
-from envs.mpe_port import PortCore, port_state, set_port_state
+from envs.mpe_port import PortCore, WorldsState, port_state, set_port_state
 from envs.adversary.metrics import adversary_info, adversary_metric_tags, adversary_metrics
 from envs.seam import AgentSpec, BatchedWorld, GoalSlots, ObsSlot, WorldStep
 
@@ -39,7 +39,7 @@ def agent_names(cfg: AdversaryConfig) -> tuple[str, ...]:
 
 
 @dataclass
-class AdversaryState:
+class AdversaryState(WorldsState):
     """State of N worlds (float64 positions and velocities; landmarks never move)."""
 
     adv_pos: np.ndarray  # (N, 2)
@@ -49,20 +49,6 @@ class AdversaryState:
     landmarks: np.ndarray  # (N, L, 2)
     goal_idx: np.ndarray  # (N,) int
     t: np.ndarray  # (N,) int: steps taken in the episode
-
-    def take(self, idx: np.ndarray | slice | int) -> "AdversaryState":
-        """A copy of the worlds selected by ``idx`` (keeps the leading axis)."""
-        if isinstance(idx, (int, np.integer)):
-            idx = slice(int(idx), int(idx) + 1)
-        return AdversaryState(**{f.name: getattr(self, f.name)[idx].copy() for f in fields(self)})
-
-    def put(self, idx: np.ndarray | slice, other: "AdversaryState") -> None:
-        """Write ``other``'s worlds into the worlds selected by ``idx``."""
-        for f in fields(self):
-            getattr(self, f.name)[idx] = getattr(other, f.name)
-
-    def copy(self) -> "AdversaryState":
-        return self.take(slice(None))
 
 
 def sample_worlds(cfg: AdversaryConfig, n: int, rng: np.random.Generator) -> AdversaryState:

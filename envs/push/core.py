@@ -22,13 +22,13 @@ Agents: ``adversary_0`` then ``agent_0``; two landmarks, one the target. Rules, 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from envs.adversary.core import ACT_DIM, actions_to_force
-from envs.mpe_port import PortCore, port_state, set_port_state
+from envs.mpe_port import PortCore, WorldsState, port_state, set_port_state
 from envs.push.config import AGENT_COLOURS, LANDMARK_COLOURS, REWARD_MODES, PushConfig
 from envs.push.metrics import distance_info, push_metric_tags, push_metrics
 from envs.seam import AgentSpec, BatchedWorld, ObsSlot, WorldStep
@@ -37,7 +37,7 @@ NAMES = ("adversary_0", "agent_0")
 
 
 @dataclass
-class PushState:
+class PushState(WorldsState):
     """State of N worlds (float64): the agents ``[adversary, agent]``, the landmarks, the target."""
 
     pos: np.ndarray  # (N, 2, 2)
@@ -45,15 +45,6 @@ class PushState:
     landmarks: np.ndarray  # (N, 2, 2)
     goal_idx: np.ndarray  # (N,) int
     t: np.ndarray  # (N,) int: steps taken in the episode
-
-    def take(self, idx: np.ndarray | slice | int) -> "PushState":
-        if isinstance(idx, (int, np.integer)):
-            idx = slice(int(idx), int(idx) + 1)
-        return PushState(**{f.name: getattr(self, f.name)[idx].copy() for f in fields(self)})
-
-    def put(self, idx: np.ndarray | slice, other: "PushState") -> None:
-        for f in fields(self):
-            getattr(self, f.name)[idx] = getattr(other, f.name)
 
 
 def sample_worlds(cfg: PushConfig, n: int, rng: np.random.Generator) -> PushState:

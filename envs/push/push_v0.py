@@ -34,10 +34,7 @@ class PushParallelEnv(PortRendering, ParallelEnv):
                 "is_parallelizable": True, "render_fps": 10}
 
     def __init__(self, render_mode: str | None = None, **config: Any):
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"invalid render_mode {render_mode!r}: choose from "
-                             f"{self.metadata['render_modes']}")
-        self.render_mode = render_mode
+        self._set_render_mode(render_mode)
         self.cfg = PushConfig(**config)
         self.core = PushCore(self.cfg, 1)
         self.possible_agents = list(NAMES)
@@ -47,12 +44,6 @@ class PushParallelEnv(PortRendering, ParallelEnv):
         self._act_spaces = {a: spaces.Box(0.0, 1.0, (ACT_DIM,), np.float32) for a in NAMES}
         self.state_space = spaces.Box(-np.inf, np.inf, (sum(dims),), np.float32)
         self._title = "simple_push (envs.push)"
-
-    def observation_space(self, agent: str) -> spaces.Box:
-        return self._obs_spaces[agent]
-
-    def action_space(self, agent: str) -> spaces.Box:
-        return self._act_spaces[agent]
 
     def state(self) -> np.ndarray:
         """Every agent's observation, concatenated in agent order (mpe2's ``state()``)."""
