@@ -57,11 +57,15 @@ class GoalSlots:
     goal, ``candidates`` those of each landmark that could be it (the goal among them). The goal
     rewritten to candidate k copies k's entries into ``goal``; with ``goal_first`` the candidates'
     block lists the goal first (deception_v0's blue), so k's entries move to its front as well and
-    the others follow in their order."""
+    the others follow in their order; ``mark`` is rewritten too where the world has one."""
 
     goal: tuple[int, int]
     candidates: tuple[tuple[int, int], ...]
     goal_first: bool = False
+    #: entries that mark which candidate is the goal in another way (keep-away's good agent wears
+    #: its target's colour): the goal rewritten to candidate k writes ``mark_values[k]`` there
+    mark: tuple[int, int] | None = None
+    mark_values: tuple[tuple[float, ...], ...] = ()
 
 
 @dataclass

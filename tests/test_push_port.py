@@ -233,6 +233,7 @@ def test_the_heading_reader_follows_a_straight_agent_and_a_long_feint_misleads_i
     assert straight["agent_success_rate"] > 0.95 and straight["adversary_nearer_other_rate"] < 0.15
     assert straight["feint_rate"] == 0.0 and feint["feint_rate"] > 0.3
     assert feint["adversary_nearer_other_rate"] > 0.5
+    assert feint["adversary_heads_other_rate"] > straight["adversary_heads_other_rate"] + 0.1
     assert feint["agent_0_return"] < straight["agent_0_return"]
 
 
@@ -245,3 +246,24 @@ def test_the_honest_world_tells_the_adversary_the_target():
     assert np.array_equal(a.obs["agent_0"], b.obs["agent_0"])
     acts = {n: np.full((64, 5), 0.5, np.float32) for n in NAMES}
     assert np.array_equal(told.step(acts).rewards["agent_0"], plain.step(acts).rewards["agent_0"])
+
+
+def test_goal_slots_rewrite_the_target_and_its_colour():
+    import torch
+
+    from agents.interventions.belief import true_goal
+    from agents.interventions.reveal import goal_variants
+
+    world = PushWorld(num_worlds=32, seed=4)
+    obs = world.reset(4).obs["agent_0"]
+    slots = world.goal_slots("agent_0")
+    assert world.goal_slots("adversary_0") is None
+    assert np.array_equal(true_goal(obs, slots), world.core.state.goal_idx)
+    variants = goal_variants(torch.as_tensor(obs), slots).numpy()
+    g = world.core.state.goal_idx
+    assert np.array_equal(variants[g, np.arange(32)], obs)  # the true goal's variant is obs itself
+    other = variants[1 - g, np.arange(32)]
+    flipped = PushWorld(num_worlds=32, seed=4)
+    flipped.reset(4)
+    flipped.core.state.goal_idx = 1 - g
+    assert np.allclose(other, flipped.core.observe()[1], atol=1e-6)  # as if the other were the target

@@ -32,6 +32,9 @@ def goal_variants(obs: torch.Tensor, slots: GoalSlots) -> torch.Tensor:
         out[k, :, g0:g1] = obs[:, a:b]
         if slots.goal_first:  # the block lists the goal first: candidate k moves to the front
             out[k, :, c0:c1] = torch.cat([blocks[k]] + blocks[:k] + blocks[k + 1:], dim=1)
+        if slots.mark is not None:  # the goal shown another way too (e.g. a colour)
+            out[k, :, slots.mark[0]:slots.mark[1]] = torch.as_tensor(slots.mark_values[k],
+                                                                      dtype=obs.dtype)
     return out
 
 

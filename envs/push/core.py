@@ -30,8 +30,8 @@ import numpy as np
 from envs.adversary.core import ACT_DIM, actions_to_force
 from envs.mpe_port import PortCore, WorldsState, port_state, set_port_state
 from envs.push.config import AGENT_COLOURS, LANDMARK_COLOURS, REWARD_MODES, PushConfig
-from envs.push.metrics import distance_info, push_metric_tags, push_metrics
-from envs.seam import AgentSpec, BatchedWorld, ObsSlot, WorldStep
+from envs.push.metrics import distance_info, heads_other, push_metric_tags, push_metrics
+from envs.seam import AgentSpec, BatchedWorld, GoalSlots, ObsSlot, WorldStep
 
 NAMES = ("adversary_0", "agent_0")
 
@@ -118,11 +118,16 @@ def rewards(state: PushState) -> tuple[np.ndarray, np.ndarray]:
 
 def distances(state: PushState) -> np.ndarray:
     """(2 agents, 2 landmarks: the target, the other, N) float64: each agent's distance to each."""
+    return _geometry(state)[0]
+
+
+def _geometry(state: PushState) -> tuple[np.ndarray, np.ndarray]:
+    """(``distances``, the differences (agent, xy, landmark, N) they are the lengths of)."""
     p, lm = _world_last(state.pos), _world_last(state.landmarks)
     first = state.goal_idx == 0
     marks = np.stack([np.where(first, lm[0], lm[1]), np.where(first, lm[1], lm[0])], 1)
     d = p[:, :, None] - marks[None]  # (agent, xy, landmark, N)
-    return np.sqrt(d[:, 0] * d[:, 0] + d[:, 1] * d[:, 1])
+    return np.sqrt(d[:, 0] * d[:, 0] + d[:, 1] * d[:, 1]), d
 
 
 class PushCore(PortCore):
@@ -187,13 +192,14 @@ class PushWorld(BatchedWorld):
 
     def _world_step(self, obs: tuple[np.ndarray, np.ndarray], stepped: bool) -> WorldStep:
         s, n = self.core.state, self.num_worlds
-        d = distances(s)
+        d, diff = _geometry(s)
         if stepped:  # mpe2's rewards, from the same distances
             rewards = {NAMES[0]: (d[1, 0] - d[0, 0]).astype(np.float32),
                        NAMES[1]: (-d[1, 0]).astype(np.float32)}
         else:
             rewards = {a: np.zeros(n, np.float32) for a in NAMES}
         info = distance_info(d, self.cfg.success_distance)
+        info["adv_heads_other"] = heads_other(s.vel[:, 0].T, -diff[0], d[0])
         info["t"] = s.t.copy()
         return WorldStep(obs=dict(zip(NAMES, obs)), rewards=rewards,
                          truncated=s.t >= self.max_cycles, terminated=np.zeros(n, bool), info=info)
@@ -211,6 +217,15 @@ class PushWorld(BatchedWorld):
 
     def episode_metrics(self, steps: list[WorldStep]) -> dict[str, float]:
         return push_metrics(steps)
+
+    def goal_slots(self, agent: str) -> GoalSlots | None:
+        """The good agent's target (entries 2:4), the landmarks (7:9, 9:11), and its colour
+        (4:7), which also tells the target; the adversary has no goal to see."""
+        if self.spec(agent).team != "good":
+            return None
+        return GoalSlots((2, 4), ((7, 9), (9, 11)), mark=(4, 7),
+                         mark_values=tuple(tuple(float(np.float32(c)) for c in row)
+                                           for row in AGENT_COLOURS))
 
     def get_state(self) -> dict[str, Any]:
         return port_state(self.core)

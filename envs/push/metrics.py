@@ -9,6 +9,9 @@ misled) and whether the good agent feinted (docs/design.md section 1: what each 
 - ``adversary_deceived_rate``: the adversary within it of the *other* landmark at the end.
 - ``adversary_nearer_other_rate``: the adversary nearer the other landmark than the target at
   the end (a softer reading of "misled").
+- ``adversary_heads_other_rate``: the adversary's belief as its movement shows it - the share of
+  steps (of all episodes) on which it moves (speed > 0.01) more toward the other landmark than
+  toward the target (the larger cosine of its velocity with the direction to each).
 - ``feint_rate``: over its first ``FEINT_STEPS`` steps the good agent comes at least
   ``FEINT_APPROACH`` nearer the other landmark and no nearer the target: a path to the target that
   passes near the other landmark gets nearer the target too, so it does not count.
@@ -31,7 +34,9 @@ _FINAL = {"agent_success": "agent_success_rate", "adversary_success": "adversary
 _GROUP = {"agent_success_rate": "task", "agent_target_dist": "task",
           "adversary_success_rate": "deception", "adversary_deceived_rate": "deception",
           "adversary_nearer_other_rate": "deception", "adversary_target_dist": "deception",
-          "feint_rate": "deception"}
+          "feint_rate": "deception", "adversary_heads_other_rate": "deception"}
+#: slower than this, the adversary's movement says nothing
+STILL_SPEED = 0.01
 
 
 def push_info(agent_pos: np.ndarray, adv_pos: np.ndarray, landmarks: np.ndarray,
@@ -56,6 +61,16 @@ def distance_info(d: np.ndarray, success_distance: float) -> dict[str, np.ndarra
     return out
 
 
+def heads_other(adv_vel: np.ndarray, to_marks: np.ndarray, dist: np.ndarray) -> np.ndarray:
+    """(N,) bool: the adversary moves (speed > ``STILL_SPEED``) more toward the other landmark
+    than toward the target: the larger cosine of its velocity ``adv_vel`` (2, N) with
+    ``to_marks`` (2, landmark, N: the target, the other, minus the adversary), whose lengths are
+    ``dist`` (landmark, N)."""
+    vx, vy = adv_vel
+    dot = vx * to_marks[0] + vy * to_marks[1]  # (landmark, N)
+    return (vx * vx + vy * vy > STILL_SPEED ** 2) & (dot[1] * dist[0] > dot[0] * dist[1])
+
+
 def feints(steps: list[WorldStep]) -> np.ndarray:
     """(N,) bool: the good agent's first ``FEINT_STEPS`` steps took it at least
     ``FEINT_APPROACH`` nearer the other landmark and no nearer the target."""
@@ -77,6 +92,7 @@ def push_metrics(steps: list[WorldStep]) -> dict[str, float]:
                          f"last step given ({int(np.sum(~last.done))} of {len(last.done)})")
     out = {name: float(np.mean(last.info[key])) for key, name in _FINAL.items()}
     out["feint_rate"] = float(np.mean(feints(steps)))
+    out["adversary_heads_other_rate"] = float(np.mean([s.info["adv_heads_other"] for s in steps]))
     out.update(mean_returns(steps))
     return out
 
