@@ -39,6 +39,8 @@ CASES: dict[str, tuple[dict, int]] = {  # name -> (config overrides, number of w
     "obs_radius_0.25": ({"obs_radius": 0.25}, 16),
     "honest": ({"reward_mode": "honest"}, 16),
     "guide_n_fakes3": ({"reward_mode": "guide", "n_fakes": 3, "max_cycles": 30}, 16),
+    "contested": ({"reward_mode": "contested"}, 16),
+    "contested_untrappable": ({"reward_mode": "contested", "trappable": False}, 16),
 }
 
 
