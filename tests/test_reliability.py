@@ -577,7 +577,7 @@ def test_same_seed_and_config_give_identical_metrics(tmp_path):
 
 # every DeceptionConfig field with a non-default value (a new field fails until it is added here)
 CONFIG_OPTIONS = {
-    "reward_mode": ["honest", "guide", "prosocial"],
+    "reward_mode": ["honest", "guide", "prosocial", "contested"],
     "n_fakes": [2, 3],
     "obs_radius": [0.4],
     "start_radius": [0.0, 0.6],
@@ -590,6 +590,7 @@ CONFIG_OPTIONS = {
     "blind": [True],
     "red_memory": [True],
     "trapped_flag": [False],
+    "trappable": [False],
     "dt": [0.05],
     "damping": [0.0],
     "sensitivity": [2.0],
