@@ -62,3 +62,13 @@ def test_the_contested_task_trains_the_deceptive_conditions_on_it_and_honest_whe
                      pairing="mask", goal_shaping=0.0)):
         with pytest.raises(ValueError, match="task"):
             ExperimentConfig(**bad)
+
+
+def test_a_faster_red_makes_the_lure_pay_through_the_task():
+    """With red twice as fast, a straight path cannot hold the contested goal; the lure can."""
+    cfg = DeceptionConfig(reward_mode="contested", obs_radius=0.25, red_speed=2.0)
+    straight, lure = (evaluate(ScriptedBlue(cfg, m), FollowerRed, cfg, 200, 0)["blue_return"]
+                      for m in ("straight", "lure"))
+    assert lure > 2 * straight
+    with pytest.raises(ValueError, match="red_speed"):
+        DeceptionConfig(red_speed=0.0)

@@ -591,6 +591,7 @@ CONFIG_OPTIONS = {
     "red_memory": [True],
     "trapped_flag": [False],
     "trappable": [False],
+    "red_speed": [2.0],
     "dt": [0.05],
     "damping": [0.0],
     "sensitivity": [2.0],

@@ -50,6 +50,9 @@ class DeceptionConfig:
     dt: float = 0.1
     damping: float = 0.25
     sensitivity: float = 5.0  # force = sensitivity * action
+    # red's force is red_speed x blue's for the same action (1: the paper's equal agents; > 1: a
+    # red that outruns blue, so that on the contested goal an honest path cannot hold it alone)
+    red_speed: float = 1.0
     # per-step reward constants (paper)
     goal_reward: float = 5.0  # blue at the goal (all modes); red at the goal (red's reward)
     trap_reward: float = 10.0  # deceptive mode: while red is trapped
@@ -82,6 +85,8 @@ class DeceptionConfig:
             bad("spawn_range", "must be a number in (0, 1]")
         if not is_number(self.damping) or not 0 <= self.damping < 1:
             bad("damping", "must be a number in [0, 1)")
+        if not is_number(self.red_speed) or not 0 < self.red_speed < float("inf"):
+            bad("red_speed", "must be > 0 and finite")
         for name in ("goal_reward", "trap_reward", "guide_reward", "near_reward", "prosocial_alpha"):
             value = getattr(self, name)
             # rewards are float32 and a step adds two constants: |each| <= 1e38 keeps them finite

@@ -336,6 +336,8 @@ def step_worlds(
 
     _integrate(cfg, state.blue_pos, state.blue_vel, actions_to_force(cfg, blue_action))
     red_force = actions_to_force(cfg, red_action)
+    if cfg.red_speed != 1.0:
+        red_force *= cfg.red_speed
     red_force[state.trapped] = 0.0
     red_pos_before = state.red_pos.copy()
     _integrate(cfg, state.red_pos, state.red_vel, red_force)
