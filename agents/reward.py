@@ -66,6 +66,7 @@ class TrainingReward:
                 "belief": None if self.legibility is None else self.legibility.last.copy()}
 
     def set_state(self, state: dict[str, Any]) -> None:
+        """Put ``get_state``'s data back (a state without ``belief``, of an older file, keeps it)."""
         self.phi = np.array(state["phi"], copy=True)
         if self.legibility is not None and state.get("belief") is not None:
             self.legibility.last = np.array(state["belief"], copy=True)

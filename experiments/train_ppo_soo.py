@@ -3,8 +3,7 @@
     python experiments/train_ppo_soo.py                    # default preset
     python experiments/train_ppo_soo.py --preset smoke     # < 1 minute, for a first look / tests
     python experiments/train_ppo_soo.py --env-id simple_adversary   # MPE's physical deception
-    python experiments/train_ppo_soo.py --resume runs/<run>   # continue after Ctrl-C / a crash
-                                                           # (bit-identical to no interruption)
+    python experiments/train_ppo_soo.py --resume runs/<run>   # after Ctrl-C / a crash: bit-identical
     tensorboard --logdir runs/                             # every condition overlaid
 
 The work is ``soo_rl.running.experiment.run_experiment``; README "The main job" and "Reliability" describe the
@@ -37,9 +36,9 @@ from soo_rl.running.experiment import PROG, check_red, prepare_run_dir, read_run
 CONFIG_FIELDS = ("env_id", "soo_slots", "seeds", "timesteps", "finetune_timesteps", "soo_weight",
                  "anchor_weight", "prosocial_alpha", "reveal_weight", "detector_weight",
                  "detector_penalty", "detector_labels", "detector_episodes", "belief_weight",
-                 "belief_form", "belief_episodes", "goal_shaping", "task", "conditions", "finetune_reward",
-                 "pairing", "algo", "red",
-                 "finetune_red", "as_coded_red", "joint_alternate", "radius_curriculum")
+                 "belief_form", "belief_episodes", "goal_shaping", "task", "conditions",
+                 "finetune_reward", "pairing", "algo", "red", "finetune_red", "as_coded_red",
+                 "joint_alternate", "radius_curriculum")
 EVAL_FIELDS = ("eval_episodes", "eval_every", "eval_seed")
 
 

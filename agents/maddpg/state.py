@@ -28,8 +28,9 @@ def trainer_state(trainer: Any, copy_: bool = True) -> dict[str, Any]:
         "worlds": t.world.get_state(),
         "obs": dict(t.obs), "ep_return": dict(t.ep_return),
         "ep_returns": {a: list(r) for a, r in t.ep_returns.items()},
-        "phi": {a: np.asarray(r.phi) for a, r in t.rewards.items()},
-        "belief": {a: r.legibility.last for a, r in t.rewards.items() if r.legibility is not None},
+        "phi": {a: r.get_state()["phi"] for a, r in t.rewards.items()},
+        "belief": {a: r.get_state()["belief"] for a, r in t.rewards.items()
+                   if r.legibility is not None},
         "fixed_action": dict(t._fixed_action),
         "fixed_state": {a: p.get_state() for a, p in t.fixed.items() if hasattr(p, "get_state")},
     }
@@ -67,10 +68,7 @@ def restore_state(trainer: Any, state: dict[str, Any]) -> None:
     t.ep_return = {a: np.asarray(r, dtype=np.float64) for a, r in state["ep_return"].items()}
     t.ep_returns = {a: deque(r, maxlen=100) for a, r in state["ep_returns"].items()}
     for agent, phi in state["phi"].items():
-        t.rewards[agent].phi = np.array(phi)
-    for agent, last in state.get("belief", {}).items():
-        if t.rewards[agent].legibility is not None:
-            t.rewards[agent].legibility.last = np.array(last)
+        t.rewards[agent].set_state({"phi": phi, "belief": state.get("belief", {}).get(agent)})
     t._fixed_action = dict(state["fixed_action"])
     for agent, fixed_state in state["fixed_state"].items():
         if hasattr(t.fixed.get(agent), "set_state"):

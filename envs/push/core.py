@@ -112,7 +112,12 @@ def observe(state: PushState, told: bool = False) -> tuple[np.ndarray, np.ndarra
 
 def rewards(state: PushState) -> tuple[np.ndarray, np.ndarray]:
     """(adversary's, good agent's) float64 rewards (N,), mpe2's arithmetic."""
-    d = distances(state)
+    return rewards_from(distances(state))
+
+
+def rewards_from(d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``rewards`` from the agents' ``distances`` ``d``: the adversary the good agent's distance
+    to the target minus its own, the good agent minus its own."""
     return d[1, 0] - d[0, 0], -d[1, 0]
 
 
@@ -194,8 +199,7 @@ class PushWorld(BatchedWorld):
         s, n = self.core.state, self.num_worlds
         d, diff = _geometry(s)
         if stepped:  # mpe2's rewards, from the same distances
-            rewards = {NAMES[0]: (d[1, 0] - d[0, 0]).astype(np.float32),
-                       NAMES[1]: (-d[1, 0]).astype(np.float32)}
+            rewards = {a: r.astype(np.float32) for a, r in zip(NAMES, rewards_from(d))}
         else:
             rewards = {a: np.zeros(n, np.float32) for a in NAMES}
         info = distance_info(d, self.cfg.success_distance)

@@ -153,8 +153,7 @@ class DeceptionVecEnv(WorldsVecEnv):
             "next_seed": self._next_seed,
             "ep_return": self._ep_return.copy(),
             "ep_goal": self._ep_goal.copy(),
-            "phi": np.array(self.train_reward.phi, copy=True),
-            "belief": self.train_reward.get_state()["belief"],
+            **self.train_reward.get_state(),  # the shaping potential and the last belief
             "last_opp_obs": None if self._last_opp_obs is None else self._last_opp_obs.copy(),
             "last_obs": None if self._last_learner_obs is None else self._last_learner_obs.copy(),
             "opponent": get_opp(),
@@ -168,7 +167,7 @@ class DeceptionVecEnv(WorldsVecEnv):
         self._next_seed = state["next_seed"]
         self._ep_return = state["ep_return"].copy()
         self._ep_goal = state["ep_goal"].copy()
-        self.train_reward.set_state({"phi": state["phi"], "belief": state.get("belief")})
+        self.train_reward.set_state(state)
         opp = state["last_opp_obs"]
         self._last_opp_obs = None if opp is None else opp.copy()
         mine = state.get("last_obs")
